@@ -1,0 +1,1 @@
+"""Reference models and their training recipes. ``sdk`` never imports this package; recipes import ``sdk``."""

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Create or refresh the project's virtual environment in .venv, idempotently.
+#   scripts/setup.sh demo   what the offline demo needs
+#   scripts/setup.sh test   everything the test suite needs (a superset of demo)
+# A second run with unchanged inputs does nothing: a stamp in .venv records what was installed.
+set -euo pipefail
+profile="${1:-test}"
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+venv="$root/.venv"
+python="${PYTHON:-python3}"
+
+case "$profile" in
+  demo) extras="edge,compile,aws,dev" ;;
+  test) extras="edge,compile,aws,functions,dev" ;;
+  *) echo "usage: scripts/setup.sh [demo|test]" >&2; exit 2 ;;
+esac
+
+"$python" - <<'PY' || { echo "aiaas needs Python >= 3.10 (set PYTHON=/path/to/python3.10+)" >&2; exit 1; }
+import sys; sys.exit(0 if sys.version_info >= (3, 10) else 1)
+PY
+
+stamp_key="$(cat "$root/pyproject.toml" "$root/scripts/setup.sh" | sha256sum | cut -c1-16)-$extras"
+stamp="$venv/.aiaas-setup"
+if [ -f "$stamp" ] && grep -qx "$stamp_key" "$stamp"; then
+  exit 0
+fi
+
+if [ ! -x "$venv/bin/python" ]; then
+  echo "setup: creating $venv" >&2
+  "$python" -m venv "$venv"
+fi
+pip=("$venv/bin/python" -m pip --disable-pip-version-check -q)
+"${pip[@]}" install --upgrade pip setuptools wheel >/dev/null
+# torch first and pinned: an unpinned torch (or one pulled in by a dependency) is a multi-GB CUDA build.
+echo "setup: installing torch==2.13.0 (CPU build)" >&2
+"${pip[@]}" install "torch==2.13.0"
+echo "setup: installing aiaas-sdk[$extras] (editable)" >&2
+"${pip[@]}" install -e "$root[$extras]" "torch==2.13.0"
+grep -vx ".*-$extras" "$stamp" 2>/dev/null > "$stamp.tmp" || true
+echo "$stamp_key" >> "$stamp.tmp"
+mv "$stamp.tmp" "$stamp"
+echo "setup: ready ($venv)" >&2

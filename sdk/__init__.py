@@ -1,0 +1,55 @@
+"""aiaas: serverless edge-and-cloud inference.
+
+``import sdk`` loads no ML runtime and no AWS SDK; those load when first used.
+"""
+
+from sdk._version import __version__
+from sdk.artifacts import Manifest, TensorSpec
+from sdk.config import RuntimeConfig, StoreConfig
+from sdk.errors import (
+    AiaasError,
+    CloudUnavailable,
+    ConfigError,
+    DeadlineExceeded,
+    IntegrityError,
+    InvalidInput,
+    LocalUnavailable,
+    MalformedRequest,
+    ManifestError,
+    MissingDependency,
+    ModelNotFound,
+    Overloaded,
+    ParityFailure,
+    PayloadTooLarge,
+    PrivacyViolation,
+    RuntimeFault,
+    Unauthorized,
+)
+from sdk.runtime import LoadedModel, load
+
+__all__ = [
+    "AiaasError",
+    "CloudUnavailable",
+    "ConfigError",
+    "DeadlineExceeded",
+    "IntegrityError",
+    "InvalidInput",
+    "LoadedModel",
+    "LocalUnavailable",
+    "MalformedRequest",
+    "Manifest",
+    "ManifestError",
+    "MissingDependency",
+    "ModelNotFound",
+    "Overloaded",
+    "ParityFailure",
+    "PayloadTooLarge",
+    "PrivacyViolation",
+    "RuntimeConfig",
+    "RuntimeFault",
+    "StoreConfig",
+    "TensorSpec",
+    "Unauthorized",
+    "__version__",
+    "load",
+]

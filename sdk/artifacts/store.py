@@ -1,0 +1,262 @@
+"""The local model store: ``<root>/<name>/<version>/`` artifact folders and ``<root>/<name>/aliases/<alias>.json``.
+
+A reference names a model as ``name`` (its ``latest`` alias if set, else its highest version), ``name@alias`` or
+``name@version`` (an alias wins over a version of the same name). Stores are layered: the user's store first, then the
+read-only store of models shipped inside the package.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from sdk.artifacts.integrity import verify_artifact
+from sdk.artifacts.manifest import (
+    NAME_PATTERN,
+    RESERVED_VERSIONS,
+    VERSION_PATTERN,
+    Manifest,
+    read_manifest,
+    utc_now,
+)
+from sdk.config import StoreConfig
+from sdk.errors import ConfigError, ModelNotFound
+
+ALIASES_DIR = "aliases"
+DEFAULT_ALIAS = "latest"
+BUILTIN_ROOT = Path(__file__).resolve().parent.parent / "_embedded"
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A parsed reference; ``ref`` is the alias or version after ``@``, or None."""
+
+    name: str
+    ref: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> ModelRef:
+        name, _, ref = text.strip().partition("@")
+        if not NAME_PATTERN.match(name):
+            raise ModelNotFound(
+                f"{text!r} is not a model reference",
+                hint="use NAME, NAME@ALIAS or NAME@VERSION, e.g. digits-cnn@latest",
+            )
+        if ref and not VERSION_PATTERN.match(ref):
+            raise ModelNotFound(f"{text!r}: {ref!r} is not a valid alias or version")
+        return cls(name, ref or None)
+
+    def __str__(self) -> str:
+        return f"{self.name}@{self.ref}" if self.ref else self.name
+
+
+@dataclass(frozen=True)
+class StoredModel:
+    """One resolved version in a store: where its folder is and what its manifest says."""
+
+    name: str
+    version: str
+    path: Path
+    store: str
+
+    def manifest(self) -> Manifest:
+        return read_manifest(self.path)
+
+
+class Store(Protocol):
+    """What the runtime and the CLI need from any model store (local folder, the package, S3)."""
+
+    label: str
+
+    def names(self) -> list[str]: ...
+
+    def versions(self, name: str) -> list[str]: ...
+
+    def aliases(self, name: str) -> dict[str, dict[str, Any]]: ...
+
+    def resolve(self, ref: str | ModelRef) -> StoredModel: ...
+
+
+def version_key(version: str) -> tuple[Any, ...]:
+    """Natural order: 2 < 10, 1.2 < 1.10; numbers sort before words."""
+    return tuple((0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"[._+-]", version))
+
+
+class LocalStore:
+    """A model store in a local folder."""
+
+    def __init__(self, root: str | Path, *, readonly: bool = False, label: str | None = None) -> None:
+        self.root = Path(root).expanduser()
+        self.readonly = readonly
+        self.label = label or str(self.root)
+
+    def names(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and NAME_PATTERN.match(p.name))
+
+    def versions(self, name: str) -> list[str]:
+        folder = self.root / name
+        if not folder.is_dir():
+            return []
+        found = [
+            p.name
+            for p in folder.iterdir()
+            if p.name not in RESERVED_VERSIONS and VERSION_PATTERN.match(p.name) and (p / "manifest.json").is_file()
+        ]
+        return sorted(found, key=version_key)
+
+    def aliases(self, name: str) -> dict[str, dict[str, Any]]:
+        folder = self.root / name / ALIASES_DIR
+        if not folder.is_dir():
+            return {}
+        out: dict[str, dict[str, Any]] = {}
+        for path in sorted(folder.glob("*.json")):
+            try:
+                record = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, json.JSONDecodeError) as exc:
+                raise ConfigError(f"alias file {path} is unreadable: {exc}") from exc
+            if isinstance(record, dict) and isinstance(record.get("version"), str):
+                out[path.stem] = record
+        return out
+
+    def resolve(self, ref: str | ModelRef) -> StoredModel:
+        parsed = ref if isinstance(ref, ModelRef) else ModelRef.parse(ref)
+        versions = self.versions(parsed.name)
+        if not versions:
+            raise ModelNotFound(f"no model named {parsed.name!r} in {self.label}")
+        aliases = self.aliases(parsed.name)
+        wanted = parsed.ref
+        if wanted is None:
+            version = aliases[DEFAULT_ALIAS]["version"] if DEFAULT_ALIAS in aliases else versions[-1]
+        elif wanted in aliases:
+            version = aliases[wanted]["version"]
+        elif wanted in versions:
+            version = wanted
+        else:
+            raise ModelNotFound(
+                f"{parsed.name} has no version or alias {wanted!r} in {self.label}",
+                hint=f"versions: {', '.join(versions)}; aliases: {', '.join(aliases) or 'none'}",
+            )
+        if version not in versions:
+            raise ModelNotFound(f"alias {parsed} points at version {version!r}, which is not in {self.label}")
+        return StoredModel(parsed.name, version, self.root / parsed.name / version, self.label)
+
+    # --- writing ----------------------------------------------------------------------------------------------
+
+    def _writable(self) -> None:
+        if self.readonly:
+            raise ConfigError(f"the store {self.label} is read-only")
+
+    def add(self, artifact_dir: str | Path, *, alias: str | None = None, replace: bool = False) -> StoredModel:
+        """Copy a verified artifact folder into the store (atomically) and optionally point ``alias`` at it."""
+        self._writable()
+        source = Path(artifact_dir)
+        manifest = read_manifest(source)
+        verify_artifact(source, manifest)
+        target = self.root / manifest.name / manifest.version
+        if target.exists() and not replace:
+            raise ConfigError(
+                f"{manifest.ref} is already in {self.label}", hint="bump the version, or pass replace=True"
+            )
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{manifest.version}.", dir=target.parent))
+        try:
+            for name, _, _ in [("manifest.json", "", 0), *manifest.all_files()]:
+                (staging / name).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(source / name, staging / name)
+            verify_artifact(staging, manifest)
+            if target.exists():
+                shutil.rmtree(target)
+            staging.rename(target)
+        finally:
+            if staging.exists():
+                shutil.rmtree(staging, ignore_errors=True)
+        if alias:
+            self.set_alias(manifest.name, alias, manifest.version)
+        return StoredModel(manifest.name, manifest.version, target, self.label)
+
+    def set_alias(self, name: str, alias: str, version: str) -> dict[str, Any]:
+        """Point ``name@alias`` at ``version``, keeping the history of where it pointed before."""
+        self._writable()
+        if not VERSION_PATTERN.match(alias) or alias in RESERVED_VERSIONS:
+            raise ConfigError(f"{alias!r} is not a valid alias name")
+        if version not in self.versions(name):
+            raise ModelNotFound(f"{name} has no version {version!r} in {self.label}")
+        previous = self.aliases(name).get(alias)
+        history = list(previous.get("history", [])) if previous else []
+        if previous:
+            history.append({"version": previous["version"], "updated_at": previous.get("updated_at", "")})
+        record = {"version": version, "updated_at": utc_now(), "history": history[-50:]}
+        folder = self.root / name / ALIASES_DIR
+        folder.mkdir(parents=True, exist_ok=True)
+        _atomic_write(folder / f"{alias}.json", json.dumps(record, indent=2) + "\n")
+        return record
+
+
+class LayeredStore:
+    """Several stores searched in order; the first that has a model answers for it."""
+
+    def __init__(self, stores: Sequence[Store]) -> None:
+        if not stores:
+            raise ConfigError("a layered store needs at least one store")
+        self.stores = list(stores)
+        self.label = " + ".join(s.label for s in stores)
+
+    def names(self) -> list[str]:
+        return sorted({n for s in self.stores for n in s.names()})
+
+    def _owner(self, name: str) -> Store | None:
+        return next((s for s in self.stores if s.versions(name)), None)
+
+    def versions(self, name: str) -> list[str]:
+        owner = self._owner(name)
+        return owner.versions(name) if owner else []
+
+    def aliases(self, name: str) -> dict[str, dict[str, Any]]:
+        owner = self._owner(name)
+        return owner.aliases(name) if owner else {}
+
+    def resolve(self, ref: str | ModelRef) -> StoredModel:
+        parsed = ref if isinstance(ref, ModelRef) else ModelRef.parse(ref)
+        owner = self._owner(parsed.name)
+        if owner is None:
+            known = ", ".join(self.names()) or "none"
+            raise ModelNotFound(
+                f"unknown model {parsed.name!r}",
+                hint=f"models here: {known} (searched {self.label})",
+            )
+        return owner.resolve(parsed)
+
+
+def builtin_store() -> LocalStore:
+    return LocalStore(BUILTIN_ROOT, readonly=True, label="built-in models")
+
+
+def open_store(root: str | Path | None = None, *, include_builtin: bool | None = None) -> LayeredStore:
+    """The user's store (argument, then ``AIAAS_STORE``, then ~/.cache/aiaas/models), then the built-in models."""
+    config = StoreConfig.from_env(root=Path(root) if root is not None else None, include_builtin=include_builtin)
+    stores: list[Store] = [LocalStore(config.root)]
+    if config.include_builtin:
+        stores.append(builtin_store())
+    return LayeredStore(stores)
+
+
+def iter_models(store: Store) -> Iterable[StoredModel]:
+    for name in store.names():
+        for version in store.versions(name):
+            yield store.resolve(ModelRef(name, version))
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.replace(tmp, path)

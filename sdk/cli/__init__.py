@@ -1,0 +1,47 @@
+"""The `sdk` command line: one file per command group, composed here."""
+
+from __future__ import annotations
+
+import typer
+
+from sdk._version import __version__
+from sdk.cli import doctor, models, predict
+from sdk.cli._base import ReadableErrors
+
+app = typer.Typer(
+    cls=ReadableErrors,
+    name="sdk",
+    help=(
+        "aiaas: compile models to verified artifacts, run them on this device or in the cloud, "
+        "and see where every call ran and why.\n\n"
+        "Start with `sdk models list`, then `sdk predict digits-cnn --input FILE.npy`."
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"aiaas-sdk {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show tracebacks and more detail on errors."),
+    version: bool | None = typer.Option(
+        None, "--version", callback=_version_callback, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    ctx.obj = {"verbose": verbose}
+
+
+app.add_typer(models.app, name="models")
+app.command("predict")(predict.predict)
+app.command("doctor")(doctor.doctor)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,48 @@
+"""Reading model inputs from files: .npy (one array), .npz (named arrays), .json (an array, or name -> array)."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sdk.errors import MalformedRequest
+
+SUFFIXES = (".npy", ".npz", ".json")
+
+
+def read_inputs(path: Path) -> Any:
+    """An array or a dict of arrays/lists, ready for ``LoadedModel.__call__``."""
+    if not path.is_file():
+        raise MalformedRequest(f"input file {path} does not exist")
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".npy":
+            return np.load(path, allow_pickle=False)
+        if suffix == ".npz":
+            with np.load(path, allow_pickle=False) as archive:
+                return {k: archive[k] for k in archive.files}
+        if suffix == ".json":
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if isinstance(data, dict) and "inputs" in data and isinstance(data["inputs"], list):
+                return _oip_inputs(data["inputs"], path)
+            return data
+    except (ValueError, OSError, zipfile.BadZipFile, UnicodeDecodeError) as exc:
+        raise MalformedRequest(f"cannot read {path}: {exc}") from exc
+    raise MalformedRequest(f"{path}: unsupported input file type {suffix!r}", hint=f"use one of {', '.join(SUFFIXES)}")
+
+
+def _oip_inputs(items: list[Any], path: Path) -> dict[str, Any]:
+    """An Open Inference Protocol request body: inputs with name, shape, datatype and flat data."""
+    out = {}
+    for item in items:
+        if not isinstance(item, dict) or not {"name", "shape", "data"} <= item.keys():
+            raise MalformedRequest(f"{path}: each entry of 'inputs' needs name, shape and data")
+        try:
+            out[item["name"]] = np.asarray(item["data"]).reshape(item["shape"])
+        except ValueError as exc:
+            raise MalformedRequest(f"{path}: input '{item['name']}': data does not fit shape {item['shape']}") from exc
+    return out

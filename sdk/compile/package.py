@@ -1,0 +1,93 @@
+"""Write an artifact folder: model files that passed the parity gate, extra files, and the manifest last.
+
+The manifest is written last, so a folder with a manifest is complete; every file's sha256 and size are computed from
+the bytes written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from sdk.artifacts.integrity import sha256_bytes
+from sdk.artifacts.manifest import ArtifactFile, ExtraFile, Manifest, Source, TensorSpec, write_manifest
+from sdk.compile.parity import ParityResult
+
+
+class ArtifactWriter:
+    def __init__(
+        self,
+        folder: str | Path,
+        *,
+        name: str,
+        version: str,
+        source: Source,
+        inputs: tuple[TensorSpec, ...],
+        outputs: tuple[TensorSpec, ...],
+        task: str = "",
+        description: str = "",
+        labels: tuple[str, ...] | None = None,
+        privacy_floor: str = "public",
+        metrics: Mapping[str, float] | None = None,
+    ) -> None:
+        self.folder = Path(folder)
+        self._header: dict[str, Any] = {
+            "name": name,
+            "version": version,
+            "source": source,
+            "inputs": inputs,
+            "outputs": outputs,
+            "task": task,
+            "description": description,
+            "labels": labels,
+            "privacy_floor": privacy_floor,
+            "metrics": dict(metrics or {}),
+        }
+        self._artifacts: list[ArtifactFile] = []
+        self._files: list[ExtraFile] = []
+
+    def _write(self, file: str, data: bytes) -> tuple[str, int]:
+        path = self.folder / file
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        return sha256_bytes(data), len(data)
+
+    def add_model(
+        self,
+        data: bytes,
+        *,
+        file: str,
+        parity: ParityResult,
+        kind: str = "onnx",
+        precision: str = "fp32",
+        target: Mapping[str, Any] | None = None,
+    ) -> ArtifactFile:
+        """Add a model file. Raises ParityFailure (and writes nothing) when it did not pass the gate."""
+        parity.raise_if_failed(file)
+        sha256, size = self._write(file, data)
+        artifact = ArtifactFile(
+            kind=kind,
+            file=file,
+            sha256=sha256,
+            bytes=size,
+            precision=precision,
+            target=dict(target or {}),
+            parity=parity.to_manifest(),
+        )
+        self._artifacts.append(artifact)
+        return artifact
+
+    def add_file(self, data: bytes, *, file: str, purpose: str = "") -> ExtraFile:
+        sha256, size = self._write(file, data)
+        extra = ExtraFile(file=file, sha256=sha256, bytes=size, purpose=purpose)
+        self._files.append(extra)
+        return extra
+
+    def set_metrics(self, metrics: Mapping[str, float]) -> None:
+        self._header["metrics"].update(metrics)
+
+    def write(self) -> Manifest:
+        manifest = Manifest(artifacts=tuple(self._artifacts), files=tuple(self._files), **self._header)
+        write_manifest(self.folder, manifest)
+        return manifest

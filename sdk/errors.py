@@ -1,0 +1,171 @@
+"""The one exception tree of aiaas.
+
+Every error the SDK, the CLI, the serving core and the functions raise is an ``AiaasError``. Each class carries the
+HTTP status it maps to, so a function answers a client with the same vocabulary the client raises from::
+
+    AiaasError (500)
+    ├── InvalidInput (400)              a tensor or request the model cannot take
+    │   └── MalformedRequest (400)      the request itself does not parse
+    ├── Unauthorized (401)
+    ├── PrivacyViolation (403)          a private request would have left the device
+    ├── ModelNotFound (404)             unknown model, version or alias
+    ├── PayloadTooLarge (413)
+    ├── ArtifactError (422)             an artifact that must not be loaded
+    │   ├── ManifestError (422)         manifest.json missing, malformed or inconsistent
+    │   ├── IntegrityError (422)        a file whose bytes do not match its sha256
+    │   └── ParityFailure (422)         a compiled model that does not reproduce its source
+    ├── Overloaded (503)                queue full; carries ``retry_after``
+    ├── LocalUnavailable (503)          the edge route cannot serve this call
+    ├── CloudUnavailable (503)          the cloud route cannot serve this call
+    ├── DeadlineExceeded (504)
+    ├── MissingDependency (501)         an optional extra is not installed
+    ├── ConfigError (500)               a setting that cannot be used
+    └── RuntimeFault (500)              the model itself failed while running
+
+Exceptions of httpx, onnxruntime and botocore are translated at the boundary with ``raise Ours(...) from exc``.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class AiaasError(Exception):
+    """Base of every aiaas error. ``hint`` tells the user how to fix it, when we know."""
+
+    status: ClassVar[int] = 500
+    code: ClassVar[str] = "internal"
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class InvalidInput(AiaasError):
+    """An input tensor does not match the model's signature (name, dtype, shape, values)."""
+
+    status = 400
+    code = "invalid_input"
+
+
+class MalformedRequest(InvalidInput):
+    """A request body or file that does not parse (bad JSON, bad tensor encoding)."""
+
+    code = "malformed_request"
+
+
+class Unauthorized(AiaasError):
+    status = 401
+    code = "unauthorized"
+
+
+class PrivacyViolation(AiaasError):
+    """A private request was asked to run where its data would leave the device."""
+
+    status = 403
+    code = "privacy_violation"
+
+
+class ModelNotFound(AiaasError):
+    status = 404
+    code = "model_not_found"
+
+
+class PayloadTooLarge(AiaasError):
+    status = 413
+    code = "payload_too_large"
+
+
+class ArtifactError(AiaasError):
+    """An artifact that must not be loaded."""
+
+    status = 422
+    code = "artifact_error"
+
+
+class ManifestError(ArtifactError):
+    code = "manifest_error"
+
+
+class IntegrityError(ArtifactError):
+    """A file's bytes do not match the sha256 (or size) its manifest records."""
+
+    code = "integrity_error"
+
+    def __init__(self, message: str, *, file: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.file = file
+
+
+class ParityFailure(ArtifactError):
+    """A compiled artifact does not reproduce its source model within tolerance; it is not written."""
+
+    code = "parity_failure"
+
+
+class Overloaded(AiaasError):
+    status = 503
+    code = "overloaded"
+
+    def __init__(self, message: str, *, retry_after: float = 1.0, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.retry_after = retry_after
+
+
+class LocalUnavailable(AiaasError):
+    status = 503
+    code = "local_unavailable"
+
+
+class CloudUnavailable(AiaasError):
+    status = 503
+    code = "cloud_unavailable"
+
+
+class DeadlineExceeded(AiaasError):
+    status = 504
+    code = "deadline_exceeded"
+
+
+class MissingDependency(AiaasError):
+    """An optional extra is not installed; the message names the ``pip install`` to run."""
+
+    status = 501
+    code = "missing_dependency"
+
+    def __init__(self, module: str, extra: str, *, purpose: str, command: str | None = None) -> None:
+        command = command or f'pip install "aiaas-sdk[{extra}]"'
+        super().__init__(f"{purpose} needs the '{module}' package, which is not installed", hint=command)
+        self.module = module
+        self.extra = extra
+        self.command = command
+
+
+class ConfigError(AiaasError):
+    code = "config_error"
+
+
+class RuntimeFault(AiaasError):
+    """The runtime failed while running a model on valid input."""
+
+    code = "runtime_fault"
+
+
+def error_for_status(status: int, message: str) -> AiaasError:
+    """The error a client raises for an error response ``status`` from a server speaking our protocol."""
+    by_status: dict[int, type[AiaasError]] = {
+        400: InvalidInput,
+        401: Unauthorized,
+        403: PrivacyViolation,
+        404: ModelNotFound,
+        413: PayloadTooLarge,
+        422: ArtifactError,
+        504: DeadlineExceeded,
+    }
+    if status in (429, 503):
+        return Overloaded(message)
+    return by_status.get(status, AiaasError)(message)

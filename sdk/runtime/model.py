@@ -1,0 +1,183 @@
+"""A loaded model: setup once (verify, load, warm up), run many."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sdk.artifacts.integrity import read_verified, verify_file
+from sdk.artifacts.manifest import ArtifactFile, Manifest, TensorSpec, read_manifest
+from sdk.artifacts.store import Store, StoredModel, open_store
+from sdk.config import RuntimeConfig
+from sdk.errors import ManifestError
+from sdk.runtime.backend import Backend
+from sdk.runtime.onnx_backend import OnnxRuntimeBackend
+from sdk.runtime.validation import InputValidator
+
+
+@dataclass(frozen=True)
+class RuntimeInfo:
+    """Where and how a model runs: reported with every prediction."""
+
+    model: str
+    version: str
+    artifact: str
+    precision: str
+    sha256: str
+    runtime: str
+    runtime_version: str
+    providers: tuple[str, ...]
+    notes: tuple[str, ...] = ()
+    load_ms: float = 0.0
+    warmup_ms: float = 0.0
+    path: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        return (
+            f"{self.runtime} {self.runtime_version} on {', '.join(self.providers)} ({self.artifact}, {self.precision})"
+        )
+
+
+class LoadedModel:
+    """A verified artifact loaded into a backend. Call it with a dict of arrays (or one array)."""
+
+    def __init__(self, manifest: Manifest, artifact: ArtifactFile, backend: Backend, info: RuntimeInfo) -> None:
+        self.manifest = manifest
+        self.artifact = artifact
+        self.backend = backend
+        self.info = info
+        self.validator = InputValidator(manifest.inputs)
+        _check_signature(manifest, artifact, backend)
+
+    @property
+    def name(self) -> str:
+        return self.manifest.name
+
+    @property
+    def version(self) -> str:
+        return self.manifest.version
+
+    def __call__(self, inputs: Any) -> dict[str, np.ndarray]:
+        """Validate ``inputs`` against the manifest, run, and return outputs by name."""
+        return self.backend.run(self.validator(inputs))
+
+    predict = __call__
+
+    def run_validated(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Run feeds that ``self.validator`` already accepted (the batcher merges validated requests)."""
+        return self.backend.run(feeds)
+
+    def example_inputs(self, batch: int = 1) -> dict[str, np.ndarray]:
+        """Zeros of the right dtype and shape, dynamic dimensions set to ``batch`` (first) or 1."""
+        return {s.name: np.zeros(_example_shape(s, batch), dtype=s.dtype) for s in self.manifest.inputs}
+
+    def warmup(self, runs: int = 1) -> float:
+        start = time.perf_counter()
+        feeds = self.validator(self.example_inputs())
+        for _ in range(runs):
+            self.backend.run(feeds)
+        return (time.perf_counter() - start) * 1000
+
+    def close(self) -> None:
+        self.backend.close()
+
+    def __enter__(self) -> LoadedModel:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<LoadedModel {self.manifest.ref} {self.info.summary()}>"
+
+
+def _example_shape(spec: TensorSpec, batch: int) -> tuple[int, ...]:
+    names = spec.dim_names or (None,) * len(spec.shape)
+    shape = []
+    for axis, (size, name) in enumerate(zip(spec.shape, names)):
+        if size != -1:
+            shape.append(size)
+        else:
+            shape.append(batch if (name == "batch" or (axis == 0 and name is None)) else 1)
+    return tuple(shape)
+
+
+def _check_signature(manifest: Manifest, artifact: ArtifactFile, backend: Backend) -> None:
+    """The manifest must describe the model the engine loaded: same names, dtypes and ranks."""
+    inputs, outputs = backend.signature()
+    for group, specs, actual in (("input", manifest.inputs, inputs), ("output", manifest.outputs, outputs)):
+        declared = {s.name: (s.dtype, len(s.shape)) for s in specs}
+        if set(declared) != set(actual):
+            raise ManifestError(
+                f"{manifest.ref}: manifest {group}s {sorted(declared)} do not match {artifact.file}'s {sorted(actual)}"
+            )
+        for name, (dtype, rank) in declared.items():
+            if actual[name] != (dtype, rank):
+                raise ManifestError(
+                    f"{manifest.ref}: {group} '{name}' is {dtype} rank {rank} in the manifest but "
+                    f"{actual[name][0]} rank {actual[name][1]} in {artifact.file}"
+                )
+
+
+def _locate(model: str | Path | StoredModel, store: Store | None) -> tuple[Path, str]:
+    if isinstance(model, StoredModel):
+        return model.path, model.store
+    text = str(model)
+    path = Path(text).expanduser()
+    looks_like_path = isinstance(model, Path) or "/" in text or text.startswith(".")
+    if looks_like_path or (path / "manifest.json").is_file():
+        if not (path / "manifest.json").is_file():
+            raise ManifestError(f"{path} is not an artifact folder (no manifest.json)")
+        return path, str(path)
+    found = (store or open_store()).resolve(text)
+    return found.path, found.store
+
+
+def load(
+    model: str | Path | StoredModel,
+    *,
+    store: Store | None = None,
+    config: RuntimeConfig | None = None,
+    precision: str | None = None,
+) -> LoadedModel:
+    """Load a model by reference (``name``, ``name@alias``, ``name@version``) or artifact folder path.
+
+    Every file the manifest lists is checked against its sha256 first; the model file is loaded from the very bytes
+    that were checked. Then the session is built and warmed up.
+    """
+    config = config or RuntimeConfig.from_env()
+    folder, origin = _locate(model, store)
+    manifest = read_manifest(folder)
+    artifact = manifest.artifact(kind="onnx", precision=precision)
+    start = time.perf_counter()
+    data = read_verified(folder, artifact.file, artifact.sha256, artifact.bytes)
+    for extra in manifest.files:
+        verify_file(folder, extra.file, extra.sha256, extra.bytes)
+    backend = OnnxRuntimeBackend(data, config, origin=artifact.file)
+    load_ms = (time.perf_counter() - start) * 1000
+    info = RuntimeInfo(
+        model=manifest.name,
+        version=manifest.version,
+        artifact=artifact.file,
+        precision=artifact.precision,
+        sha256=artifact.sha256,
+        runtime=backend.name,
+        runtime_version=backend.version,
+        providers=backend.providers,
+        notes=backend.notes,
+        load_ms=load_ms,
+        path=str(folder),
+        extra={"store": origin},
+    )
+    loaded = LoadedModel(manifest, artifact, backend, info)
+    if config.warmup_runs:
+        warmup_ms = loaded.warmup(config.warmup_runs)
+        loaded.info = dataclasses.replace(info, warmup_ms=warmup_ms)
+    return loaded

@@ -1,0 +1,123 @@
+"""The ONNX Runtime backend: one ``InferenceSession`` per loaded artifact."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from sdk.config import RuntimeConfig
+from sdk.errors import ArtifactError, InvalidInput, MissingDependency, RuntimeFault
+from sdk.runtime.providers import plan_providers, probe_machine
+
+# ONNX type strings -> numpy dtype names.
+_ORT_TYPES = {
+    "tensor(float)": "float32",
+    "tensor(float16)": "float16",
+    "tensor(double)": "float64",
+    "tensor(int8)": "int8",
+    "tensor(uint8)": "uint8",
+    "tensor(int16)": "int16",
+    "tensor(int32)": "int32",
+    "tensor(int64)": "int64",
+    "tensor(bool)": "bool",
+}
+
+
+def import_onnxruntime() -> ModuleType:
+    try:
+        import onnxruntime
+    except ImportError as exc:
+        raise MissingDependency("onnxruntime", "edge", purpose="running models on this device") from exc
+    return onnxruntime
+
+
+def session_options(ort: ModuleType, config: RuntimeConfig) -> Any:
+    options = ort.SessionOptions()
+    options.graph_optimization_level = {
+        "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+        "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+        "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+        "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+    }[config.graph_optimization]
+    if config.threads:
+        options.intra_op_num_threads = config.threads
+    options.inter_op_num_threads = config.inter_op_threads
+    spin = "1" if config.allow_spinning else "0"
+    options.add_session_config_entry("session.intra_op.allow_spinning", spin)
+    options.add_session_config_entry("session.inter_op.allow_spinning", spin)
+    options.log_severity_level = 3  # errors only: provider probing warnings are reported in `notes` instead
+    return options
+
+
+class OnnxRuntimeBackend:
+    """An ONNX model loaded from verified bytes into ONNX Runtime."""
+
+    name = "onnxruntime"
+
+    def __init__(self, model: bytes, config: RuntimeConfig, *, origin: str = "model.onnx") -> None:
+        ort = import_onnxruntime()
+        self.version: str = ort.__version__
+        plan = plan_providers(config.providers, ort.get_available_providers(), probe_machine())
+        try:
+            self._session = ort.InferenceSession(
+                model, sess_options=session_options(ort, config), providers=list(plan.providers)
+            )
+        except _load_errors(ort) as exc:
+            raise ArtifactError(f"ONNX Runtime could not load {origin}: {_first_line(exc)}") from exc
+        self.providers: tuple[str, ...] = tuple(self._session.get_providers())
+        unused = [p for p in plan.providers if p not in self.providers]
+        self.notes: tuple[str, ...] = plan.notes + tuple(
+            f"{p} was requested but the session does not use it" for p in unused
+        )
+        self._outputs = [o.name for o in self._session.get_outputs()]
+        self._errors = _ort_errors(ort)
+
+    def signature(self) -> tuple[dict[str, tuple[str, int]], dict[str, tuple[str, int]]]:
+        def table(args: list[Any]) -> dict[str, tuple[str, int]]:
+            return {a.name: (_ORT_TYPES.get(a.type, a.type), len(a.shape)) for a in args}
+
+        return table(self._session.get_inputs()), table(self._session.get_outputs())
+
+    def run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        try:
+            results = self._session.run(self._outputs, feeds)
+        except self._errors[0] as exc:
+            raise InvalidInput(f"the model rejected the input: {_first_line(exc)}") from exc
+        except self._errors[1] as exc:
+            raise RuntimeFault(f"ONNX Runtime failed while running the model: {_first_line(exc)}") from exc
+        return dict(zip(self._outputs, results))
+
+    def close(self) -> None:
+        self._session = None
+
+
+def _load_errors(ort: ModuleType) -> tuple[type[Exception], ...]:
+    state = ort.capi.onnxruntime_pybind11_state
+    names = (
+        "Fail",
+        "InvalidProtobuf",
+        "InvalidGraph",
+        "InvalidArgument",
+        "NoSuchFile",
+        "NotImplemented",
+        "RuntimeException",
+    )
+    return (RuntimeError, *(getattr(state, n) for n in names if hasattr(state, n)))
+
+
+def _ort_errors(ort: ModuleType) -> tuple[type[Exception], tuple[type[Exception], ...]]:
+    state = ort.capi.onnxruntime_pybind11_state
+    faults = tuple(
+        getattr(state, n)
+        for n in ("Fail", "RuntimeException", "EPFail", "NotImplemented", "EngineError")
+        if hasattr(state, n)
+    )
+    return state.InvalidArgument, faults
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

@@ -1,0 +1,60 @@
+"""Fixtures shared by every test tier."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sdk.artifacts.store import BUILTIN_ROOT
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _isolated_store(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """No test reads or writes the developer's ~/.cache/aiaas: each gets an empty store of its own."""
+    root = tmp_path_factory.mktemp("store")
+    monkeypatch.setenv("AIAAS_STORE", str(root))
+    for var in (
+        "AIAAS_PROVIDERS",
+        "AIAAS_THREADS",
+        "AIAAS_GRAPH_OPTIMIZATION",
+        "AIAAS_VERBOSE",
+        "AIAAS_INCLUDE_BUILTIN",
+    ):
+        monkeypatch.delenv(var, raising=False)
+    return root
+
+
+@pytest.fixture(scope="session")
+def repo() -> Path:
+    return REPO
+
+
+@pytest.fixture(scope="session")
+def digits_artifact() -> Path:
+    """The shipped default artifact folder (read-only: copy it before changing anything)."""
+    return BUILTIN_ROOT / "digits-cnn" / "1"
+
+
+@pytest.fixture
+def artifact_copy(digits_artifact: Path, tmp_path: Path) -> Path:
+    """A private copy of the default artifact, safe to tamper with."""
+    target = tmp_path / "digits-cnn" / "1"
+    shutil.copytree(digits_artifact, target)
+    return target
+
+
+@pytest.fixture(scope="session")
+def digits_split():
+    from models.digits_cnn.data import load_split
+
+    return load_split(0)
+
+
+@pytest.fixture(scope="session")
+def digit_7(repo: Path) -> np.ndarray:
+    return np.load(repo / "models" / "digits_cnn" / "samples" / "digit_7.npy")
