@@ -115,12 +115,14 @@ def doctor(store: Path | None = StoreOption, as_json: bool = JsonOption) -> None
         console.print_json(json.dumps(report))
         return
     console.print(f"[bold]aiaas-sdk {report['aiaas_sdk']}[/] · Python {report['python']} · {report['platform']}")
-    table = Table("extra", "status", "for", title="extras", title_justify="left")
+    table = Table("extra", "installed", "for", title="extras", title_justify="left")
     for extra, info in report["extras"].items():
         versions = ", ".join(f"{d} {v}" for d, v in info["packages"].items() if v)
-        status = f"[green]yes[/] ({versions})" if info["installed"] else f"[yellow]no[/] → {escape(info['install'])}"
-        table.add_row(extra, status, info["for"])
+        table.add_row(extra, f"[green]yes[/] ({versions})" if info["installed"] else "[yellow]no[/]", info["for"])
     console.print(table)
+    for extra, info in report["extras"].items():
+        if not info["installed"]:
+            console.print(f"to add {extra}: " + escape(info["install"]))
     ort = report["onnxruntime"]
     if ort["installed"]:
         console.print(f"onnxruntime providers available: {', '.join(ort['available'])}")

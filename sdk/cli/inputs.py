@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from sdk.errors import MalformedRequest
+from sdk.serving.datatypes import numpy_dtype
 
 SUFFIXES = (".npy", ".npz", ".json")
 
@@ -39,10 +40,11 @@ def _oip_inputs(items: list[Any], path: Path) -> dict[str, Any]:
     """An Open Inference Protocol request body: inputs with name, shape, datatype and flat data."""
     out = {}
     for item in items:
-        if not isinstance(item, dict) or not {"name", "shape", "data"} <= item.keys():
-            raise MalformedRequest(f"{path}: each entry of 'inputs' needs name, shape and data")
+        if not isinstance(item, dict) or not {"name", "shape", "datatype", "data"} <= item.keys():
+            raise MalformedRequest(f"{path}: each entry of 'inputs' needs name, shape, datatype and data")
         try:
-            out[item["name"]] = np.asarray(item["data"]).reshape(item["shape"])
+            dtype = numpy_dtype(item["datatype"])
+            out[item["name"]] = np.asarray(item["data"], dtype=dtype).reshape(item["shape"])
         except ValueError as exc:
             raise MalformedRequest(f"{path}: input '{item['name']}': data does not fit shape {item['shape']}") from exc
     return out
