@@ -29,13 +29,16 @@ if [ ! -x "$venv/bin/python" ]; then
   echo "setup: creating $venv" >&2
   "$python" -m venv "$venv"
 fi
-pip=("$venv/bin/python" -m pip --disable-pip-version-check -q)
-"${pip[@]}" install --upgrade pip setuptools wheel >/dev/null
+pip() {
+  # This machine's pip config names local indexes that may be absent: drop those warnings, keep real errors.
+  "$venv/bin/python" -m pip --disable-pip-version-check -q "$@" 2> >(grep -v "^WARNING: Location '" >&2)
+}
+pip install --upgrade pip "setuptools>=77" wheel >/dev/null
 # torch first and pinned: an unpinned torch (or one pulled in by a dependency) is a multi-GB CUDA build.
 echo "setup: installing torch==2.13.0 (CPU build)" >&2
-"${pip[@]}" install "torch==2.13.0"
+pip install "torch==2.13.0"
 echo "setup: installing aiaas-sdk[$extras] (editable)" >&2
-"${pip[@]}" install -e "$root[$extras]" "torch==2.13.0"
+pip install -e "$root[$extras]" "torch==2.13.0"
 grep -vx ".*-$extras" "$stamp" 2>/dev/null > "$stamp.tmp" || true
 echo "$stamp_key" >> "$stamp.tmp"
 mv "$stamp.tmp" "$stamp"

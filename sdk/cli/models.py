@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import typer
-from rich.table import Table
+from rich.table import Column, Table
 
 from sdk.artifacts import open_store, verify_artifact
 from sdk.artifacts.store import ModelRef, iter_models
@@ -47,7 +47,15 @@ def list_models(store: Path | None = StoreOption, as_json: bool = JsonOption) ->
     if not rows:
         console.print(f"No models in {layered.label}. Add one with `sdk compile` (or check --store).")
         return
-    table = Table("model", "version", "aliases", "task", "artifacts", "privacy floor", "store")
+    table = Table(
+        Column("model", no_wrap=True),
+        "version",
+        "aliases",
+        "task",
+        Column("artifacts", no_wrap=True),
+        "privacy",
+        "store",
+    )
     for r in rows:
         table.add_row(
             r["name"],

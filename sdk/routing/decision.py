@@ -1,0 +1,110 @@
+"""The Decision every result carries: where a call ran, why, what was predicted, and what it cost."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+
+class Route(str, Enum):
+    LOCAL = "local"
+    CLOUD = "cloud"
+
+    def other(self) -> Route:
+        return Route.CLOUD if self is Route.LOCAL else Route.LOCAL
+
+
+class Privacy(str, Enum):
+    PUBLIC = "public"
+    PRIVATE = "private"
+
+    @classmethod
+    def strictest(cls, *levels: Privacy | str | None) -> Privacy:
+        """Privacy is raised, never lowered: any private level makes the call private."""
+        return cls.PRIVATE if any(level is not None and cls(level) is cls.PRIVATE for level in levels) else cls.PUBLIC
+
+
+class Mode(str, Enum):
+    AUTO = "auto"
+    PREFER_LOCAL = "prefer_local"
+    LOCAL_ONLY = "local_only"
+    PREFER_CLOUD = "prefer_cloud"
+    CLOUD_ONLY = "cloud_only"
+
+
+class Reason(str, Enum):
+    """Stable reason codes: safe to match on in code and dashboards."""
+
+    PRIVATE = "private"  # private data stays on the device
+    MODE = "mode"  # the caller's mode fixed the order
+    FASTER = "faster"  # auto: the route predicted to finish first
+    DEADLINE = "deadline"  # only this route is predicted to meet deadline_ms
+    DEADLINE_UNMET = "deadline_unmet"  # no route is predicted to meet it: the fastest one is tried
+    NO_ESTIMATE = "no_estimate"  # nothing measured yet: the default order
+    EXPLORE = "explore"  # a sampled call that refreshes the other route's estimate
+    LOCAL_UNAVAILABLE = "local_unavailable"  # no local model or runtime: cloud only
+    CLOUD_UNAVAILABLE = "cloud_unavailable"  # no cloud endpoint, or its circuit is open: local only
+    FALLBACK = "fallback"  # the planned route failed and the next one answered
+
+
+@dataclass
+class Attempt:
+    route: Route
+    ok: bool
+    error: str | None = None  # error code from the tree, e.g. "cloud_unavailable"
+    message: str | None = None
+    ms: float = 0.0
+
+
+@dataclass
+class Decision:
+    """Where a call ran and why. ``reason`` is a stable code; ``explanation`` is a sentence for people."""
+
+    route: Route | None
+    reason: Reason
+    explanation: str
+    privacy: Privacy
+    mode: Mode
+    deadline_ms: float | None = None
+    predicted_ms: dict[str, float | None] = field(default_factory=dict)
+    actual_ms: float | None = None
+    planned: list[Route] = field(default_factory=list)
+    attempts: list[Attempt] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    explored: bool = False
+
+    @property
+    def fallback_chain(self) -> list[str]:
+        return [f"{a.route.value}:{'ok' if a.ok else a.error}" for a in self.attempts]
+
+    def line(self) -> str:
+        """One line for logs and the CLI: never holds tensor values."""
+        where = self.route.value if self.route else "nowhere"
+        predicted = ", ".join(f"{k} {v:.1f} ms" for k, v in self.predicted_ms.items() if v is not None) or "none"
+        actual = f"{self.actual_ms:.1f} ms" if self.actual_ms is not None else "-"
+        chain = f" · chain {' → '.join(self.fallback_chain)}" if len(self.attempts) > 1 else ""
+        return (
+            f"{where} [{self.reason.value}] {self.explanation} · privacy {self.privacy.value} · mode {self.mode.value}"
+            f" · predicted {predicted} · actual {actual}{chain}"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "route": self.route.value if self.route else None,
+            "reason": self.reason.value,
+            "explanation": self.explanation,
+            "privacy": self.privacy.value,
+            "mode": self.mode.value,
+            "deadline_ms": self.deadline_ms,
+            "predicted_ms": dict(self.predicted_ms),
+            "actual_ms": self.actual_ms,
+            "planned": [r.value for r in self.planned],
+            "fallback_chain": self.fallback_chain,
+            "attempts": [
+                {"route": a.route.value, "ok": a.ok, "error": a.error, "message": a.message, "ms": round(a.ms, 3)}
+                for a in self.attempts
+            ],
+            "timings": {k: round(v, 3) for k, v in self.timings.items()},
+            "explored": self.explored,
+        }

@@ -1,0 +1,184 @@
+"""Latency estimates per (model, route), learned from the calls themselves.
+
+Each route keeps an EWMA and a ring of recent samples (for a high percentile). The cloud's estimate is split into a
+fixed part and a transfer part (payload bytes over measured bandwidth), and carries a cold-start penalty when it has
+been idle long enough for a serverless function to be recycled. Estimates can be saved and loaded between runs.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sdk.routing.decision import Route
+
+STATE_VERSION = 1
+
+
+@dataclass(frozen=True, kw_only=True)
+class LatencyPolicy:
+    alpha: float = 0.2  # EWMA weight of a new sample
+    window: int = 64  # samples kept for the percentile
+    percentile: float = 0.9  # the "high" estimate used against deadlines
+    default_bandwidth_bps: float = 20e6  # until measured (bytes per second)
+    min_transfer_bytes: int = 32_768  # smaller payloads tell nothing about bandwidth
+    cloud_idle_s: float = 600.0  # idle longer than this: expect a cold start
+    default_cold_start_ms: float = 1000.0
+
+
+@dataclass(frozen=True)
+class Prediction:
+    expected_ms: float
+    high_ms: float
+    cold: bool = False
+
+
+@dataclass
+class _Stats:
+    ewma: float | None = None
+    samples: deque[float] = field(default_factory=lambda: deque(maxlen=64))
+    last_seen: float | None = None  # wall-clock seconds, so it survives a restart
+    count: int = 0
+
+    def add(self, value: float, alpha: float, now: float) -> None:
+        self.ewma = value if self.ewma is None else (1 - alpha) * self.ewma + alpha * value
+        self.samples.append(value)
+        self.last_seen = now
+        self.count += 1
+
+    def high(self, q: float) -> float:
+        ordered = sorted(self.samples)
+        return ordered[min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1)]
+
+
+class LatencyModel:
+    """Thread-safe estimates; ``clock`` is wall time (seconds) and injectable for tests."""
+
+    def __init__(self, policy: LatencyPolicy | None = None, *, clock: Callable[[], float] = time.time) -> None:
+        self.policy = policy or LatencyPolicy()
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._stats: dict[tuple[str, Route], _Stats] = {}
+        self.bandwidth_bps = self.policy.default_bandwidth_bps
+        self.bandwidth_measured = False
+        self.cold_start_ms = self.policy.default_cold_start_ms
+
+    def _get(self, model: str, route: Route) -> _Stats:
+        key = (model, route)
+        if key not in self._stats:
+            self._stats[key] = _Stats(samples=deque(maxlen=self.policy.window))
+        return self._stats[key]
+
+    def transfer_ms(self, payload_bytes: int) -> float:
+        return payload_bytes / self.bandwidth_bps * 1000.0
+
+    def is_cold(self, model: str) -> bool:
+        """The cloud route for ``model`` has been idle long enough to expect a cold start."""
+        with self._lock:
+            stats = self._stats.get((model, Route.CLOUD))
+            return bool(stats and stats.last_seen and self._clock() - stats.last_seen > self.policy.cloud_idle_s)
+
+    def predict(self, model: str, route: Route, payload_bytes: int = 0) -> Prediction | None:
+        """None until the route has been measured for this model."""
+        with self._lock:
+            stats = self._stats.get((model, route))
+            if stats is None or stats.ewma is None:
+                return None
+            expected, high = stats.ewma, stats.high(self.policy.percentile)
+            cold = False
+            if route is Route.CLOUD:
+                transfer = self.transfer_ms(payload_bytes)
+                expected, high = expected + transfer, high + transfer
+                if stats.last_seen is not None and self._clock() - stats.last_seen > self.policy.cloud_idle_s:
+                    cold = True
+                    expected, high = expected + self.cold_start_ms, high + self.cold_start_ms
+            return Prediction(expected, high, cold)
+
+    def observe(
+        self,
+        model: str,
+        route: Route,
+        total_ms: float,
+        *,
+        payload_bytes: int = 0,
+        network_ms: float | None = None,
+        cold: bool = False,
+    ) -> None:
+        """Record one successful call. For the cloud, ``network_ms`` (total minus server time) refines bandwidth."""
+        with self._lock:
+            stats = self._get(model, route)
+            value = total_ms
+            if route is Route.CLOUD:
+                if network_ms is not None and payload_bytes >= self.policy.min_transfer_bytes and network_ms > 0:
+                    measured = payload_bytes / (network_ms / 1000.0)
+                    a = self.policy.alpha
+                    self.bandwidth_bps = (
+                        measured if not self.bandwidth_measured else (1 - a) * self.bandwidth_bps + a * measured
+                    )
+                    self.bandwidth_measured = True
+                value = max(0.0, total_ms - self.transfer_ms(payload_bytes))
+                if cold and stats.ewma is not None:
+                    # A cold call teaches the cold-start penalty, not the steady-state estimate.
+                    excess = max(0.0, value - stats.ewma)
+                    self.cold_start_ms = (1 - self.policy.alpha) * self.cold_start_ms + self.policy.alpha * excess
+                    stats.last_seen = self._clock()
+                    return
+            stats.add(value, self.policy.alpha, self._clock())
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "version": STATE_VERSION,
+                "bandwidth_bps": self.bandwidth_bps,
+                "bandwidth_measured": self.bandwidth_measured,
+                "cold_start_ms": self.cold_start_ms,
+                "routes": {
+                    f"{model}|{route.value}": {
+                        "ewma_ms": s.ewma,
+                        "samples_ms": list(s.samples),
+                        "last_seen": s.last_seen,
+                        "count": s.count,
+                    }
+                    for (model, route), s in self._stats.items()
+                },
+            }
+
+    def save(self, path: str | Path) -> None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(self.snapshot(), handle)
+        os.replace(tmp, path)
+
+    def load(self, path: str | Path) -> bool:
+        """Restore saved estimates; a missing or unreadable file leaves the model empty (returns False)."""
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+            if data.get("version") != STATE_VERSION:
+                return False
+            routes = {}
+            for key, item in data["routes"].items():
+                model, _, route = key.rpartition("|")
+                samples = deque((float(v) for v in item["samples_ms"]), maxlen=self.policy.window)
+                routes[(model, Route(route))] = _Stats(
+                    ewma=item["ewma_ms"], samples=samples, last_seen=item["last_seen"], count=int(item["count"])
+                )
+            bandwidth = float(data["bandwidth_bps"])
+            cold = float(data["cold_start_ms"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return False
+        with self._lock:
+            self._stats = routes
+            self.bandwidth_bps, self.cold_start_ms = bandwidth, cold
+            self.bandwidth_measured = bool(data.get("bandwidth_measured"))
+        return True
