@@ -5,6 +5,7 @@
 
 from sdk._version import __version__
 from sdk.artifacts import Manifest, TensorSpec
+from sdk.client import AsyncClient, Client, ClientConfig, Result
 from sdk.config import RuntimeConfig, StoreConfig
 from sdk.errors import (
     AiaasError,
@@ -25,13 +26,18 @@ from sdk.errors import (
     RuntimeFault,
     Unauthorized,
 )
+from sdk.routing import Decision, Mode, Privacy, Reason, Route
 from sdk.runtime import LoadedModel, load
 
 __all__ = [
     "AiaasError",
+    "AsyncClient",
+    "Client",
+    "ClientConfig",
     "CloudUnavailable",
     "ConfigError",
     "DeadlineExceeded",
+    "Decision",
     "IntegrityError",
     "InvalidInput",
     "LoadedModel",
@@ -40,11 +46,16 @@ __all__ = [
     "Manifest",
     "ManifestError",
     "MissingDependency",
+    "Mode",
     "ModelNotFound",
     "Overloaded",
     "ParityFailure",
     "PayloadTooLarge",
+    "Privacy",
     "PrivacyViolation",
+    "Reason",
+    "Result",
+    "Route",
     "RuntimeConfig",
     "RuntimeFault",
     "StoreConfig",

@@ -29,6 +29,8 @@ def env(name: str, default: Any, *, help: str) -> Any:
 
 def _parse(raw: str, kind: Any, var: str) -> Any:
     text = raw.strip()
+    if isinstance(kind, str):
+        kind = kind.replace(" | None", "")
     try:
         if kind in (bool, "bool"):
             lowered = text.lower()
@@ -50,8 +52,9 @@ def _parse(raw: str, kind: Any, var: str) -> Any:
         raise ConfigError(f"environment variable {var}={raw!r} is not a valid {kind}") from exc
 
 
-def resolve(cls: type[T], **arguments: Any) -> T:
-    """Build ``cls`` from explicit ``arguments`` (``None`` means not given), then env vars, then defaults."""
+def resolve(cls: type[T], *, file_values: Mapping[str, Any] | None = None, **arguments: Any) -> T:
+    """Build ``cls`` from explicit ``arguments`` (``None`` means not given), then env vars, then ``file_values``
+    (a config file's settings), then defaults."""
     values: dict[str, Any] = {}
     names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     unknown = set(arguments) - names
@@ -65,6 +68,9 @@ def resolve(cls: type[T], **arguments: Any) -> T:
         var = f.metadata.get("env")
         if var and os.environ.get(var) is not None:
             values[f.name] = _parse(os.environ[var], f.type, var)
+        elif file_values and file_values.get(f.name) is not None:
+            value = file_values[f.name]
+            values[f.name] = tuple(value) if isinstance(value, list) else value
     return cls(**values)
 
 

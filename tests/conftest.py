@@ -18,12 +18,21 @@ def _isolated_store(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
     """No test reads or writes the developer's ~/.cache/aiaas: each gets an empty store of its own."""
     root = tmp_path_factory.mktemp("store")
     monkeypatch.setenv("AIAAS_STORE", str(root))
+    # The client's config file and latency estimates live under these: keep the developer's own out of tests.
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("config")))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
     for var in (
         "AIAAS_PROVIDERS",
         "AIAAS_THREADS",
         "AIAAS_GRAPH_OPTIMIZATION",
         "AIAAS_VERBOSE",
         "AIAAS_INCLUDE_BUILTIN",
+        "AIAAS_CONFIG",
+        "AIAAS_ENDPOINT",
+        "AIAAS_PRIVACY",
+        "AIAAS_MODE",
+        "AIAAS_AUTH_TOKEN",
+        "AIAAS_LATENCY_STATE",
     ):
         monkeypatch.delenv(var, raising=False)
     return root

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from sdk._version import __version__
-from sdk.cli import doctor, models, predict
+from sdk.cli import configure, doctor, models, predict
 from sdk.cli._base import ReadableErrors
 
 app = typer.Typer(
@@ -41,6 +41,7 @@ def root(
 app.add_typer(models.app, name="models")
 app.command("predict")(predict.predict)
 app.command("doctor")(doctor.doctor)
+app.command("configure")(configure.configure)
 
 
 def main() -> None:

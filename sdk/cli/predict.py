@@ -1,10 +1,11 @@
-"""`sdk predict`: run a model on this device, and say where and how it ran."""
+"""`sdk predict`: run a model where the router decides (this device or the cloud), and say where, how and why."""
 
 from __future__ import annotations
 
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 import numpy as np
@@ -15,7 +16,9 @@ from sdk.artifacts import open_store
 from sdk.cli._base import console, verbose_enabled
 from sdk.cli.inputs import read_inputs
 from sdk.cli.options import JsonOption, StoreOption
-from sdk.runtime import LoadedModel, load
+from sdk.client import Client
+from sdk.routing import Decision, Mode, Privacy, Reason, Route
+from sdk.runtime import LoadedModel, RuntimeInfo, load
 
 
 def predict(
@@ -24,73 +27,121 @@ def predict(
         ...,
         "--input",
         "-i",
-        help="Input file: .npy (one array), .npz (named arrays), or .json (array or {name: array}).",
+        help="Input file: .npy (one array), .npz (named arrays), .json (array, {name: array}, or an OIP request).",
         show_default=False,
     ),
-    precision: str | None = typer.Option(None, help="Artifact precision to run (fp32, fp16, int8); default fp32."),
+    privacy: Privacy | None = typer.Option(
+        None, help="public or private (default: AIAAS_PRIVACY, else public). Private never leaves this device."
+    ),
+    mode: Mode | None = typer.Option(None, help="Routing mode (default: AIAAS_MODE, else auto)."),
+    deadline_ms: float | None = typer.Option(None, "--deadline-ms", help="Pick the route predicted to answer in time."),
+    endpoint: str | None = typer.Option(
+        None, envvar="AIAAS_ENDPOINT", help="Cloud endpoint (OIP v2 base URL); none: this device only."
+    ),
+    precision: str | None = typer.Option(None, help="Local artifact precision (fp32, fp16, int8); default fp32."),
+    explain: bool = typer.Option(False, "--explain", help="Print the full routing decision and timing breakdown."),
     top: int = typer.Option(3, help="For classifiers: how many classes to show per item."),
     store: Path | None = StoreOption,
     as_json: bool = JsonOption,
 ) -> None:
-    """Run MODEL on the local edge runtime (ONNX Runtime on this device) and print its outputs.
+    """Run MODEL on this device or in the cloud, as the router decides, and print the outputs and the decision.
 
-    The artifact's files are checked against their sha256 before loading; a tampered file is refused.
+    Local runs check every artifact file against its sha256 first; a tampered file is refused. A private call runs
+    only on this device, or fails.
 
-    Example: sdk predict digits-cnn --input models/digits_cnn/samples/digit_7.npy
+    Examples:
+      sdk predict digits-cnn --input models/digits_cnn/samples/digit_7.npy
+      sdk predict digits-cnn -i digit.json --endpoint http://127.0.0.1:8080 --privacy public --explain
     """
     inputs = read_inputs(input)
-    loaded = load(model, store=open_store(store), precision=precision)
+    if Path(model).is_dir() or precision is not None:
+        loaded = load(model, store=open_store(store), precision=precision)
+        outputs, decision, info = _run_local_artifact(loaded, inputs)
+    else:
+        with Client(
+            endpoint, privacy=privacy.value if privacy else None, mode=mode.value if mode else None, store=store
+        ) as client:
+            result = client.predict(model, inputs, deadline_ms=deadline_ms)
+            outputs, decision = result.outputs, result.decision
+            info = client.local.model(model).info if decision.route is Route.LOCAL else None
+            loaded = client.local.model(model) if client.local.availability(model).ok else None
+    if as_json:
+        console.print_json(json.dumps(_as_json(model, outputs, decision, info)))
+        return
+    _print_outputs(loaded, model, outputs, top)
+    _print_decision(decision, info, explain)
+
+
+def _run_local_artifact(loaded: LoadedModel, inputs: Any) -> tuple[dict[str, np.ndarray], Decision, RuntimeInfo]:
     start = time.perf_counter()
     outputs = loaded(inputs)
-    run_ms = (time.perf_counter() - start) * 1000
-    info = loaded.info
-    if as_json:
-        console.print_json(
-            json.dumps(
-                {
-                    "model": info.model,
-                    "version": info.version,
-                    "outputs": {k: v.tolist() for k, v in outputs.items()},
-                    "runtime": {
-                        "route": "local",
-                        "runtime": info.runtime,
-                        "runtime_version": info.runtime_version,
-                        "providers": list(info.providers),
-                        "artifact": info.artifact,
-                        "precision": info.precision,
-                        "sha256": info.sha256,
-                        "verified": True,
-                        "run_ms": round(run_ms, 3),
-                        "load_ms": round(info.load_ms, 3),
-                    },
-                }
-            )
-        )
-        return
-    _print_outputs(loaded, outputs, top)
-    console.print(
-        f"[dim]ran locally on {info.runtime} {info.runtime_version} · {', '.join(info.providers)} · "
-        f"{info.artifact} ({info.precision}, sha256 {info.sha256[:12]}… verified) · {run_ms:.2f} ms "
-        f"(load {info.load_ms:.0f} ms)[/]"
+    ms = (time.perf_counter() - start) * 1000
+    decision = Decision(
+        route=Route.LOCAL,
+        reason=Reason.MODE,
+        explanation="an artifact folder or a precision was named: runs on this device",
+        privacy=Privacy.strictest(loaded.manifest.privacy_floor),
+        mode=Mode.LOCAL_ONLY,
+        actual_ms=ms,
+        timings={"run": ms},
     )
-    if verbose_enabled(click.get_current_context(silent=True)):
-        for note in info.notes:
-            console.print(f"[dim]note: {escape(note)}[/]")
+    return outputs, decision, loaded.info
 
 
-def _print_outputs(loaded: LoadedModel, outputs: dict[str, np.ndarray], top: int) -> None:
-    manifest = loaded.manifest
-    labels = manifest.labels
-    scores_name = "probabilities" if "probabilities" in outputs else manifest.outputs[0].name
+def _as_json(
+    model: str, outputs: dict[str, np.ndarray], decision: Decision, info: RuntimeInfo | None
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "model": model,
+        "outputs": {k: v.tolist() for k, v in outputs.items()},
+        "decision": decision.to_dict(),
+    }
+    if info is not None:
+        body["runtime"] = {
+            "runtime": info.runtime,
+            "runtime_version": info.runtime_version,
+            "providers": list(info.providers),
+            "artifact": info.artifact,
+            "precision": info.precision,
+            "sha256": info.sha256,
+            "verified": True,
+            "version": info.version,
+        }
+    return body
+
+
+def _print_outputs(loaded: LoadedModel | None, model: str, outputs: dict[str, np.ndarray], top: int) -> None:
+    manifest = loaded.manifest if loaded is not None else None
+    labels = manifest.labels if manifest else None
+    scores_name = "probabilities" if "probabilities" in outputs else next(iter(outputs))
     scores = outputs[scores_name]
-    if manifest.task == "classification" and labels and scores.ndim == 2 and scores.shape[1] == len(labels):
+    ref = manifest.ref if manifest else model
+    if labels and scores.ndim == 2 and scores.shape[1] == len(labels):
         for i, row in enumerate(scores):
             best = np.argsort(row)[::-1][: max(1, top)]
             ranked = " · ".join(f"{labels[j]} {row[j]:.3f}" for j in best)
-            console.print(
-                f"[bold]{manifest.ref}[/] item {i}: [bold green]{labels[best[0]]}[/]   ({scores_name}: {ranked})"
-            )
+            console.print(f"[bold]{ref}[/] item {i}: [bold green]{labels[best[0]]}[/]   ({scores_name}: {ranked})")
         return
     for name, value in outputs.items():
         console.print(f"[bold]{name}[/] {value.dtype} {list(value.shape)}")
-        console.print(np.array2string(value, precision=4, threshold=40, edgeitems=4))
+        console.print(np.array2string(value, precision=4, threshold=40, edgeitems=4), markup=False)
+
+
+def _print_decision(decision: Decision, info: RuntimeInfo | None, explain: bool) -> None:
+    where = decision.route.value if decision.route else "-"
+    actual = f"{decision.actual_ms:.2f} ms" if decision.actual_ms is not None else "-"
+    if info is not None:
+        console.print(
+            f"[dim]ran {where} on {info.runtime} {info.runtime_version} · {', '.join(info.providers)} · "
+            f"{info.artifact} ({info.precision}, sha256 {info.sha256[:12]}… verified) · {actual} · "
+            f"why: {escape(f'[{decision.reason.value}] {decision.explanation}')}[/]"
+        )
+    else:
+        why = escape(f"[{decision.reason.value}] {decision.explanation}")
+        console.print(f"[dim]ran {where} · {actual} · why: {why}[/]")
+    if explain:
+        console.print("decision: " + escape(decision.line()), markup=True)
+        console.print("timings (ms): " + ", ".join(f"{k} {v:.2f}" for k, v in decision.timings.items()))
+    if info is not None and verbose_enabled(click.get_current_context(silent=True)):
+        for note in info.notes:
+            console.print(f"[dim]note: {escape(note)}[/]")

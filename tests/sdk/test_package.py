@@ -15,6 +15,15 @@ def test_public_api_is_pinned() -> None:
     assert sorted(sdk.__all__) == sorted(
         [
             "AiaasError",
+            "AsyncClient",
+            "Client",
+            "ClientConfig",
+            "Decision",
+            "Mode",
+            "Privacy",
+            "Reason",
+            "Result",
+            "Route",
             "CloudUnavailable",
             "ConfigError",
             "DeadlineExceeded",

@@ -26,7 +26,7 @@ def test_version_is_eager() -> None:
 def test_help_teaches_with_examples() -> None:
     result = invoke("predict", "--help")
     assert result.exit_code == 0
-    assert "Example: sdk predict digits-cnn" in result.stdout
+    assert "sdk predict digits-cnn --input" in result.stdout
     assert "sha256" in result.stdout
 
 

@@ -1,0 +1,230 @@
+"""`sdk.Client`: one call, routed to the edge or the cloud, with the Decision that says where and why."""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from sdk.artifacts.store import ModelRef, Store, open_store
+from sdk.client.config import ClientConfig
+from sdk.client.faults import CLOUD_FAULTS, LOCAL_FAULTS
+from sdk.client.local import LocalRoute
+from sdk.config import RuntimeConfig
+from sdk.errors import AiaasError, CloudUnavailable, LocalUnavailable, PrivacyViolation
+from sdk.routing import (
+    Attempt,
+    Availability,
+    Decision,
+    LatencyModel,
+    Mode,
+    Privacy,
+    Reason,
+    Route,
+    Router,
+    RouterPolicy,
+)
+
+if TYPE_CHECKING:
+    from sdk.client.cloud import CloudRoute
+
+logger = logging.getLogger("sdk.client")
+
+
+@dataclass
+class Result:
+    """A prediction: outputs by name, and the Decision that says where it ran and why."""
+
+    outputs: dict[str, np.ndarray]
+    decision: Decision
+    model: str
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.outputs[name]
+
+    @property
+    def route(self) -> Route:
+        assert self.decision.route is not None
+        return self.decision.route
+
+
+def payload_bytes(inputs: Any) -> int:
+    if isinstance(inputs, np.ndarray):
+        return int(inputs.nbytes)
+    if isinstance(inputs, Mapping):
+        return sum(int(v.nbytes) if isinstance(v, np.ndarray) else int(np.asarray(v).nbytes) for v in inputs.values())
+    return int(np.asarray(inputs).nbytes)
+
+
+class Client:
+    """Routes each call to the local edge runtime or the cloud endpoint.
+
+    Private calls (by argument, by the client's default, or by the model's privacy floor) run on this device or fail;
+    no fallback, retry or exploration sends them, or any part of them, to the cloud.
+    """
+
+    def __init__(
+        self,
+        endpoint: str | None = None,
+        *,
+        privacy: str | None = None,
+        mode: str | None = None,
+        store: Store | str | Path | None = None,
+        config: ClientConfig | None = None,
+        runtime: RuntimeConfig | None = None,
+        router: Router | None = None,
+        rng: random.Random | None = None,
+        **settings: Any,
+    ) -> None:
+        self.config = config or ClientConfig.from_env(endpoint=endpoint, privacy=privacy, mode=mode, **settings)
+        self.store = store if store is not None and not isinstance(store, (str, Path)) else open_store(store)
+        self.local = LocalRoute(self.store, runtime)
+        self.cloud: CloudRoute | None = None
+        if self.config.cloud_url:
+            from sdk.client.cloud import CloudRoute  # httpx loads only for clients that have a cloud
+
+            self.cloud = CloudRoute(self.config)
+        latency = LatencyModel()
+        if self.config.persist_latency and self.config.latency_state:
+            latency.load(self.config.latency_state)
+        self.router = router or Router(latency, RouterPolicy(exploration_rate=self.config.exploration_rate), rng=rng)
+
+    # --- the call --------------------------------------------------------------------------------------------------
+
+    def predict(
+        self,
+        model: str,
+        inputs: Any,
+        *,
+        privacy: str | Privacy | None = None,
+        mode: str | Mode | None = None,
+        deadline_ms: float | None = None,
+        timeout_s: float | None = None,
+    ) -> Result:
+        """Run ``model`` on ``inputs`` (a dict name -> array, or one array) where the router decides."""
+        start = time.perf_counter()
+        ModelRef.parse(model)
+        floor = self.local.privacy_floor(model)
+        level = Privacy.strictest(privacy or self.config.privacy, floor)
+        how = Mode(mode or self.config.mode)
+        size = payload_bytes(inputs) if level is Privacy.PUBLIC else 0
+        local = self.local.availability(model)
+        if not local.ok and self.cloud is None:
+            self.store.resolve(model)  # raises ModelNotFound naming the models this device has
+        cloud = self._cloud_availability(level)
+        plan = self.router.plan(
+            model, privacy=level, mode=how, local=local, cloud=cloud, deadline_ms=deadline_ms, payload_bytes=size
+        )
+        decision = Decision(
+            route=None,
+            reason=plan.reason,
+            explanation=plan.explanation,
+            privacy=level,
+            mode=how,
+            deadline_ms=deadline_ms,
+            predicted_ms={k: (p.expected_ms if p else None) for k, p in plan.predicted.items()},
+            planned=list(plan.routes),
+            explored=plan.explored,
+        )
+        decision.timings["route"] = (time.perf_counter() - start) * 1000
+        last_error: AiaasError | None = None
+        for route in plan.routes:
+            if route is Route.CLOUD and level is Privacy.PRIVATE:  # defence in depth: the plan never holds this
+                raise PrivacyViolation("refusing to send a private request to the cloud")
+            attempt_start = time.perf_counter()
+            try:
+                outputs, timings = self._run(route, model, inputs, level, deadline_ms, timeout_s, size)
+            except AiaasError as exc:
+                if not isinstance(exc, LOCAL_FAULTS + CLOUD_FAULTS):
+                    raise  # the input itself is wrong (or a bug): no other route would answer better
+                decision.attempts.append(
+                    Attempt(route, False, exc.code, exc.message, (time.perf_counter() - attempt_start) * 1000)
+                )
+                logger.info("route %s failed for %s: %s", route.value, model, exc.code)
+                last_error = exc
+                continue
+            elapsed = (time.perf_counter() - attempt_start) * 1000
+            decision.attempts.append(Attempt(route, True, ms=elapsed))
+            decision.route = route
+            decision.actual_ms = elapsed
+            decision.timings.update(timings)
+            decision.timings["total"] = (time.perf_counter() - start) * 1000
+            if len(decision.attempts) > 1:
+                decision.reason = Reason.FALLBACK
+                failed = decision.attempts[0]
+                decision.explanation = f"{failed.route.value} failed ({failed.error}); answered by {route.value}"
+            logger.debug("decision for %s: %s", model, decision.line())
+            return Result(outputs, decision, model)
+        assert last_error is not None
+        if level is Privacy.PRIVATE:
+            raise LocalUnavailable(
+                f"private request failed on this device ({last_error.message}); it was not sent to the cloud"
+            ) from last_error
+        raise CloudUnavailable(
+            "every route failed: " + "; ".join(f"{a.route.value}: {a.message}" for a in decision.attempts)
+        ) from last_error
+
+    def _cloud_availability(self, level: Privacy) -> Availability:
+        if level is Privacy.PRIVATE:
+            return Availability(False, "private request")
+        if self.cloud is None:
+            return Availability(False, "no cloud endpoint configured")
+        if not self.cloud.breaker.available():
+            return Availability(False, f"circuit open, retrying in {self.cloud.breaker.retry_in():.1f} s")
+        return Availability(True)
+
+    def _run(
+        self,
+        route: Route,
+        model: str,
+        inputs: Any,
+        level: Privacy,
+        deadline_ms: float | None,
+        timeout_s: float | None,
+        size: int,
+    ) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+        if route is Route.LOCAL:
+            start = time.perf_counter()
+            outputs, timings = self.local.run(model, inputs)
+            self.router.latency.observe(model, Route.LOCAL, (time.perf_counter() - start) * 1000 - timings["load"])
+            return outputs, timings
+        assert self.cloud is not None and level is Privacy.PUBLIC
+        cold = self.router.latency.is_cold(model)
+        budget = timeout_s or self.config.timeout_s
+        if deadline_ms is not None:
+            budget = min(budget, max(deadline_ms / 1000 * 4, 1.0))  # a deadline bounds retries too
+        outputs, timings = self.cloud.infer(model, inputs, timeout_s=budget)
+        self.router.latency.observe(
+            model,
+            Route.CLOUD,
+            timings["total_cloud"],
+            payload_bytes=size,
+            network_ms=timings.get("network"),
+            cold=cold,
+        )
+        return outputs, timings
+
+    # --- lifecycle -------------------------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close connections and unload models; keep latency estimates for the next run."""
+        if self.config.persist_latency and self.config.latency_state:
+            try:
+                self.router.latency.save(self.config.latency_state)
+            except OSError as exc:
+                logger.warning("could not save latency estimates to %s: %s", self.config.latency_state, exc)
+        if self.cloud is not None:
+            self.cloud.close()
+        self.local.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

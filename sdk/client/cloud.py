@@ -1,0 +1,205 @@
+"""The cloud route: an Open Inference Protocol v2 endpoint (`sdk serve`, a Lambda function URL, a SageMaker
+endpoint, Triton/KServe), over one pooled httpx client, with retries inside the call's budget and a circuit breaker.
+
+Retries: connect errors, 429 and 503 only (a 500 is a real fault and falls back at once), with exponential backoff
+and full jitter, honouring Retry-After, never past the call's time budget. Hand-written rather than tenacity: the core
+install is httpx + numpy + typer only, and the loop must share its budget with the breaker and the deadline.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import numpy as np
+
+from sdk.artifacts.store import ModelRef
+from sdk.client.auth import Bearer, SigV4
+from sdk.client.config import ClientConfig
+from sdk.errors import CloudUnavailable, ConfigError, DeadlineExceeded, InvalidInput, Overloaded, error_for_status
+from sdk.routing.breaker import CircuitBreaker
+from sdk.serving.codec import decode_response, encode_request
+from sdk.serving.datatypes import numpy_dtype
+
+RETRY_STATUSES = (429, 503)
+_SERVER_TIMING = re.compile(r"(?:^|,)\s*infer;dur=([0-9.]+)")
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after")
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+class CloudRoute:
+    def __init__(self, config: ClientConfig, *, transport: httpx.BaseTransport | None = None) -> None:
+        assert config.cloud_url is not None
+        self.config = config
+        self.base_url = config.cloud_url
+        self.breaker = CircuitBreaker()
+        self._rng = random.Random()
+        self._metadata: dict[str, dict[str, Any]] = {}
+        self._lock = threading.Lock()
+        auth: httpx.Auth | None = None
+        kind = config.auth_kind
+        if kind == "sigv4":
+            service = "sagemaker" if config.endpoint_kind == "sagemaker" else "lambda"
+            auth = SigV4(service, config.region or "")
+        elif kind == "bearer":
+            if not config.token:
+                raise ConfigError("auth bearer needs a token", hint="set AIAAS_AUTH_TOKEN or pass token=...")
+            auth = Bearer(config.token)
+        self._http = httpx.Client(
+            base_url=self.base_url,
+            auth=auth,
+            timeout=httpx.Timeout(config.timeout_s, connect=config.connect_timeout_s),
+            limits=httpx.Limits(max_connections=64, max_keepalive_connections=16, keepalive_expiry=30),
+            transport=transport,
+            headers={"user-agent": "aiaas-sdk"},
+        )
+
+    # --- paths -------------------------------------------------------------------------------------------------
+
+    def _model_path(self, ref: ModelRef) -> str:
+        path = f"/v2/models/{quote(ref.name, safe='')}"
+        if ref.ref and ref.ref[0].isdigit():
+            path += f"/versions/{quote(ref.ref, safe='')}"
+        return path
+
+    def _infer_path(self, ref: ModelRef) -> str:
+        if self.config.endpoint_kind == "sagemaker":
+            return "/invocations"
+        return self._model_path(ref) + "/infer"
+
+    # --- metadata: input names and dtypes for bare arrays and JSON lists ------------------------------------
+
+    def metadata(self, model: str) -> dict[str, Any]:
+        with self._lock:
+            if model in self._metadata:
+                return self._metadata[model]
+        ref = ModelRef.parse(model)
+        response = self._send("GET", self._model_path(ref), b"", {}, time.monotonic() + self.config.timeout_s)
+        if response.status_code != 200:
+            raise error_for_status(response.status_code, _error_text(response))
+        data = response.json()
+        with self._lock:
+            self._metadata[model] = data
+        return data
+
+    def _named_arrays(self, model: str, inputs: Any) -> dict[str, np.ndarray]:
+        if isinstance(inputs, Mapping) and all(isinstance(v, np.ndarray) for v in inputs.values()):
+            return dict(inputs)
+        specs = {i["name"]: i for i in self.metadata(model).get("inputs", [])}
+        if not isinstance(inputs, Mapping):
+            if len(specs) != 1:
+                raise InvalidInput(f"{model} takes {len(specs)} inputs ({', '.join(specs)}); pass a dict name -> array")
+            inputs = {next(iter(specs)): inputs}
+        out = {}
+        for name, value in inputs.items():
+            if isinstance(value, np.ndarray):
+                out[name] = value
+            elif name in specs:
+                out[name] = np.asarray(value, dtype=numpy_dtype(specs[name]["datatype"]))
+            else:
+                raise InvalidInput(f"unknown input '{name}' for {model} (it takes: {', '.join(specs)})")
+        return out
+
+    # --- the call ----------------------------------------------------------------------------------------------
+
+    def infer(self, model: str, inputs: Any, *, timeout_s: float) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+        start = time.perf_counter()
+        deadline = time.monotonic() + timeout_s
+        arrays = self._named_arrays(model, inputs)
+        binary = sum(a.nbytes for a in arrays.values()) >= self.config.binary_threshold_bytes
+        body, headers = encode_request(arrays, binary=binary)
+        if self.config.endpoint_kind == "sagemaker":
+            headers["X-Amzn-SageMaker-Custom-Attributes"] = f"model={ModelRef.parse(model).name}"
+        encoded = time.perf_counter()
+        response = self._with_retries(self._infer_path(ModelRef.parse(model)), body, headers, deadline)
+        received = time.perf_counter()
+        outputs, _ = decode_response(response.content, response.headers, status=response.status_code)
+        done = time.perf_counter()
+        round_trip = (received - encoded) * 1000
+        timings = {
+            "encode": (encoded - start) * 1000,
+            "round_trip": round_trip,
+            "decode": (done - received) * 1000,
+            "total_cloud": (done - start) * 1000,
+        }
+        timing = _SERVER_TIMING.search(response.headers.get("server-timing", ""))
+        if timing:
+            timings["server"] = float(timing.group(1))
+            timings["network"] = max(0.0, round_trip - timings["server"])
+        return outputs, timings
+
+    def _with_retries(self, path: str, body: bytes, headers: dict[str, str], deadline: float) -> httpx.Response:
+        attempts = self.config.max_attempts
+        for attempt in range(attempts):
+            if not self.breaker.allow():
+                raise CloudUnavailable(f"circuit open for {self.base_url}; retrying in {self.breaker.retry_in():.1f} s")
+            try:
+                response = self._send("POST", path, body, headers, deadline)
+            except CloudUnavailable:
+                self.breaker.record_failure()
+                if attempt + 1 < attempts and self._sleep(attempt, None, deadline):
+                    continue
+                raise
+            except DeadlineExceeded:
+                self.breaker.record_failure()
+                raise
+            if response.status_code < 500 and response.status_code != 429:
+                self.breaker.record_success()  # the endpoint answered; a 4xx is about the request
+                return response
+            self.breaker.record_failure()
+            retryable = response.status_code in RETRY_STATUSES and attempt + 1 < attempts
+            if retryable and self._sleep(attempt, _retry_after(response), deadline):
+                continue
+            if response.status_code in RETRY_STATUSES:
+                raise Overloaded(
+                    f"{self.base_url} is overloaded (HTTP {response.status_code}): {_error_text(response)}",
+                    retry_after=_retry_after(response) or 1.0,
+                )
+            raise CloudUnavailable(f"{self.base_url} failed with HTTP {response.status_code}: {_error_text(response)}")
+        raise CloudUnavailable(f"{self.base_url}: no attempt left")  # pragma: no cover - the loop always returns
+
+    def _sleep(self, attempt: int, retry_after: float | None, deadline: float) -> bool:
+        """Wait before the next attempt; False when the wait would not fit in the call's budget."""
+        backoff = self._rng.uniform(0, min(2.0, 0.05 * 2**attempt))
+        wait = max(backoff, retry_after or 0.0)
+        if time.monotonic() + wait >= deadline:
+            return False
+        time.sleep(wait)
+        return True
+
+    def _send(self, method: str, path: str, body: bytes, headers: dict[str, str], deadline: float) -> httpx.Response:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise DeadlineExceeded(f"no time left for a call to {self.base_url}")
+        timeout = httpx.Timeout(remaining, connect=min(remaining, self.config.connect_timeout_s))
+        try:
+            return self._http.request(method, path, content=body or None, headers=headers, timeout=timeout)
+        except httpx.TimeoutException as exc:
+            if isinstance(exc, httpx.ConnectTimeout):
+                raise CloudUnavailable(f"connecting to {self.base_url} timed out") from exc
+            raise DeadlineExceeded(f"{self.base_url} did not answer within {remaining:.2f} s") from exc
+        except httpx.TransportError as exc:
+            raise CloudUnavailable(f"cannot reach {self.base_url}: {type(exc).__name__}: {exc}") from exc
+
+    def close(self) -> None:
+        self._http.close()
+
+
+def _error_text(response: httpx.Response) -> str:
+    try:
+        data = response.json()
+    except ValueError:
+        return response.text[:200] or response.reason_phrase
+    return str(data.get("error", data))[:200] if isinstance(data, dict) else str(data)[:200]
