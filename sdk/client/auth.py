@@ -3,6 +3,7 @@ bearer token. Credentials come from botocore's chain and are never logged or put
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Generator
 from typing import Any
 
@@ -12,6 +13,18 @@ from sdk.errors import ConfigError, MissingDependency, Unauthorized
 
 # Headers that take part in the signature; anything a proxy may rewrite stays out of it.
 _SIGNED = ("host", "content-type", "x-amz-date", "x-amz-security-token", "x-amz-content-sha256")
+
+
+class _DropDebug(logging.Filter):
+    """botocore.auth logs the canonical request, security token included, at DEBUG: never let that out."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno > logging.DEBUG
+
+
+_botocore_auth_log = logging.getLogger("botocore.auth")
+if not any(isinstance(f, _DropDebug) for f in _botocore_auth_log.filters):
+    _botocore_auth_log.addFilter(_DropDebug())
 
 
 class SigV4(httpx.Auth):

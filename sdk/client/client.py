@@ -197,9 +197,10 @@ class Client:
         assert self.cloud is not None and level is Privacy.PUBLIC
         cold = self.router.latency.is_cold(model)
         budget = timeout_s or self.config.timeout_s
+        bound_by_deadline = deadline_ms is not None and deadline_ms / 1000 < budget
         if deadline_ms is not None:
-            budget = min(budget, max(deadline_ms / 1000 * 4, 1.0))  # a deadline bounds retries too
-        outputs, timings = self.cloud.infer(model, inputs, timeout_s=budget)
+            budget = min(budget, deadline_ms / 1000)  # retries stay inside the caller's deadline
+        outputs, timings = self.cloud.infer(model, inputs, timeout_s=budget, caller_deadline=bound_by_deadline)
         self.router.latency.observe(
             model,
             Route.CLOUD,

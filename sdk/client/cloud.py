@@ -23,7 +23,7 @@ from sdk.artifacts.store import ModelRef
 from sdk.client.auth import Bearer, SigV4
 from sdk.client.config import ClientConfig
 from sdk.errors import CloudUnavailable, ConfigError, DeadlineExceeded, InvalidInput, Overloaded, error_for_status
-from sdk.routing.breaker import CircuitBreaker
+from sdk.routing.breaker import BreakerPolicy, CircuitBreaker
 from sdk.serving.codec import decode_response, encode_request
 from sdk.serving.datatypes import numpy_dtype
 
@@ -44,7 +44,13 @@ class CloudRoute:
         assert config.cloud_url is not None
         self.config = config
         self.base_url = config.cloud_url
-        self.breaker = CircuitBreaker()
+        self.breaker = CircuitBreaker(
+            BreakerPolicy(
+                failure_threshold=config.breaker_failures,
+                cooldown_s=config.breaker_cooldown_s,
+                max_cooldown_s=max(60.0, config.breaker_cooldown_s),
+            )
+        )
         self._rng = random.Random()
         self._metadata: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
@@ -114,7 +120,11 @@ class CloudRoute:
 
     # --- the call ----------------------------------------------------------------------------------------------
 
-    def infer(self, model: str, inputs: Any, *, timeout_s: float) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+    def infer(
+        self, model: str, inputs: Any, *, timeout_s: float, caller_deadline: bool = False
+    ) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+        """Send one inference request. ``caller_deadline``: the budget is the caller's deadline, so running out of
+        it says nothing about the endpoint's health and does not count against its circuit."""
         start = time.perf_counter()
         deadline = time.monotonic() + timeout_s
         arrays = self._named_arrays(model, inputs)
@@ -123,7 +133,8 @@ class CloudRoute:
         if self.config.endpoint_kind == "sagemaker":
             headers["X-Amzn-SageMaker-Custom-Attributes"] = f"model={ModelRef.parse(model).name}"
         encoded = time.perf_counter()
-        response = self._with_retries(self._infer_path(ModelRef.parse(model)), body, headers, deadline)
+        path = self._infer_path(ModelRef.parse(model))
+        response = self._with_retries(path, body, headers, deadline, caller_deadline)
         received = time.perf_counter()
         outputs, _ = decode_response(response.content, response.headers, status=response.status_code)
         done = time.perf_counter()
@@ -140,7 +151,9 @@ class CloudRoute:
             timings["network"] = max(0.0, round_trip - timings["server"])
         return outputs, timings
 
-    def _with_retries(self, path: str, body: bytes, headers: dict[str, str], deadline: float) -> httpx.Response:
+    def _with_retries(
+        self, path: str, body: bytes, headers: dict[str, str], deadline: float, caller_deadline: bool
+    ) -> httpx.Response:
         attempts = self.config.max_attempts
         for attempt in range(attempts):
             if not self.breaker.allow():
@@ -153,7 +166,10 @@ class CloudRoute:
                     continue
                 raise
             except DeadlineExceeded:
-                self.breaker.record_failure()
+                if caller_deadline:
+                    self.breaker.release()
+                else:
+                    self.breaker.record_failure()
                 raise
             if response.status_code < 500 and response.status_code != 429:
                 self.breaker.record_success()  # the endpoint answered; a 4xx is about the request

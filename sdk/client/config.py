@@ -72,6 +72,8 @@ class ClientConfig:
     timeout_s: float = env("AIAAS_TIMEOUT", 30.0, help="default per-call timeout (seconds)")
     connect_timeout_s: float = env("AIAAS_CONNECT_TIMEOUT", 3.0, help="TCP connect timeout (seconds)")
     max_attempts: int = env("AIAAS_MAX_ATTEMPTS", 3, help="attempts per cloud call (retries on 429/503/connect)")
+    breaker_failures: int = env("AIAAS_BREAKER_FAILURES", 3, help="consecutive cloud failures that open the circuit")
+    breaker_cooldown_s: float = env("AIAAS_BREAKER_COOLDOWN", 5.0, help="seconds before an open circuit is probed")
     exploration_rate: float = env("AIAAS_EXPLORATION_RATE", 0.05, help="share of calls that refresh the other route")
     binary_threshold_bytes: int = env(
         "AIAAS_BINARY_THRESHOLD", 65_536, help="tensors at least this large go as OIP binary data, smaller as JSON"
@@ -90,6 +92,8 @@ class ClientConfig:
                 raise ConfigError(f"{name}={value!r}; expected one of {', '.join(m.value for m in enum)}")
         if self.timeout_s <= 0 or self.connect_timeout_s <= 0 or self.max_attempts < 1:
             raise ConfigError("timeouts must be > 0 and max_attempts >= 1")
+        if self.breaker_failures < 1 or self.breaker_cooldown_s <= 0:
+            raise ConfigError("breaker_failures must be >= 1 and breaker_cooldown_s > 0")
         if not 0 <= self.exploration_rate <= 1:
             raise ConfigError("exploration_rate must be between 0 and 1")
         if self.endpoint is not None and not self.endpoint.startswith(("http://", "https://")):

@@ -72,6 +72,11 @@ class CircuitBreaker:
             self._cooldown = self.policy.cooldown_s
             self._probe_in_flight = False
 
+    def release(self) -> None:
+        """The call ended saying nothing about the endpoint's health (e.g. the caller's own deadline ran out)."""
+        with self._lock:
+            self._probe_in_flight = False
+
     def record_failure(self) -> None:
         with self._lock:
             state = self._current()

@@ -22,6 +22,8 @@ from typing import Any
 from sdk.routing.decision import Route
 
 STATE_VERSION = 1
+REGIME_SAMPLES = 3
+REGIME_FACTOR = 2.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -52,6 +54,14 @@ class _Stats:
     def add(self, value: float, alpha: float, now: float) -> None:
         self.ewma = value if self.ewma is None else (1 - alpha) * self.ewma + alpha * value
         self.samples.append(value)
+        # A regime change (a cloud that recovered, a device that got busy): the last few samples all sit far from
+        # the estimate. Start over from them instead of waiting for the EWMA to crawl there.
+        recent = list(self.samples)[-REGIME_SAMPLES:]
+        far_below = all(v < self.ewma / REGIME_FACTOR for v in recent)
+        far_above = all(v > self.ewma * REGIME_FACTOR for v in recent)
+        if len(recent) == REGIME_SAMPLES and self.ewma > 0 and (far_below or far_above):
+            self.ewma = sum(recent) / len(recent)
+            self.samples = deque(recent, maxlen=self.samples.maxlen)
         self.last_seen = now
         self.count += 1
 

@@ -77,3 +77,15 @@ def test_unreadable_state_file_is_ignored(tmp_path: Path) -> None:
     (tmp_path / "bad.json").write_text("{")
     assert not LatencyModel().load(tmp_path / "bad.json")
     assert not LatencyModel().load(tmp_path / "missing.json")
+
+
+def test_a_regime_change_resets_the_estimate_instead_of_crawling() -> None:
+    model = LatencyModel(LatencyPolicy(alpha=0.2))
+    for _ in range(20):
+        model.observe("m", Route.CLOUD, 400.0)  # a slow period
+    for _ in range(2):
+        model.observe("m", Route.CLOUD, 10.0)
+    assert model.predict("m", Route.CLOUD).expected_ms > 200  # two fast samples could be noise
+    model.observe("m", Route.CLOUD, 12.0)
+    recovered = model.predict("m", Route.CLOUD)
+    assert recovered.expected_ms == pytest.approx(32 / 3) and recovered.high_ms == 12.0
