@@ -53,6 +53,7 @@ class CloudRoute:
         )
         self._rng = random.Random()
         self._metadata: dict[str, dict[str, Any]] = {}
+        self._paths: dict[str, str] = {}
         self._lock = threading.Lock()
         auth: httpx.Auth | None = None
         kind = config.auth_kind
@@ -80,10 +81,13 @@ class CloudRoute:
             path += f"/versions/{quote(ref.ref, safe='')}"
         return path
 
-    def _infer_path(self, ref: ModelRef) -> str:
-        if self.config.endpoint_kind == "sagemaker":
-            return "/invocations"
-        return self._model_path(ref) + "/infer"
+    def _infer_path(self, model: str) -> str:
+        path = self._paths.get(model)
+        if path is None:
+            ref = ModelRef.parse(model)
+            path = "/invocations" if self.config.endpoint_kind == "sagemaker" else self._model_path(ref) + "/infer"
+            self._paths[model] = path
+        return path
 
     # --- metadata: input names and dtypes for bare arrays and JSON lists ------------------------------------
 
@@ -133,7 +137,7 @@ class CloudRoute:
         if self.config.endpoint_kind == "sagemaker":
             headers["X-Amzn-SageMaker-Custom-Attributes"] = f"model={ModelRef.parse(model).name}"
         encoded = time.perf_counter()
-        path = self._infer_path(ModelRef.parse(model))
+        path = self._infer_path(model)
         response = self._with_retries(path, body, headers, deadline, caller_deadline)
         received = time.perf_counter()
         outputs, _ = decode_response(response.content, response.headers, status=response.status_code)
@@ -199,7 +203,9 @@ class CloudRoute:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise DeadlineExceeded(f"no time left for a call to {self.base_url}")
-        timeout = httpx.Timeout(remaining, connect=min(remaining, self.config.connect_timeout_s))
+        timeout: Any = httpx.USE_CLIENT_DEFAULT
+        if remaining < self.config.timeout_s * 0.99:  # a shorter budget than the client's default: enforce it
+            timeout = httpx.Timeout(remaining, connect=min(remaining, self.config.connect_timeout_s))
         try:
             return self._http.request(method, path, content=body or None, headers=headers, timeout=timeout)
         except httpx.TimeoutException as exc:

@@ -74,7 +74,7 @@ class ClientConfig:
     max_attempts: int = env("AIAAS_MAX_ATTEMPTS", 3, help="attempts per cloud call (retries on 429/503/connect)")
     breaker_failures: int = env("AIAAS_BREAKER_FAILURES", 3, help="consecutive cloud failures that open the circuit")
     breaker_cooldown_s: float = env("AIAAS_BREAKER_COOLDOWN", 5.0, help="seconds before an open circuit is probed")
-    exploration_rate: float = env("AIAAS_EXPLORATION_RATE", 0.05, help="share of calls that refresh the other route")
+    exploration_rate: float = env("AIAAS_EXPLORATION_RATE", 0.03, help="share of calls that refresh the other route")
     binary_threshold_bytes: int = env(
         "AIAAS_BINARY_THRESHOLD", 65_536, help="tensors at least this large go as OIP binary data, smaller as JSON"
     )

@@ -14,6 +14,8 @@ from sdk.errors import ArtifactError, MissingDependency, ModelNotFound
 from sdk.routing.router import Availability
 from sdk.runtime import LoadedModel, load
 
+LOOKUP_TTL_S = 5.0
+
 
 class LocalRoute:
     """Loads each model once, on first use, and keeps it. Thread-safe."""
@@ -23,25 +25,37 @@ class LocalRoute:
         self.config = config or RuntimeConfig.from_env()
         self._models: dict[str, LoadedModel] = {}
         self._broken: dict[str, str] = {}
+        self._lookups: dict[str, tuple[float, Availability, str | None]] = {}
         self._lock = threading.Lock()
+
+    def _lookup(self, ref: str) -> tuple[Availability, str | None]:
+        """(availability, privacy floor) from the store, cached for LOOKUP_TTL_S: a store read per call would cost
+        more than the model run of a small model. A model pulled meanwhile is seen within the TTL."""
+        now = time.monotonic()
+        cached = self._lookups.get(ref)
+        if cached is not None and now - cached[0] < LOOKUP_TTL_S:
+            return cached[1], cached[2]
+        try:
+            stored = self.store.resolve(ModelRef.parse(ref))
+            found: tuple[Availability, str | None] = (Availability(True), stored.manifest().privacy_floor)
+        except ModelNotFound as exc:
+            found = (Availability(False, exc.message), None)
+        except ArtifactError as exc:
+            found = (Availability(False, exc.message), None)
+        self._lookups[ref] = (now, *found)
+        return found
 
     def availability(self, ref: str) -> Availability:
         if ref in self._models:
             return Availability(True)
         if ref in self._broken:
             return Availability(False, self._broken[ref])
-        try:
-            self.store.resolve(ModelRef.parse(ref))
-        except ModelNotFound as exc:
-            return Availability(False, exc.message)
-        return Availability(True)
+        return self._lookup(ref)[0]
 
     def privacy_floor(self, ref: str) -> str | None:
         """The manifest's privacy floor, read without loading the model; None when the model is not here."""
-        try:
-            return self.store.resolve(ModelRef.parse(ref)).manifest().privacy_floor
-        except (ModelNotFound, ArtifactError):
-            return None
+        loaded = self._models.get(ref)
+        return loaded.manifest.privacy_floor if loaded is not None else self._lookup(ref)[1]
 
     def model(self, ref: str) -> LoadedModel:
         loaded = self._models.get(ref)
@@ -77,6 +91,7 @@ class LocalRoute:
         with self._lock:
             model = self._models.pop(ref, None)
             self._broken.pop(ref, None)
+            self._lookups.pop(ref, None)
         if model is not None:
             model.close()
 

@@ -17,7 +17,7 @@ from sdk.routing.latency import LatencyModel, Prediction
 
 @dataclass(frozen=True, kw_only=True)
 class RouterPolicy:
-    exploration_rate: float = 0.05
+    exploration_rate: float = 0.03
     # Hysteresis: leave the route used last time only when the other is predicted this much faster.
     switch_margin: float = 0.15
     default_order: tuple[Route, Route] = (Route.LOCAL, Route.CLOUD)

@@ -1,0 +1,125 @@
+"""Router and client overheads, and how often the router picks the faster route.
+
+    python benchmarks/router.py [--calls 5000]
+
+1. Decision overhead: `Router.plan` for a public auto call with both routes measured (median µs). Target <= 20 µs.
+2. Cloud-path client overhead: `Client.predict(..., mode="cloud_only")` against a raw `httpx.Client.post` of the same
+   request bytes to the same real `sdk serve` (its own process, loopback), interleaved, medians. Target <= 1.10x.
+3. Routing quality: after warm-up, the share of calls sent to the faster route when the other is 2x slower, with
+   lognormal noise (sigma 0.3) on every observed latency, through the real Router and LatencyModel. Target >= 95%.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+from sdk import Client
+from sdk.routing import Availability, LatencyModel, Mode, Privacy, Route, Router, RouterPolicy
+from sdk.serving.codec import encode_request
+
+UP = Availability(True)
+
+
+def decision_overhead(calls: int) -> float:
+    router = Router(LatencyModel(), RouterPolicy(), rng=random.Random(0))
+    for route, ms in ((Route.LOCAL, 2.0), (Route.CLOUD, 5.0)):
+        for _ in range(20):
+            router.latency.observe("m", route, ms)
+    times = []
+    for _ in range(calls):
+        start = time.perf_counter_ns()
+        router.plan("m", privacy=Privacy.PUBLIC, mode=Mode.AUTO, local=UP, cloud=UP, payload_bytes=256)
+        times.append(time.perf_counter_ns() - start)
+    return statistics.median(times) / 1000
+
+
+def start_server() -> tuple[subprocess.Popen[bytes], str]:
+    log = Path(os.environ.get("TMPDIR", "/tmp")) / "aiaas-bench-serve.log"
+    handle = log.open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-c", "from sdk.cli import main; main()", "serve", "--port", "0", "--max-queue-delay-ms", "0"],
+        stdout=handle,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        for line in log.read_text().splitlines():
+            if " at http://" in line:
+                return process, line.split(" at ", 1)[1].split()[0]
+        time.sleep(0.05)
+    process.kill()
+    raise RuntimeError(f"sdk serve did not start: {log.read_text()[-1000:]}")
+
+
+def client_overhead(calls: int) -> tuple[float, float]:
+    process, url = start_server()
+    try:
+        x = np.random.default_rng(0).random((1, 1, 8, 8), dtype=np.float32)
+        client = Client(url, persist_latency=False, exploration_rate=0.0)
+        body, headers = encode_request({"image": x}, binary=False)
+        raw = httpx.Client(base_url=url)
+        path = "/v2/models/digits-cnn/infer"
+        for _ in range(100):
+            client.predict("digits-cnn", {"image": x}, mode="cloud_only")
+            raw.post(path, content=body, headers=headers).raise_for_status()
+        ours, theirs = [], []
+        for i in range(calls):
+            for who in (0, 1) if i % 2 == 0 else (1, 0):
+                start = time.perf_counter_ns()
+                if who == 0:
+                    client.predict("digits-cnn", {"image": x}, mode="cloud_only")
+                else:
+                    response = raw.post(path, content=body, headers=headers)
+                    response.json()
+                (ours if who == 0 else theirs).append(time.perf_counter_ns() - start)
+        client.close()
+        raw.close()
+        return statistics.median(ours) / 1000, statistics.median(theirs) / 1000
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+
+
+def routing_quality(calls: int, warmup: int = 200) -> float:
+    rng = random.Random(1)
+    router = Router(LatencyModel(), RouterPolicy(), rng=random.Random(2))
+    true_ms = {Route.LOCAL: 10.0, Route.CLOUD: 20.0}
+    faster = 0
+    for i in range(warmup + calls):
+        plan = router.plan("m", privacy=Privacy.PUBLIC, mode=Mode.AUTO, local=UP, cloud=UP)
+        route = plan.routes[0]
+        router.latency.observe("m", route, true_ms[route] * rng.lognormvariate(0, 0.3))
+        if i >= warmup:
+            faster += route is Route.LOCAL
+    return faster / calls
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--calls", type=int, default=5000)
+    args = parser.parse_args()
+    plan_us = decision_overhead(args.calls * 4)
+    ours, theirs = client_overhead(args.calls // 5)
+    share = routing_quality(args.calls)
+    print("| measure | result | baseline (same run) | ratio | target |")
+    print("|---|---|---|---|---|")
+    print(f"| router decision, median | {plan_us:.1f} µs | - | - | <= 20 µs |")
+    print(
+        f"| cloud call via Client (digits-cnn, JSON) | {ours:.0f} µs | raw httpx post {theirs:.0f} µs | "
+        f"{ours / theirs:.3f}x | <= 1.10x |"
+    )
+    print(f"| calls on the faster route (other 2x slower) | {share:.1%} | - | - | >= 95% |")
+
+
+if __name__ == "__main__":
+    main()
