@@ -10,8 +10,8 @@ venv="$root/.venv"
 python="${PYTHON:-python3}"
 
 case "$profile" in
-  demo) extras="edge,compile,aws,dev" ;;
-  test) extras="edge,compile,aws,functions,dev" ;;
+  demo) extras="edge,serve,compile,aws,dev" ;;
+  test) extras="edge,serve,compile,models,tf,aws,functions,dev" ;;
   *) echo "usage: scripts/setup.sh [demo|test]" >&2; exit 2 ;;
 esac
 

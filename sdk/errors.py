@@ -5,7 +5,8 @@ HTTP status it maps to, so a function answers a client with the same vocabulary 
 
     AiaasError (500)
     ├── InvalidInput (400)              a tensor or request the model cannot take
-    │   └── MalformedRequest (400)      the request itself does not parse
+    │   ├── MalformedRequest (400)      the request itself does not parse
+    │   └── UnsupportedMediaType (415)  a body in a content type the server does not speak
     ├── Unauthorized (401)
     ├── PrivacyViolation (403)          a private request would have left the device
     ├── ModelNotFound (404)             unknown model, version or alias
@@ -56,6 +57,13 @@ class MalformedRequest(InvalidInput):
     """A request body or file that does not parse (bad JSON, bad tensor encoding)."""
 
     code = "malformed_request"
+
+
+class UnsupportedMediaType(InvalidInput):
+    """A request body in a content type the server does not speak."""
+
+    status = 415
+    code = "unsupported_media_type"
 
 
 class Unauthorized(AiaasError):
@@ -163,6 +171,7 @@ def error_for_status(status: int, message: str) -> AiaasError:
         403: PrivacyViolation,
         404: ModelNotFound,
         413: PayloadTooLarge,
+        415: UnsupportedMediaType,
         422: ArtifactError,
         504: DeadlineExceeded,
     }

@@ -16,7 +16,7 @@ loaded before both match (see ``sdk.artifacts.integrity``). The schema, version 
       "artifacts": [{"kind": "onnx", "file": "model.onnx", "sha256": "...", "bytes": 12345, "precision": "fp32",
                      "target": {"runtime": "onnxruntime", "opset": 17},
                      "parity": {"reference": "pytorch fp32", "metric": "max_abs_diff", "value": 1e-6,
-                                "tolerance": 1e-4, "passed": true, "samples": 360, "extra": {}}}],
+                                "tolerance": 1e-4, "passed": true, "samples": 360, "extra": {}, "waiver": null}}],
       "files": [{"file": "tokenizer.json", "sha256": "...", "bytes": 1234, "purpose": "tokenizer"}],
       "privacy_floor": "public",
       "labels": ["0", "1", ...],
@@ -42,7 +42,20 @@ from sdk.errors import ManifestError
 SCHEMA_VERSION = 1
 MANIFEST_FILE = "manifest.json"
 
-DTYPES = ("float16", "float32", "float64", "int8", "uint8", "int16", "int32", "int64", "bool")
+DTYPES = (
+    "float16",
+    "float32",
+    "float64",
+    "int8",
+    "uint8",
+    "int16",
+    "uint16",
+    "int32",
+    "uint32",
+    "int64",
+    "uint64",
+    "bool",
+)
 FLOAT_DTYPES = ("float16", "float32", "float64")
 PRECISIONS = ("fp32", "fp16", "int8", "bf16")
 ARTIFACT_KINDS = ("onnx", "tensorrt")
@@ -84,6 +97,8 @@ class Parity:
     passed: bool
     samples: int
     extra: Mapping[str, float] = field(default_factory=dict)
+    # Why the artifact ships although it failed (`sdk compile --allow-degraded REASON`); None when it passed.
+    waiver: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -252,8 +267,10 @@ def _problems(m: Manifest) -> list[str]:
         if a.precision not in PRECISIONS:
             out.append(f"{where}.precision {a.precision!r} must be one of {', '.join(PRECISIONS)}")
         out.extend(f"{where}.{p}" for p in _file_problems(a.file, a.sha256, a.bytes, files_seen))
-        if a.parity is not None and not (math.isfinite(a.parity.value) and math.isfinite(a.parity.tolerance)):
-            out.append(f"{where}.parity: value and tolerance must be finite numbers")
+        if a.parity is not None and not math.isfinite(a.parity.tolerance):
+            out.append(f"{where}.parity: tolerance must be a finite number")
+        if a.parity is not None and not a.parity.passed and not (a.parity.waiver or "").strip():
+            out.append(f"{where}.parity failed and records no waiver: such an artifact must not ship")
     for i, f in enumerate(m.files):
         out.extend(f"files[{i}].{p}" for p in _file_problems(f.file, f.sha256, f.bytes, files_seen))
     if m.labels is not None and not all(isinstance(label, str) for label in m.labels):
@@ -390,6 +407,7 @@ def _parity_from_dict(r: _Reader, data: Any, where: str) -> Parity | None:
         passed=r.get(d, "passed", bool, where),
         samples=r.get(d, "samples", int, where),
         extra={str(k): float(v) for k, v in extra.items()},
+        waiver=r.get(d, "waiver", str, where, default=None),
     )
 
 

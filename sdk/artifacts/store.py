@@ -240,10 +240,27 @@ def builtin_store() -> LocalStore:
     return LocalStore(BUILTIN_ROOT, readonly=True, label="built-in models")
 
 
-def open_store(root: str | Path | None = None, *, include_builtin: bool | None = None) -> LayeredStore:
-    """The user's store (argument, then ``AIAAS_STORE``, then ~/.cache/aiaas/models), then the built-in models."""
-    config = StoreConfig.from_env(root=Path(root) if root is not None else None, include_builtin=include_builtin)
-    stores: list[Store] = [LocalStore(config.root)]
+def open_store(
+    root: str | Path | None = None, *, include_builtin: bool | None = None, cache_dir: str | Path | None = None
+) -> LayeredStore:
+    """The user's store (argument, then ``AIAAS_STORE``, then ~/.cache/aiaas/models), then the built-in models.
+
+    An ``s3://bucket/prefix`` root is a read-only S3 store (the `aws` extra), fetched version by version into
+    ``cache_dir`` with every sha256 verified.
+    """
+    text = str(root) if root is not None else os.environ.get("AIAAS_STORE")
+    s3 = text is not None and text.startswith("s3://")
+    config = StoreConfig.from_env(
+        root=Path(text) if text is not None and not s3 else None,
+        include_builtin=include_builtin,
+    )
+    if s3:
+        from sdk.artifacts.s3 import S3Store
+
+        primary: Store = S3Store(str(text), cache_dir=cache_dir)
+    else:
+        primary = LocalStore(config.root)
+    stores: list[Store] = [primary]
     if config.include_builtin:
         stores.append(builtin_store())
     return LayeredStore(stores)

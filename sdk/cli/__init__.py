@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from sdk._version import __version__
-from sdk.cli import configure, doctor, models, predict
+from sdk.cli import configure, doctor, models, predict, serve
 from sdk.cli._base import ReadableErrors
 
 app = typer.Typer(
@@ -42,6 +42,7 @@ app.add_typer(models.app, name="models")
 app.command("predict")(predict.predict)
 app.command("doctor")(doctor.doctor)
 app.command("configure")(configure.configure)
+app.command("serve")(serve.serve)
 
 
 def main() -> None:

@@ -126,6 +126,18 @@ def _check_signature(manifest: Manifest, artifact: ArtifactFile, backend: Backen
                 )
 
 
+def _parity_notes(artifact: ArtifactFile) -> tuple[str, ...]:
+    parity = artifact.parity
+    if parity is None:
+        return (f"{artifact.file} records no parity check against its source model",)
+    if not parity.passed:
+        return (
+            f"{artifact.file} failed its parity gate ({parity.metric} {parity.value:.3g}) "
+            f"and ships anyway: {parity.waiver}",
+        )
+    return ()
+
+
 def _locate(model: str | Path | StoredModel, store: Store | None) -> tuple[Path, str]:
     if isinstance(model, StoredModel):
         return model.path, model.store
@@ -171,7 +183,7 @@ def load(
         runtime=backend.name,
         runtime_version=backend.version,
         providers=backend.providers,
-        notes=backend.notes,
+        notes=backend.notes + _parity_notes(artifact),
         load_ms=load_ms,
         path=str(folder),
         extra={"store": origin},

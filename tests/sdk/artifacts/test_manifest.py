@@ -72,6 +72,15 @@ def test_invalid_manifest_names_the_field(
     assert message in str(info.value)
 
 
+def test_failed_parity_needs_a_recorded_waiver(digits_artifact: Path) -> None:
+    data = _raw(digits_artifact)
+    data["artifacts"][0]["parity"]["passed"] = False
+    with pytest.raises(ManifestError, match=r"artifacts\[0\]\.parity failed and records no waiver"):
+        Manifest.from_dict(data)
+    data["artifacts"][0]["parity"]["waiver"] = "edge demo only"
+    assert Manifest.from_dict(data).artifacts[0].parity.waiver == "edge demo only"
+
+
 def test_missing_required_field_is_named(digits_artifact: Path) -> None:
     data = _raw(digits_artifact)
     del data["artifacts"][0]["sha256"]

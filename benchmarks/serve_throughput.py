@@ -1,0 +1,420 @@
+"""`sdk serve` throughput and latency against two baselines, measured in one run on loopback.
+
+Every server runs in its own process, the load generator in another (bounded by request count and time; loopback
+only). Servers measured side by side, runs interleaved (server A, B, C, A, B, C, ...) so that machine noise hits all:
+
+  ours           `sdk serve`, dynamic batching on (max batch 32, queue delay 0)
+  ours-nobatch   `sdk serve --max-batch-size 1`
+  naive          a FastAPI server as users hand-write it: pydantic JSON, one session.run per request, no batching
+  (a) in-process ONNX Runtime at its best batch size (samples/s; no HTTP at all), also in its own process
+
+Every side uses the same session options (spinning off, FACTS.md). The default generator is a lean asyncio HTTP/1.1
+keep-alive client (one connection per worker; ~0.1 ms of client CPU per request); ``--client httpx`` uses one
+httpx.AsyncClient per worker instead (~1 ms per request, FACTS.md). The generator shares the machine's cores with the
+server: its CPU time per request is reported beside the results. With ``--stacks`` the ASGI stacks for `sdk serve`
+are compared too (uvicorn+httptools+uvloop raw ASGI, uvicorn+h11+asyncio, Starlette router on the former).
+
+    python benchmarks/serve_throughput.py [--model digits-cnn] [--artifact DIR] [--seq 128]
+           [--clients 1 8 32] [--duration 4] [--repeats 2] [--client raw|httpx] [--stacks]
+"""
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+HERE = Path(__file__).resolve()
+CONTENT_LENGTH = re.compile(rb"content-length:\s*(\d+)", re.IGNORECASE)
+
+
+# --- request body ------------------------------------------------------------------------------------------------
+
+
+def example_inputs(folder: Path, seq: int) -> dict[str, np.ndarray]:
+    """One request's inputs for the artifact: a real digit for the CNN, ids/mask of length ``seq`` for a text model."""
+    from sdk.artifacts import read_manifest
+
+    manifest = read_manifest(folder)
+    if manifest.name == "digits-cnn":
+        return {"image": np.load(ROOT / "models" / "digits_cnn" / "samples" / "digit_7.npy")}
+    out = {}
+    for spec in manifest.inputs:
+        shape = [1 if i == 0 else (seq if d == -1 else d) for i, d in enumerate(spec.shape)]
+        fill = 1 if "mask" in spec.name else 7
+        out[spec.name] = np.full(shape, fill, dtype=spec.dtype)
+    return out
+
+
+def json_body(inputs: dict[str, np.ndarray]) -> bytes:
+    from sdk.serving.codec import encode_request
+
+    return encode_request(inputs, binary=False)[0]
+
+
+# --- servers -----------------------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_ready(port: int, process: subprocess.Popen[bytes], timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server on port {port} exited with {process.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
+                sock.sendall(b"GET /v2/health/ready HTTP/1.1\r\nHost: x\r\n\r\n")
+                if b" 200 " in sock.recv(1024):
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"server on port {port} did not become ready")
+
+
+def start(kind: str, folder: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "AIAAS_INCLUDE_BUILTIN": "0"}
+    if kind in ("ours", "ours-nobatch"):
+        batch = "1" if kind == "ours-nobatch" else "32"
+        code = "from sdk.cli import main; main()"
+        command = [sys.executable, "-c", code, "serve", "--store", str(folder), "--port", str(port), "--no-builtin"]
+        command += ["--max-batch-size", batch]
+    else:  # naive, or an ASGI stack variant of ours
+        command = [sys.executable, str(HERE), "_server", kind, str(folder), str(port)]
+    with log.open("ab") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=out, env=env)
+    wait_ready(port, process)
+    return process
+
+
+def naive_app(folder: Path) -> Any:
+    """What a user writes by hand: FastAPI + pydantic, JSON, one session.run per request, nothing else."""
+    import onnxruntime as ort
+    from fastapi import FastAPI
+    from pydantic import BaseModel
+
+    from sdk.artifacts import read_manifest
+    from sdk.config import RuntimeConfig
+    from sdk.runtime.onnx_backend import session_options
+
+    manifest = read_manifest(folder)
+    artifact = manifest.artifact()
+    session = ort.InferenceSession(
+        str(folder / artifact.file),
+        sess_options=session_options(ort, RuntimeConfig.from_env()),
+        providers=["CPUExecutionProvider"],
+    )
+    types = {"FP32": np.float32, "INT64": np.int64, "INT32": np.int32}
+
+    class Tensor(BaseModel):
+        name: str
+        shape: list[int]
+        datatype: str
+        data: list[Any]
+
+    class InferRequest(BaseModel):
+        inputs: list[Tensor]
+
+    app = FastAPI()
+
+    @app.get("/v2/health/ready")
+    def ready() -> dict[str, bool]:
+        return {"ready": True}
+
+    @app.post("/v2/models/{name}/infer")
+    def infer(name: str, request: InferRequest) -> dict[str, Any]:
+        feeds = {t.name: np.array(t.data, dtype=types[t.datatype]).reshape(t.shape) for t in request.inputs}
+        results = session.run(None, feeds)
+        outputs = [
+            {"name": o.name, "datatype": "FP32", "shape": list(r.shape), "data": r.ravel().tolist()}
+            for o, r in zip(session.get_outputs(), results)
+        ]
+        return {"model_name": name, "outputs": outputs}
+
+    return app
+
+
+def stack_app(kind: str, folder: Path) -> tuple[Any, dict[str, Any]]:
+    """`sdk serve`'s service behind another ASGI stack, for the stack comparison."""
+    from sdk.serving.bootstrap import build_service
+    from sdk.serving.http import OipApp
+
+    service = build_service(folder, include_builtin=False)
+    if kind == "stack-h11":
+        return OipApp(service), {"http": "h11", "loop": "asyncio"}
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    async def endpoint(request: Request) -> Response:
+        body = await request.body()
+        status, headers, payload = await service.handle_async(
+            request.method, request.url.path, dict(request.headers), body
+        )
+        media = headers.pop("content-type", "application/json")
+        return Response(payload, status_code=status, headers=headers, media_type=media)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[None]:
+        yield
+        if service.batcher is not None:
+            await service.batcher.close()
+
+    return Starlette(routes=[Route("/{path:path}", endpoint, methods=["GET", "POST"])], lifespan=lifespan), {}
+
+
+def run_server(kind: str, folder: Path, port: int) -> None:
+    import uvicorn
+
+    if kind == "naive":
+        uvicorn.run(naive_app(folder), host="127.0.0.1", port=port, log_level="warning")
+        return
+    app, options = stack_app(kind, folder)
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, **options)
+
+
+# --- load generator --------------------------------------------------------------------------------------------
+
+
+async def raw_worker(
+    port: int, request: bytes, stop: float, budget: list[int], lat: list[float], errs: list[int]
+) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        while budget[0] > 0 and time.perf_counter() < stop:
+            budget[0] -= 1
+            start = time.perf_counter()
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            found = CONTENT_LENGTH.search(head)
+            await reader.readexactly(int(found.group(1)) if found else 0)
+            lat.append(time.perf_counter() - start)
+            if head[9:12] != b"200":
+                errs.append(int(head[9:12]))
+    finally:
+        writer.close()
+
+
+async def httpx_worker(
+    port: int, body: bytes, path: str, stop: float, budget: list[int], lat: list[float], errs: list[int]
+) -> None:
+    import httpx
+
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+        while budget[0] > 0 and time.perf_counter() < stop:
+            budget[0] -= 1
+            start = time.perf_counter()
+            response = await client.post(path, content=body, headers={"content-type": "application/json"})
+            lat.append(time.perf_counter() - start)
+            if response.status_code != 200:
+                errs.append(response.status_code)
+
+
+def load(
+    port: int, path: str, body: bytes, clients: int, duration: float, max_requests: int, client: str
+) -> dict[str, Any]:
+    request = (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+
+    async def main() -> dict[str, Any]:
+        warm: list[float] = []
+        await asyncio.gather(
+            *(raw_worker(port, request, time.perf_counter() + 0.5, [50], warm, []) for _ in range(clients))
+        )
+        lat: list[float] = []
+        errs: list[int] = []
+        budget = [max_requests]
+        cpu, wall = time.process_time(), time.perf_counter()
+        stop = wall + duration
+        if client == "raw":
+            workers = [raw_worker(port, request, stop, budget, lat, errs) for _ in range(clients)]
+        else:
+            workers = [httpx_worker(port, body, path, stop, budget, lat, errs) for _ in range(clients)]
+        await asyncio.gather(*workers)
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        ms = sorted(x * 1000 for x in lat)
+        return {
+            "requests": len(ms),
+            "errors": len(errs),
+            "rps": len(ms) / wall,
+            "p50_ms": ms[len(ms) // 2] if ms else None,
+            "p99_ms": ms[min(len(ms) - 1, int(len(ms) * 0.99))] if ms else None,
+            "client_cpu_ms_per_request": cpu * 1000 / max(1, len(ms)),
+        }
+
+    try:
+        import uvloop
+
+        return uvloop.run(main())
+    except ImportError:
+        return asyncio.run(main())
+
+
+def in_process(folder: Path, seq: int, batches: list[int], duration: float) -> dict[str, float]:
+    """Samples per second of a bare session.run at each batch size (the same session options as the servers)."""
+    import onnxruntime as ort
+
+    from sdk.artifacts import read_manifest
+    from sdk.config import RuntimeConfig
+    from sdk.runtime.onnx_backend import session_options
+
+    artifact = read_manifest(folder).artifact()
+    session = ort.InferenceSession(
+        str(folder / artifact.file),
+        sess_options=session_options(ort, RuntimeConfig.from_env()),
+        providers=["CPUExecutionProvider"],
+    )
+    one = example_inputs(folder, seq)
+    out = {}
+    for batch in batches:
+        feeds = {k: np.repeat(v, batch, axis=0) for k, v in one.items()}
+        for _ in range(5):
+            session.run(None, feeds)
+        runs, start = 0, time.perf_counter()
+        while time.perf_counter() - start < duration:
+            session.run(None, feeds)
+            runs += 1
+        out[str(batch)] = runs * batch / (time.perf_counter() - start)
+    return out
+
+
+def child(*args: str) -> Any:
+    done = subprocess.run([sys.executable, str(HERE), *args], capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+# --- orchestration ---
+
+
+def print_table(
+    results: dict[tuple[str, int], list[dict[str, Any]]], kinds: list[str], clients: list[int], best: float
+) -> None:
+    """Medians over the repeats; 'vs naive' and 'vs (a)' compare requests/s (one sample per request)."""
+    header = (
+        "| server | clients | req/s | p50 ms | p99 ms | errors | server CPU ms/req | client CPU ms/req "
+        "| vs naive | vs (a) |"
+    )
+    print("\n" + header)
+    print("|---" * 10 + "|")
+    for count in clients:
+        naive_runs = results.get(("naive", count))
+        naive = statistics.median(r["rps"] for r in naive_runs) if naive_runs else float("nan")
+        for kind in kinds:
+            runs = results[(kind, count)]
+
+            def med(key: str, runs: list[dict[str, Any]] = runs) -> float:
+                return statistics.median(r[key] for r in runs)
+
+            rps = med("rps")
+            errors = sum(r["errors"] for r in runs)
+            cells = [kind, str(count), f"{rps:.0f}", f"{med('p50_ms'):.2f}", f"{med('p99_ms'):.2f}", str(errors)]
+            cells += [f"{med('server_cpu_ms_per_request'):.3f}", f"{med('client_cpu_ms_per_request'):.3f}"]
+            cells += [f"{rps / naive:.2f}x", f"{rps / best:.3f}x"]
+            print("| " + " | ".join(cells) + " |")
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "_server":
+        run_server(sys.argv[2], Path(sys.argv[3]), int(sys.argv[4]))
+        return
+    if len(sys.argv) > 1 and sys.argv[1] == "_load":
+        port, path, body_file, clients, duration, limit, client = sys.argv[2:9]
+        body = Path(body_file).read_bytes()
+        print(json.dumps(load(int(port), path, body, int(clients), float(duration), int(limit), client)))
+        return
+    if len(sys.argv) > 1 and sys.argv[1] == "_inproc":
+        print(json.dumps(in_process(Path(sys.argv[2]), int(sys.argv[3]), [1, 8, 32], float(sys.argv[4]))))
+        return
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="digits-cnn", help="model in the store (or use --artifact)")
+    parser.add_argument("--artifact", type=Path, help="artifact folder to serve")
+    parser.add_argument("--seq", type=int, default=128, help="sequence length for text models")
+    parser.add_argument("--clients", type=int, nargs="+", default=[1, 8, 32])
+    parser.add_argument("--duration", type=float, default=4.0, help="seconds per measurement")
+    parser.add_argument("--max-requests", type=int, default=50_000, help="bound per measurement")
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--client", choices=("raw", "httpx"), default="raw")
+    parser.add_argument("--stacks", action="store_true", help="also compare ASGI stacks for sdk serve")
+    parser.add_argument("--no-naive", action="store_true")
+    args = parser.parse_args()
+
+    from sdk.artifacts import open_store
+
+    folder = args.artifact or open_store().resolve(args.model).path
+    name = json.loads((folder / "manifest.json").read_text())["name"]
+    body = json_body(example_inputs(folder, args.seq))
+    body_file = Path(tempfile.mkstemp(suffix=".json")[1])
+    body_file.write_bytes(body)
+    path = f"/v2/models/{name}/infer"
+    kinds = ["ours", "ours-nobatch"] + ([] if args.no_naive else ["naive"])
+    if args.stacks:
+        kinds += ["stack-h11", "stack-starlette"]
+    log = Path(tempfile.mkstemp(suffix=".log")[1])
+    print(f"model {name} ({folder}), request body {len(body)} B JSON, {args.client} client, logs: {log}", flush=True)
+    inproc = child("_inproc", str(folder), str(args.seq), "2")
+    print(f"(a) in-process ONNX Runtime, samples/s by batch: {json.dumps({k: round(v) for k, v in inproc.items()})}")
+    servers = {}
+    try:
+        for kind in kinds:
+            port = free_port()
+            servers[kind] = (port, start(kind, folder, port, log))
+        results: dict[tuple[str, int], list[dict[str, Any]]] = {}
+        for clients in args.clients:
+            for _ in range(args.repeats):
+                for kind in kinds:
+                    port, process = servers[kind]
+                    cpu = cpu_seconds(process.pid)
+                    out = child(
+                        "_load",
+                        str(port),
+                        path,
+                        str(body_file),
+                        str(clients),
+                        str(args.duration),
+                        str(args.max_requests),
+                        args.client,
+                    )
+                    out["server_cpu_ms_per_request"] = (cpu_seconds(process.pid) - cpu) * 1000 / max(1, out["requests"])
+                    results.setdefault((kind, clients), []).append(out)
+        best = max(inproc.values())
+        print_table(results, kinds, args.clients, best)
+    finally:
+        for _, process in servers.values():
+            process.send_signal(signal.SIGTERM)
+        for _, process in servers.values():
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        body_file.unlink(missing_ok=True)
+
+
+if __name__ == "__main__":
+    main()

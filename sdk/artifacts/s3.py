@@ -1,0 +1,235 @@
+"""The S3 model store: ``s3://BUCKET/PREFIX/<name>/<version>/…`` and ``<name>/aliases/<alias>.json``, read-only.
+
+Same layout and reference rules as the local store. A resolved version is downloaded into a local cache folder
+(``/tmp`` on Lambda) and every file is checked against the sha256 and size its manifest records before the folder is
+used; a partial or tampered download never reaches the cache (it is staged, verified, then renamed into place). A
+cached version is verified again on each use, so a cache edited behind our back is refused too.
+
+boto3 is imported on first use (the ``aws`` extra); clients can be injected. botocore's errors become ours at this
+boundary: a missing object is ``ModelNotFound``, missing access or credentials ``ConfigError``, an unreachable
+endpoint ``CloudUnavailable``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from sdk.artifacts.integrity import verify_artifact
+from sdk.artifacts.manifest import MANIFEST_FILE, NAME_PATTERN, RESERVED_VERSIONS, VERSION_PATTERN, Manifest
+from sdk.artifacts.store import ALIASES_DIR, DEFAULT_ALIAS, ModelRef, StoredModel, version_key
+from sdk.config import default_cache_dir
+from sdk.errors import (
+    AiaasError,
+    CloudUnavailable,
+    ConfigError,
+    IntegrityError,
+    ManifestError,
+    MissingDependency,
+    ModelNotFound,
+)
+
+
+def parse_s3_uri(uri: str) -> tuple[str, str]:
+    """(bucket, key prefix ending in '/' or empty) of ``s3://bucket[/prefix]``."""
+    if not uri.startswith("s3://"):
+        raise ConfigError(f"{uri!r} is not an S3 URI (s3://BUCKET/PREFIX)")
+    bucket, _, path = uri[5:].partition("/")
+    if not bucket:
+        raise ConfigError(f"{uri!r} names no bucket")
+    path = path.strip("/")
+    return bucket, f"{path}/" if path else ""
+
+
+def s3_client(client: Any = None) -> Any:
+    """The injected client, or a new boto3 S3 client (honours AWS_ENDPOINT_URL, e.g. a moto server)."""
+    if client is not None:
+        return client
+    try:
+        import boto3
+    except ImportError as exc:
+        raise MissingDependency("boto3", "aws", purpose="reading models from S3") from exc
+    return boto3.client("s3")
+
+
+def _translate(exc: Exception, what: str) -> AiaasError:
+    """A botocore exception as one of ours."""
+    response = getattr(exc, "response", None) or {}
+    code = str(response.get("Error", {}).get("Code", ""))
+    name = type(exc).__name__
+    if code in ("NoSuchKey", "404", "NotFound"):
+        return ModelNotFound(f"{what} does not exist")
+    if code == "NoSuchBucket":
+        return ConfigError(f"{what}: the bucket does not exist")
+    if code in ("AccessDenied", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken"):
+        return ConfigError(f"{what}: access denied ({code})", hint="check the credentials and the role's S3 policy")
+    if name in ("NoCredentialsError", "PartialCredentialsError"):
+        return ConfigError(f"{what}: no AWS credentials found", hint="configure credentials (env, profile or role)")
+    if name in ("EndpointConnectionError", "ConnectTimeoutError", "ReadTimeoutError", "ConnectionClosedError"):
+        return CloudUnavailable(f"{what}: S3 is unreachable ({name})")
+    return CloudUnavailable(f"{what}: S3 request failed ({name}: {code or exc})")
+
+
+def _botocore_errors() -> tuple[type[Exception], ...]:
+    try:
+        from botocore.exceptions import BotoCoreError, ClientError
+    except ImportError:  # an injected stand-in client without botocore
+        return ()
+    return (BotoCoreError, ClientError)
+
+
+class S3Store:
+    """A read-only model store under an S3 prefix, materialised version by version into a verified local cache."""
+
+    def __init__(self, uri: str, *, client: Any = None, cache_dir: str | Path | None = None) -> None:
+        self.bucket, self.prefix = parse_s3_uri(uri)
+        self.uri = f"s3://{self.bucket}/{self.prefix}"
+        self.label = self.uri
+        self.client = s3_client(client)
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir() / "s3"
+        self._errors = _botocore_errors()
+
+    # --- listing -----------------------------------------------------------------------------------------------
+
+    def _keys(self, prefix: str) -> Iterator[str]:
+        try:
+            for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
+                for item in page.get("Contents", []):
+                    yield item["Key"]
+        except self._errors as exc:
+            raise _translate(exc, f"listing s3://{self.bucket}/{prefix}") from exc
+
+    def names(self) -> list[str]:
+        try:
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=self.prefix, Delimiter="/"
+            )
+            found = [
+                p["Prefix"][len(self.prefix) :].rstrip("/") for page in pages for p in page.get("CommonPrefixes", [])
+            ]
+        except self._errors as exc:
+            raise _translate(exc, f"listing {self.uri}") from exc
+        return sorted(n for n in found if NAME_PATTERN.match(n))
+
+    def versions(self, name: str) -> list[str]:
+        if not NAME_PATTERN.match(name):
+            return []
+        base = f"{self.prefix}{name}/"
+        found = set()
+        for key in self._keys(base):
+            parts = key[len(base) :].split("/")
+            if len(parts) == 2 and parts[1] == MANIFEST_FILE and parts[0] not in RESERVED_VERSIONS:
+                found.add(parts[0])
+        return sorted((v for v in found if VERSION_PATTERN.match(v)), key=version_key)
+
+    def aliases(self, name: str) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        base = f"{self.prefix}{name}/{ALIASES_DIR}/"
+        for key in self._keys(base):
+            alias = PurePosixPath(key).name
+            if not alias.endswith(".json") or "/" in key[len(base) :]:
+                continue
+            try:
+                record = json.loads(self._get(key))
+            except json.JSONDecodeError as exc:
+                raise ConfigError(f"alias object s3://{self.bucket}/{key} is not JSON: {exc}") from exc
+            if isinstance(record, dict) and isinstance(record.get("version"), str):
+                out[alias[: -len(".json")]] = record
+        return out
+
+    def _get(self, key: str) -> bytes:
+        try:
+            return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        except self._errors as exc:
+            raise _translate(exc, f"s3://{self.bucket}/{key}") from exc
+
+    # --- resolving and fetching ----------------------------------------------------------------------------------
+
+    def resolve(self, ref: str | ModelRef) -> StoredModel:
+        parsed = ref if isinstance(ref, ModelRef) else ModelRef.parse(ref)
+        versions = self.versions(parsed.name)
+        if not versions:
+            raise ModelNotFound(f"no model named {parsed.name!r} in {self.label}")
+        aliases = self.aliases(parsed.name)
+        wanted = parsed.ref
+        if wanted is None:
+            version = aliases[DEFAULT_ALIAS]["version"] if DEFAULT_ALIAS in aliases else versions[-1]
+        elif wanted in aliases:
+            version = aliases[wanted]["version"]
+        elif wanted in versions:
+            version = wanted
+        else:
+            raise ModelNotFound(
+                f"{parsed.name} has no version or alias {wanted!r} in {self.label}",
+                hint=f"versions: {', '.join(versions)}; aliases: {', '.join(aliases) or 'none'}",
+            )
+        if version not in versions:
+            raise ModelNotFound(f"alias {parsed} points at version {version!r}, which is not in {self.label}")
+        folder = fetch_artifact(
+            f"s3://{self.bucket}/{self.prefix}{parsed.name}/{version}/", client=self.client, cache_dir=self.cache_dir
+        )
+        return StoredModel(parsed.name, version, folder, self.label)
+
+
+def is_artifact_uri(uri: str, *, client: Any = None) -> bool:
+    """True when ``uri`` is one artifact folder (it holds manifest.json), not a store root."""
+    bucket, prefix = parse_s3_uri(uri)
+    client = s3_client(client)
+    try:
+        client.head_object(Bucket=bucket, Key=f"{prefix}{MANIFEST_FILE}")
+        return True
+    except _botocore_errors() as exc:
+        error = _translate(exc, uri)
+        if isinstance(error, ModelNotFound):
+            return False
+        raise error from exc
+
+
+def fetch_artifact(uri: str, *, client: Any = None, cache_dir: str | Path | None = None) -> Path:
+    """Download the artifact folder at ``uri`` into the cache, verified file by file; return the local folder."""
+    bucket, prefix = parse_s3_uri(uri)
+    client = s3_client(client)
+    errors = _botocore_errors()
+    root = Path(cache_dir) if cache_dir is not None else default_cache_dir() / "s3"
+    target = root / bucket / prefix
+    try:
+        manifest_bytes = client.get_object(Bucket=bucket, Key=f"{prefix}{MANIFEST_FILE}")["Body"].read()
+    except errors as exc:
+        raise _translate(exc, f"s3://{bucket}/{prefix}{MANIFEST_FILE}") from exc
+    manifest = Manifest.from_json(manifest_bytes, origin=f"s3://{bucket}/{prefix}{MANIFEST_FILE}")
+    if _cached(target, manifest_bytes, manifest):
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".fetch.", dir=target.parent))
+    try:
+        (staging / MANIFEST_FILE).write_bytes(manifest_bytes)
+        for name, _, _ in manifest.all_files():
+            destination = staging / name
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                client.download_file(bucket, f"{prefix}{name}", str(destination))
+            except errors as exc:
+                raise _translate(exc, f"s3://{bucket}/{prefix}{name}") from exc
+        verify_artifact(staging, manifest)  # a mismatch raises IntegrityError: nothing reaches the cache
+        if target.exists():
+            shutil.rmtree(target)
+        staging.rename(target)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def _cached(target: Path, manifest_bytes: bytes, manifest: Manifest) -> bool:
+    """A cached copy counts only if it holds the same manifest and every file still matches it."""
+    try:
+        if (target / MANIFEST_FILE).read_bytes() != manifest_bytes:
+            return False
+        verify_artifact(target, manifest)
+    except (OSError, IntegrityError, ManifestError):
+        return False
+    return True

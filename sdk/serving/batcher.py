@@ -1,0 +1,243 @@
+"""Dynamic batching: concurrent requests for one model are merged into one model run and split back.
+
+Policy (ours): per model, a FIFO queue and one worker. The worker takes the oldest request and every queued request
+compatible with it (same input names and dtypes, equal non-batch dimensions), up to ``max_batch_size`` rows; with
+``max_queue_delay_ms`` > 0 it first waits up to that long after the oldest request arrived for the batch to fill.
+With the default delay of 0, batches form only from requests that queued while the model was busy, so a lone
+request never waits. The model runs in a worker thread, so the event loop keeps accepting and parsing requests
+meanwhile. The queue is bounded: when ``max_queue_size`` requests wait, new ones get ``Overloaded`` (503 +
+Retry-After) at once instead of waiting without bound.
+
+A batch that fails is re-run one request at a time, so one bad request never fails its batch-mates; a model whose
+outputs do not keep the batch dimension is run unbatched from then on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Hashable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from sdk.errors import AiaasError, Overloaded
+from sdk.runtime import LoadedModel
+
+logger = logging.getLogger("sdk.serving.batcher")
+
+Outputs = dict[str, np.ndarray]
+
+
+@dataclass
+class _Item:
+    feeds: Mapping[str, np.ndarray]
+    rows: int
+    key: Hashable | None  # None: cannot be merged with anything
+    future: asyncio.Future[Outputs]
+    arrived: float
+
+
+@dataclass
+class BatchStats:
+    requests: int = 0
+    batches: int = 0
+    rows: int = 0
+    rejected: int = 0
+    largest_batch: int = 0
+    batch_sizes: dict[int, int] = field(default_factory=dict)
+
+
+def batchable(model: LoadedModel) -> bool:
+    """True when every input and output has a dynamic first (batch) dimension, so requests can be stacked."""
+    for spec in (*model.manifest.inputs, *model.manifest.outputs):
+        if not spec.shape or spec.shape[0] != -1:
+            return False
+        if spec.dim_names is not None and spec.dim_names[0] not in (None, "batch"):
+            return False
+    return True
+
+
+class _ModelQueue:
+    def __init__(self, model: LoadedModel, batcher: Batcher) -> None:
+        self.model = model
+        self.batcher = batcher
+        self.items: deque[_Item] = deque()
+        self.wake = asyncio.Event()
+        self.merge = batchable(model) and batcher.max_batch_size > 1
+        self.stats = BatchStats()
+        self.running = 0
+        self.task = asyncio.get_running_loop().create_task(self._work(), name=f"batcher:{model.manifest.ref}")
+
+    def key(self, feeds: Mapping[str, np.ndarray]) -> tuple[Hashable | None, int]:
+        arrays = list(feeds.values())
+        rows = int(arrays[0].shape[0]) if arrays and arrays[0].ndim else 1
+        if not self.merge or any(a.ndim == 0 or a.shape[0] != rows for a in arrays):
+            return None, rows
+        return tuple((name, a.dtype.str, a.shape[1:]) for name, a in feeds.items()), rows
+
+    async def _work(self) -> None:
+        while True:
+            if not self.items:
+                self.wake.clear()
+                await self.wake.wait()
+                continue
+            await self._fill()
+            batch = self._take()
+            self.running = len(batch)
+            try:
+                await self._run(batch)
+            except Exception as exc:  # never let the worker die: its queue would hang every later request
+                logger.exception("%s: batch of %d failed outside the model run", self.model.manifest.ref, len(batch))
+                for item in batch:
+                    if not item.future.done():
+                        item.future.set_exception(exc)
+            finally:
+                self.running = 0
+
+    async def _fill(self) -> None:
+        """Wait (up to the queue delay after the oldest request arrived) for a batch to fill."""
+        delay = self.batcher.max_queue_delay_s
+        if delay <= 0 or self.items[0].key is None:
+            return
+        deadline = self.items[0].arrived + delay
+        while self._compatible_rows() < self.batcher.max_batch_size:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            self.wake.clear()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), remaining)
+
+    def _compatible_rows(self) -> int:
+        key = self.items[0].key
+        return sum(item.rows for item in self.items if item.key == key)
+
+    def _take(self) -> list[_Item]:
+        first = self.items.popleft()
+        batch = [first]
+        if first.key is None:
+            return batch
+        rows, keep = first.rows, deque()
+        limit = self.batcher.max_batch_size
+        while self.items:
+            item = self.items.popleft()
+            if item.key == first.key and rows + item.rows <= limit:
+                batch.append(item)
+                rows += item.rows
+            else:
+                keep.append(item)
+        self.items.extendleft(reversed(keep))
+        return batch
+
+    async def _run(self, batch: list[_Item]) -> None:
+        live = [item for item in batch if not item.future.done()]  # cancelled: the client went away
+        if not live:
+            return
+        loop = asyncio.get_running_loop()
+        results = await loop.run_in_executor(self.batcher.executor, self._execute, live)
+        stats = self.stats
+        stats.batches += 1
+        stats.rows += sum(item.rows for item in live)
+        stats.largest_batch = max(stats.largest_batch, len(live))
+        stats.batch_sizes[len(live)] = stats.batch_sizes.get(len(live), 0) + 1
+        for item, result in zip(live, results):
+            if item.future.done():
+                continue
+            if isinstance(result, BaseException):
+                item.future.set_exception(result)
+            else:
+                item.future.set_result(result)
+
+    def _execute(self, batch: list[_Item]) -> list[Outputs | BaseException]:
+        """In the worker thread: one merged run, split per request; falls back to one run per request."""
+        if len(batch) == 1:
+            return [self._run_one(batch[0])]
+        names = list(batch[0].feeds)
+        merged = {n: np.concatenate([item.feeds[n] for item in batch], axis=0) for n in names}
+        total = sum(item.rows for item in batch)
+        try:
+            outputs = self.model.run_validated(merged)
+        except AiaasError:
+            return [self._run_one(item) for item in batch]  # find the request that fails, spare the others
+        if any(o.ndim == 0 or o.shape[0] != total for o in outputs.values()):
+            logger.warning("%s: outputs lost the batch dimension; batching disabled", self.model.manifest.ref)
+            self.merge = False
+            return [self._run_one(item) for item in batch]
+        split: list[Outputs | BaseException] = []
+        start = 0
+        for item in batch:
+            end = start + item.rows
+            split.append({n: o[start:end] for n, o in outputs.items()})
+            start = end
+        return split
+
+    def _run_one(self, item: _Item) -> Outputs | BaseException:
+        try:
+            return self.model.run_validated(item.feeds)
+        except AiaasError as exc:
+            return exc
+
+
+class Batcher:
+    """Queues validated feeds per model and runs them in merged batches on a worker thread."""
+
+    def __init__(
+        self,
+        *,
+        max_batch_size: int = 32,
+        max_queue_delay_ms: float = 0.0,
+        max_queue_size: int = 256,
+        retry_after_s: int = 1,
+        threads: int = 4,
+    ) -> None:
+        self.max_batch_size = max_batch_size
+        self.max_queue_delay_s = max_queue_delay_ms / 1000
+        self.max_queue_size = max_queue_size
+        self.retry_after_s = retry_after_s
+        self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="aiaas-model")
+        self._queues: dict[int, _ModelQueue] = {}
+        self._closing = False
+
+    async def submit(self, model: LoadedModel, feeds: Mapping[str, np.ndarray]) -> Outputs:
+        """Run ``feeds`` (already validated) as part of a batch; the outputs are this request's rows only."""
+        if self._closing:
+            raise Overloaded("the server is shutting down", retry_after=self.retry_after_s)
+        queue = self._queues.get(id(model))
+        if queue is None:
+            queue = self._queues[id(model)] = _ModelQueue(model, self)
+        if len(queue.items) >= self.max_queue_size:
+            queue.stats.rejected += 1
+            raise Overloaded(
+                f"{model.manifest.ref} has {len(queue.items)} requests waiting, the most its queue holds; "
+                f"retry after {self.retry_after_s} s",
+                retry_after=self.retry_after_s,
+            )
+        key, rows = queue.key(feeds)
+        future: asyncio.Future[Outputs] = asyncio.get_running_loop().create_future()
+        queue.items.append(_Item(feeds, rows, key, future, time.monotonic()))
+        queue.stats.requests += 1
+        queue.wake.set()
+        return await future
+
+    def stats(self) -> dict[str, Any]:
+        return {q.model.manifest.ref: q.stats for q in self._queues.values()}
+
+    async def close(self, timeout: float = 30.0) -> None:
+        """Refuse new requests, finish the queued ones (up to ``timeout``), then stop the workers."""
+        self._closing = True
+        deadline = time.monotonic() + timeout
+        while any(q.items or q.running for q in self._queues.values()) and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        for queue in self._queues.values():
+            queue.task.cancel()
+            for item in queue.items:
+                if not item.future.done():
+                    item.future.set_exception(Overloaded("the server is shutting down", retry_after=1))
+        await asyncio.gather(*(q.task for q in self._queues.values()), return_exceptions=True)
+        self.executor.shutdown(wait=True)

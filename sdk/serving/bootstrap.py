@@ -1,0 +1,41 @@
+"""Build a ready service from a store URI: the one setup shared by `sdk serve`, the Lambda handler and SageMaker."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sdk.config import RuntimeConfig
+from sdk.serving.batcher import Batcher
+from sdk.serving.config import ServeConfig
+from sdk.serving.repository import ModelRepository, open_model_store
+from sdk.serving.service import Service
+
+
+def build_service(
+    store: str | Path | None,
+    *,
+    config: ServeConfig | None = None,
+    runtime: RuntimeConfig | None = None,
+    include_builtin: bool | None = None,
+    cache_dir: str | Path | None = None,
+    batching: bool = True,
+) -> Service:
+    """Open ``store`` (folder, artifact folder or ``s3://``), load and warm up every served model, and return the
+    service. ``batching`` attaches a dynamic batcher (for an HTTP server; a Lambda invocation is one request)."""
+    config = config or ServeConfig.from_env()
+    repository = ModelRepository(
+        open_model_store(store, include_builtin=include_builtin, cache_dir=cache_dir),
+        runtime=runtime or RuntimeConfig.from_env(),
+        models=config.models,
+    )
+    batcher = (
+        Batcher(
+            max_batch_size=config.max_batch_size,
+            max_queue_delay_ms=config.max_queue_delay_ms,
+            max_queue_size=config.max_queue_size,
+            retry_after_s=config.retry_after_s,
+        )
+        if batching
+        else None
+    )
+    return Service(repository, config=config, batcher=batcher).start()

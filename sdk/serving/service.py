@@ -1,0 +1,394 @@
+"""The serving core, independent of any transport: ``handle(method, path, headers, body) -> Response``.
+
+`sdk serve` (over its batcher, ``handle_async``), the Lambda handler and the SageMaker container all call it, so they
+answer identical requests identically. Routes (Open Inference Protocol v2, plus the SageMaker container contract)::
+
+    GET  /v2/health/live · /v2/health/ready · /v2
+    GET  /v2/models/{name}[/versions/{v}]            model metadata (from the manifest)
+    GET  /v2/models/{name}[/versions/{v}]/ready
+    POST /v2/models/{name}[/versions/{v}]/infer
+    GET  /ping · POST /invocations                   SageMaker (model: X-Amzn-SageMaker-Target-Model, else default)
+
+Every error is ``{"error": "<message>"}`` with the status of its ``sdk.errors`` class. A 500 is a real fault only:
+it is logged with the request id (never the payload) and the client is told the id, not the traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import logging
+import re
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+from urllib.parse import unquote
+
+import numpy as np
+
+from sdk._version import __version__
+from sdk.errors import (
+    AiaasError,
+    InvalidInput,
+    Overloaded,
+    PayloadTooLarge,
+    Unauthorized,
+    UnsupportedMediaType,
+)
+from sdk.runtime import LoadedModel
+from sdk.serving import jsonio
+from sdk.serving.batcher import Batcher
+from sdk.serving.codec import InferRequest, decode_request, encode_error, encode_response
+from sdk.serving.config import ServeConfig
+from sdk.serving.datatypes import oip_datatype
+from sdk.serving.repository import ModelRepository
+
+logger = logging.getLogger("sdk.serving")
+
+SERVER_NAME = "aiaas"
+EXTENSIONS = ("binary_tensor_data", "sagemaker")
+JSON_HEADERS = {"content-type": "application/json"}
+TARGET_MODEL_HEADER = "x-amzn-sagemaker-target-model"
+CUSTOM_ATTRIBUTES_HEADER = "x-amzn-sagemaker-custom-attributes"
+# Content types an inference body may come with. curl -d sends form-urlencoded by default, and the OIP examples
+# are written for curl -d, so it is accepted; anything else (text, multipart, XML, images) is refused.
+_BODY_TYPES = ("application/json", "application/octet-stream", "application/x-www-form-urlencoded", "")
+_REQUEST_ID = re.compile(r"^[\w.:-]{1,128}$")
+
+
+class Response(NamedTuple):
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    path: str
+    headers: Mapping[str, str]  # lowercase names
+    body: bytes
+    request_id: str
+
+
+@dataclass(frozen=True)
+class InferenceRecord:
+    """What an observer (e.g. the Lambda handler's metrics) learns of each inference: never the payload."""
+
+    model: str
+    version: str
+    rows: int
+    run_ms: float  # model run, plus the wait for a batch when batching
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """An inference request that passed every check and is ready to run."""
+
+    model: LoadedModel
+    request: InferRequest
+    feeds: dict[str, np.ndarray]
+
+
+_M = r"/v2/models/(?P<name>[^/]+)(?:/versions/(?P<version>[^/]+))?"
+_ROUTES: tuple[tuple[str, re.Pattern[str], str, bool], ...] = tuple(
+    (method, re.compile(f"^{pattern}$"), handler, public)
+    for method, pattern, handler, public in (
+        ("GET", r"/v2/health/live", "live", True),
+        ("GET", r"/v2/health/ready", "ready", True),
+        ("GET", r"/ping", "ping", True),
+        ("GET", r"/v2", "server_metadata", False),
+        ("GET", _M, "model_metadata", False),
+        ("GET", _M + "/ready", "model_ready", False),
+        ("POST", _M + "/infer", "infer", False),
+        ("POST", r"/invocations", "invocations", False),
+    )
+)
+
+
+class Service:
+    """Routes OIP/SageMaker requests to the models of a repository."""
+
+    def __init__(
+        self, repository: ModelRepository, *, config: ServeConfig | None = None, batcher: Batcher | None = None
+    ) -> None:
+        self.repository = repository
+        self.config = config or ServeConfig.from_env()
+        self.batcher = batcher
+        self._token = self.config.auth_token.encode() if self.config.auth_token else None
+        self.observer: Callable[[InferenceRecord], None] | None = None
+        self._routes: dict[tuple[str, str], Any] = {}
+        self._is_ready = False
+
+    # --- lifecycle ---------------------------------------------------------------------------------------------
+
+    def start(self) -> Service:
+        """Load every served model now (verify, build sessions, warm up); the service is ready afterwards."""
+        self.repository.preload()
+        self._is_ready = True
+        return self
+
+    @property
+    def ready(self) -> bool:
+        return self._is_ready
+
+    # --- entry points --------------------------------------------------------------------------------------------
+
+    def handle(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> Response:
+        """Answer one request, running any inference right here (the Lambda handler's way)."""
+        request = self._request(method, path, headers, body)
+        try:
+            result = self._dispatch(request)
+            if isinstance(result, _Prepared):
+                start = time.perf_counter()
+                outputs = result.model.run_validated(result.feeds)
+                return self._respond(request, result, outputs, start)
+            return result
+        except Exception as exc:
+            return self._error(request, exc)
+
+    async def handle_async(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> Response:
+        """Answer one request on an event loop: models load and run off the loop, inference through the batcher."""
+        request = self._request(method, path, headers, body)
+        try:
+            await self._ensure_loaded(request)
+            result = self._dispatch(request)
+            if isinstance(result, _Prepared):
+                start = time.perf_counter()
+                if self.batcher is not None:
+                    outputs = await self.batcher.submit(result.model, result.feeds)
+                else:
+                    outputs = await asyncio.to_thread(result.model.run_validated, result.feeds)
+                return self._respond(request, result, outputs, start)
+            return result
+        except Exception as exc:
+            return self._error(request, exc)
+
+    def error_response(self, method: str, path: str, headers: Mapping[str, str], exc: Exception) -> Response:
+        """The response for an error found before the service saw the request (e.g. a body over the limit)."""
+        return self._error(self._request(method, path, headers, b""), exc)
+
+    # --- plumbing ------------------------------------------------------------------------------------------------
+
+    def _request(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> Request:
+        lowered = {k.lower(): v for k, v in headers.items()}
+        given = lowered.get("x-request-id", "")
+        request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+        return Request(method.upper(), path.split("?", 1)[0], lowered, body, request_id)
+
+    def _match(self, request: Request) -> tuple[str, dict[str, str], bool] | Response:
+        key = (request.method, request.path)
+        found = self._routes.get(key)
+        if found is None:
+            found = self._route(request.method, request.path)
+            if len(self._routes) < 4096:  # the paths a server sees are few; the bound keeps scanners from growing it
+                self._routes[key] = found
+        if isinstance(found[0], str):
+            return found
+        status, message, extra = found
+        return self._plain(request, status, message, extra)
+
+    def _route(self, method: str, path: str) -> tuple[str, dict[str, str], bool] | tuple[int, str, dict[str, str]]:
+        """(handler, params, public) for a path, or (status, message, extra headers) for 404/405."""
+        request_path = path
+        path = path.rstrip("/") or "/"
+        allowed = []
+        for route_method, pattern, handler, public in _ROUTES:
+            found = pattern.match(path)
+            if found is None:
+                continue
+            if route_method == method:
+                params = {k: unquote(v) for k, v in found.groupdict().items() if v is not None}
+                return handler, params, public
+            allowed.append(route_method)
+        if allowed:
+            methods = ", ".join(sorted(set(allowed)))
+            return 405, f"{method} is not allowed on {request_path}; use {methods}", {"allow": methods}
+        return 404, f"no route {method} {request_path}; see GET /v2 and /v2/models/NAME", {}
+
+    async def _ensure_loaded(self, request: Request) -> None:
+        """Load a model that is not loaded yet on a worker thread, so that the event loop never blocks on it."""
+        matched = self._match(request)
+        if isinstance(matched, Response) or matched[0] not in ("infer", "invocations"):
+            return
+        handler, params, public = matched
+        if not public and self._token is not None:
+            try:
+                self._authorize(request)
+            except Unauthorized:
+                return  # never load anything for a caller who may not use it; _dispatch answers 401
+        if handler == "invocations":
+            try:
+                params = self._sagemaker_target(request)
+            except AiaasError:
+                return  # _dispatch reports it
+        name, version = params.get("name", ""), params.get("version")
+        if not self.repository.is_loaded(name, version):
+            await asyncio.to_thread(self._try_load, name, version)
+
+    def _try_load(self, name: str, version: str | None) -> None:
+        with contextlib.suppress(AiaasError):  # _dispatch raises it again, with the same message, as the answer
+            self.repository.get(name, version)
+
+    def _dispatch(self, request: Request) -> Response | _Prepared:
+        matched = self._match(request)
+        if isinstance(matched, Response):
+            return matched
+        handler, params, public = matched
+        if not public:
+            self._authorize(request)
+        if len(request.body) > self.config.max_body_bytes:
+            raise PayloadTooLarge(
+                f"request body is {len(request.body)} bytes; this server accepts at most {self.config.max_body_bytes}"
+            )
+        route: Callable[..., Response | _Prepared] = getattr(self, f"_on_{handler}")
+        return route(request, **params)
+
+    def _authorize(self, request: Request) -> None:
+        if self._token is None:
+            return
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthorized("this server requires a bearer token: send 'Authorization: Bearer <token>'")
+        if not hmac.compare_digest(token.strip().encode(), self._token):
+            raise Unauthorized("the bearer token is not valid for this server")
+
+    def _json(self, request: Request, status: int, document: Any) -> Response:
+        return Response(status, {**JSON_HEADERS, "x-request-id": request.request_id}, jsonio.dumps(document))
+
+    def _plain(self, request: Request, status: int, message: str, extra: dict[str, str] | None = None) -> Response:
+        headers = {**JSON_HEADERS, "x-request-id": request.request_id, **(extra or {})}
+        return Response(status, headers, encode_error(message))
+
+    def _error(self, request: Request, exc: Exception) -> Response:
+        if isinstance(exc, AiaasError):
+            extra: dict[str, str] = {}
+            if isinstance(exc, Overloaded):
+                extra["retry-after"] = str(max(1, round(exc.retry_after)))
+            elif isinstance(exc, Unauthorized):
+                extra["www-authenticate"] = 'Bearer realm="aiaas"'
+            if exc.status >= 500 and exc.status not in (501, 503):
+                logger.error("request %s: %s %s failed: %s", request.request_id, request.method, request.path, exc)
+            message = f"{exc.message} (fix: {exc.hint})" if exc.hint else exc.message
+            return self._plain(request, exc.status, message, extra)
+        logger.error(
+            "request %s: %s %s failed with an unexpected %s",
+            request.request_id,
+            request.method,
+            request.path,
+            type(exc).__name__,
+            exc_info=exc,
+        )
+        message = f"internal server error; the server log has the details (request id {request.request_id})"
+        return self._plain(request, 500, message)
+
+    # --- routes --------------------------------------------------------------------------------------------------
+
+    def _on_live(self, request: Request) -> Response:
+        return self._json(request, 200, {"live": True})
+
+    def _on_ready(self, request: Request) -> Response:
+        return self._json(request, 200 if self._is_ready else 503, {"ready": self._is_ready})
+
+    def _on_ping(self, request: Request) -> Response:
+        return self._on_ready(request)
+
+    def _on_server_metadata(self, request: Request) -> Response:
+        document = {"name": SERVER_NAME, "version": __version__, "extensions": list(EXTENSIONS)}
+        return self._json(request, 200, document)
+
+    def _on_model_metadata(self, request: Request, name: str, version: str | None = None) -> Response:
+        manifest = self.repository.manifest(name, version)
+        kinds = {a.kind for a in manifest.artifacts}
+        document = {
+            "name": manifest.name,
+            "versions": self.repository.versions(name) or [manifest.version],
+            "platform": "onnxruntime_onnx" if "onnx" in kinds else "tensorrt_plan",
+            "inputs": [_tensor_metadata(s.name, s.dtype, s.shape) for s in manifest.inputs],
+            "outputs": [_tensor_metadata(s.name, s.dtype, s.shape) for s in manifest.outputs],
+        }
+        return self._json(request, 200, document)
+
+    def _on_model_ready(self, request: Request, name: str, version: str | None = None) -> Response:
+        self.repository.resolve(name, version)  # 404 for an unknown model or version
+        ready = self.repository.is_loaded(name, version)
+        return self._json(request, 200 if ready else 503, {"name": name, "ready": ready})
+
+    def _on_infer(self, request: Request, name: str, version: str | None = None) -> _Prepared:
+        _check_content_type(request)
+        model = self.repository.get(name, version)
+        decoded = decode_request(request.body, request.headers)
+        _check_against_model(model, decoded)
+        return _Prepared(model, decoded, model.validator(decoded.inputs))
+
+    def _on_invocations(self, request: Request) -> _Prepared:
+        return self._on_infer(request, **self._sagemaker_target(request))
+
+    def _sagemaker_target(self, request: Request) -> dict[str, str]:
+        """Which model /invocations runs: the target-model header, a ``model=`` custom attribute, the default."""
+        target = request.headers.get(TARGET_MODEL_HEADER, "").strip()
+        if not target:
+            attributes = dict(
+                part.strip().partition("=")[::2]
+                for part in re.split(r"[,;]", request.headers.get(CUSTOM_ATTRIBUTES_HEADER, ""))
+                if "=" in part
+            )
+            target = attributes.get("model", "").strip()
+        target = target.removesuffix(".tar.gz") or (self.config.default_model or "")
+        if not target:
+            names = self.repository.names()
+            if len(names) != 1:
+                raise InvalidInput(
+                    f"this endpoint serves {len(names)} models ({', '.join(names)}); name one with the "
+                    "X-Amzn-SageMaker-Target-Model header or the custom attribute model=NAME"
+                )
+            target = names[0]
+        name, _, version = target.partition("@")
+        return {"name": name, "version": version} if version else {"name": name}
+
+    def _respond(
+        self, request: Request, prepared: _Prepared, outputs: Mapping[str, np.ndarray], start: float
+    ) -> Response:
+        manifest = prepared.model.manifest
+        if self.observer is not None:
+            first = next(iter(prepared.feeds.values()))
+            rows = int(first.shape[0]) if first.ndim else 1
+            run_ms = (time.perf_counter() - start) * 1000
+            self.observer(InferenceRecord(manifest.name, manifest.version, rows, run_ms))
+        body, headers = encode_response(
+            outputs, model_name=manifest.name, model_version=manifest.version, request=prepared.request
+        )
+        headers["x-request-id"] = request.request_id
+        return Response(200, headers, body)
+
+
+def _tensor_metadata(name: str, dtype: str, shape: tuple[int, ...]) -> dict[str, Any]:
+    return {"name": name, "datatype": oip_datatype(np.dtype(dtype)), "shape": list(shape)}
+
+
+def _check_content_type(request: Request) -> None:
+    given = request.headers.get("content-type", "")
+    media = given.split(";", 1)[0].strip().lower()
+    if media not in _BODY_TYPES and not (media.startswith("application/") and media.endswith("+json")):
+        raise UnsupportedMediaType(
+            f"Content-Type {given!r} is not supported; send application/json, or application/octet-stream "
+            "with the Inference-Header-Content-Length header for binary tensors"
+        )
+
+
+def _check_against_model(model: LoadedModel, request: InferRequest) -> None:
+    """Datatypes and requested outputs, named in OIP terms, before the validator checks shapes and values."""
+    specs = {s.name: s for s in model.manifest.inputs}
+    for name, array in request.inputs.items():
+        spec = specs.get(name)
+        if spec is not None and array.dtype != np.dtype(spec.dtype):
+            expected, got = oip_datatype(np.dtype(spec.dtype)), oip_datatype(array.dtype)
+            raise InvalidInput(f"input '{name}': the model takes datatype {expected}, got {got}")
+    if request.outputs is not None:
+        known = [s.name for s in model.manifest.outputs]
+        for wanted in request.outputs:
+            if wanted.name not in known:
+                raise InvalidInput(f"unknown output '{wanted.name}'; the model's outputs are: {', '.join(known)}")

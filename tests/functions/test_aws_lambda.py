@@ -1,0 +1,140 @@
+"""The Lambda handler, called with function-URL and API Gateway v2 events and a fake context, as Lambda calls it."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+from typing import Any
+
+import boto3
+import httpx
+import numpy as np
+import pytest
+
+from sdk.errors import IntegrityError
+from sdk.serving.codec import decode_response
+from tests.functions.conftest import EVENTS, FakeLambdaContext, event
+from tests.sdk.serving.conftest import start_server
+from tests.sdk.serving.moto_server import MOTO_ENV, moto_server, upload_folder
+
+
+def _body(response: dict[str, Any]) -> bytes:
+    body = response.get("body") or ""
+    return base64.b64decode(body) if response.get("isBase64Encoded") else body.encode()
+
+
+def _metrics(stdout: str) -> list[dict[str, Any]]:
+    """The EMF metric documents Powertools printed."""
+    out = []
+    for line in stdout.splitlines():
+        if line.startswith("{") and '"_aws"' in line:
+            out.append(json.loads(line))
+    return out
+
+
+def _names(document: dict[str, Any]) -> set[str]:
+    return {m["Name"] for d in document["_aws"]["CloudWatchMetrics"] for m in d["Metrics"]}
+
+
+def test_cold_start_then_warm_call(load_handler, digits_artifact: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    module = load_handler(str(digits_artifact))
+    capsys.readouterr()
+    first = module.handler(event("function_url_infer_json.json"), FakeLambdaContext())
+    cold = capsys.readouterr().out
+    second = module.handler(event("function_url_infer_json.json"), FakeLambdaContext())
+    warm = capsys.readouterr().out
+    for response in (first, second):
+        assert response["statusCode"] == 200 and response["isBase64Encoded"] is False
+        document = json.loads(response["body"])
+        assert document["id"] == "digit-7"
+        assert int(np.argmax(next(o for o in document["outputs"] if o["name"] == "probabilities")["data"])) == 7
+    assert any("ColdStart" in _names(d) for d in _metrics(cold))
+    assert not any("ColdStart" in _names(d) for d in _metrics(warm))
+    warm_metrics = set().union(*(_names(d) for d in _metrics(warm)))
+    assert {"Latency", "Requests", "BatchSize", "ModelLatency"} <= warm_metrics
+
+
+def test_base64_binary_body_and_binary_response(load_handler, digits_artifact: Path) -> None:
+    module = load_handler(str(digits_artifact))
+    response = module.handler(event("function_url_infer_binary_base64.json"), FakeLambdaContext())
+    assert response["statusCode"] == 200 and response["isBase64Encoded"] is True
+    assert response["headers"]["Content-Type"] == "application/octet-stream"
+    outputs, meta = decode_response(_body(response), response["headers"])
+    assert meta["id"] == "digit-3" and int(outputs["logits"].argmax()) == 3
+
+
+def test_api_gateway_events_and_errors(load_handler, digits_artifact: Path) -> None:
+    module = load_handler(str(digits_artifact))
+    metadata = module.handler(event("apigw_v2_model_metadata.json"), FakeLambdaContext())
+    assert metadata["statusCode"] == 200 and json.loads(metadata["body"])["name"] == "digits-cnn"
+    assert module.handler(event("apigw_v2_health_ready.json"), FakeLambdaContext())["statusCode"] == 200
+    missing = module.handler(event("apigw_v2_unknown_model.json"), FakeLambdaContext())
+    assert missing["statusCode"] == 404
+    assert json.loads(missing["body"]) == {"error": "unknown model 'resnet'; this server serves: digits-cnn"}
+    bad = module.handler(event("function_url_bad_shape.json"), FakeLambdaContext())
+    assert bad["statusCode"] == 400 and "holds 64 element(s) but 'data' has 63" in json.loads(bad["body"])["error"]
+    sagemaker = module.handler(event("function_url_sagemaker_invocations.json"), FakeLambdaContext())
+    assert sagemaker["statusCode"] == 200
+
+
+def test_request_id_from_the_lambda_context_when_the_client_sends_none(load_handler, digits_artifact: Path) -> None:
+    module = load_handler(str(digits_artifact))
+    request = event("apigw_v2_health_ready.json")
+    del request["headers"]["x-request-id"]
+    context = FakeLambdaContext(aws_request_id="lambda-req-42")
+    assert module.handler(request, context)["headers"]["x-request-id"] == "lambda-req-42"
+
+
+def test_missing_model_uri_fails_the_init(load_handler, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(RuntimeError, match="MODEL_URI is not set"):
+        load_handler("")
+
+
+@pytest.mark.integration
+def test_lambda_and_http_server_answer_identically(load_handler, digits_artifact: Path, tmp_path: Path) -> None:
+    """Every event file, replayed as plain HTTP against `sdk serve` over the same artifact: same status and bytes."""
+    module = load_handler(str(digits_artifact))
+    server = start_server(digits_artifact, tmp_path, "--no-builtin")
+    try:
+        with httpx.Client(base_url=server.url, timeout=30) as http:
+            for path in sorted(EVENTS.glob("*.json")):
+                request = json.loads(path.read_text())
+                from_lambda = module.handler(request, FakeLambdaContext())
+                body = request.get("body") or ""
+                raw = base64.b64decode(body) if request["isBase64Encoded"] else body.encode()
+                method = request["requestContext"]["http"]["method"]
+                from_http = http.request(method, request["rawPath"], content=raw, headers=request["headers"])
+                assert from_lambda["statusCode"] == from_http.status_code, path.name
+                assert _body(from_lambda) == from_http.content, path.name
+                lambda_headers = {k.lower(): v for k, v in from_lambda["headers"].items()}
+                for name in ("content-type", "inference-header-content-length", "x-request-id", "retry-after"):
+                    assert lambda_headers.get(name) == from_http.headers.get(name), (path.name, name)
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def moto_url(tmp_path_factory: pytest.TempPathFactory):
+    with moto_server(tmp_path_factory.mktemp("moto") / "moto.log") as url:
+        yield url
+
+
+@pytest.mark.integration
+def test_model_from_s3_is_verified_into_tmp_at_init(
+    load_handler, moto_url: str, digits_artifact: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for key, value in {**MOTO_ENV, "AWS_ENDPOINT_URL": moto_url}.items():
+        monkeypatch.setenv(key, value)
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="models-lambda")
+    upload_folder(s3, "models-lambda", "models/digits-cnn/1/", digits_artifact)
+    cache = tmp_path / "cache"
+    module = load_handler("s3://models-lambda/models/", AIAAS_CACHE_DIR=str(cache))
+    response = module.handler(event("function_url_infer_json.json"), FakeLambdaContext())
+    assert response["statusCode"] == 200
+    assert (cache / "models-lambda" / "models" / "digits-cnn" / "1" / "model.onnx").is_file()
+    # A tampered object in the bucket never loads: the cold start fails rather than serve it.
+    s3.put_object(Bucket="models-lambda", Key="models/digits-cnn/1/model.onnx", Body=b"not the model")
+    with pytest.raises(IntegrityError, match="model.onnx is truncated"):
+        load_handler("s3://models-lambda/models/digits-cnn/1/", AIAAS_CACHE_DIR=str(tmp_path / "cache2"))
