@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from sdk._version import __version__
-from sdk.cli import configure, doctor, models, predict, serve
+from sdk.cli import compile, configure, doctor, models, predict, serve, train
 from sdk.cli._base import ReadableErrors
 
 app = typer.Typer(
@@ -41,6 +41,8 @@ def root(
 app.add_typer(models.app, name="models")
 app.command("predict")(predict.predict)
 app.command("doctor")(doctor.doctor)
+app.command("compile")(compile.compile_)
+app.command("train")(train.train)
 app.command("configure")(configure.configure)
 app.command("serve")(serve.serve)
 

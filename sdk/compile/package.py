@@ -6,13 +6,15 @@ the bytes written.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from sdk.artifacts.integrity import sha256_bytes
 from sdk.artifacts.manifest import ArtifactFile, ExtraFile, Manifest, Source, TensorSpec, write_manifest
-from sdk.compile.parity import ParityResult
+from sdk.compile.gates import GateResult
+from sdk.errors import ParityFailure
 
 
 class ArtifactWriter:
@@ -58,13 +60,19 @@ class ArtifactWriter:
         data: bytes,
         *,
         file: str,
-        parity: ParityResult,
+        parity: GateResult,
         kind: str = "onnx",
         precision: str = "fp32",
         target: Mapping[str, Any] | None = None,
+        degraded: str | None = None,
     ) -> ArtifactFile:
-        """Add a model file. Raises ParityFailure (and writes nothing) when it did not pass the gate."""
-        parity.raise_if_failed(file)
+        """Add a model file. Raises ParityFailure (and writes nothing) when it did not pass the gate, unless
+        ``degraded`` gives the reason it ships anyway; the reason and the failed numbers go into the manifest."""
+        if degraded is not None and not degraded.strip():
+            raise ParityFailure(f"{file}: --allow-degraded needs a reason, not an empty string")
+        waiver = degraded.strip() if degraded and not parity.passed else None
+        if waiver is None:
+            parity.raise_if_failed(file)
         sha256, size = self._write(file, data)
         artifact = ArtifactFile(
             kind=kind,
@@ -73,7 +81,7 @@ class ArtifactWriter:
             bytes=size,
             precision=precision,
             target=dict(target or {}),
-            parity=parity.to_manifest(),
+            parity=dataclasses.replace(parity.to_manifest(), waiver=waiver),
         )
         self._artifacts.append(artifact)
         return artifact

@@ -29,6 +29,10 @@ class ParityResult:
     def passed(self) -> bool:
         return bool(np.isfinite(self.max_abs_diff)) and self.max_abs_diff <= self.tolerance
 
+    def summary(self) -> str:
+        agreement = f", top-1 agreement {self.top1_agreement:.2%}" if self.top1_agreement is not None else ""
+        return f"max |diff| {self.max_abs_diff:.3g} (tolerance {self.tolerance:.3g}){agreement}"
+
     def to_manifest(self) -> Parity:
         extra = {f"max_abs_diff.{k}": v for k, v in self.per_output.items()}
         if self.top1_agreement is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import warnings
 from collections.abc import Mapping, Sequence
@@ -39,8 +40,12 @@ def export_torch(
     args = tuple(torch.from_numpy(np.ascontiguousarray(v)) for v in example_inputs.values())
     buffer = io.BytesIO()
     with warnings.catch_warnings(), torch.no_grad():
+        # The exporter announces its deprecation, and the tracer warns about Python control flow it cannot see
+        # through; what proves the trace right is the parity gate that follows every export, not these warnings.
         warnings.simplefilter("ignore", category=DeprecationWarning)
         warnings.simplefilter("ignore", category=FutureWarning)
+        warnings.simplefilter("ignore", category=UserWarning)
+        warnings.simplefilter("ignore", category=torch.jit.TracerWarning)
         torch.onnx.export(
             module,
             args,
@@ -53,6 +58,15 @@ def export_torch(
             dynamo=False,
         )
     return buffer.getvalue()
+
+
+def weights_sha256(module: Any) -> str:
+    """sha256 over a module's state dict (names and bytes): the same weights give the same hash."""
+    digest = hashlib.sha256()
+    for name, tensor in module.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().numpy().tobytes())
+    return digest.hexdigest()
 
 
 def run_torch(module: Any, inputs: Mapping[str, np.ndarray], output_names: Sequence[str]) -> dict[str, np.ndarray]:

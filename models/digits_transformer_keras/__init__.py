@@ -1,0 +1,1 @@
+"""Keras twin of models/digits_transformer."""

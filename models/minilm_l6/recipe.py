@@ -1,0 +1,111 @@
+"""Recipe: all-MiniLM-L6-v2 sentence embeddings (PyTorch, pretrained; `train` loads it, nothing is trained).
+
+Reduced precisions must keep a mean cosine >= 0.99 with the fp32 source on real sentences (``sentences.txt``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from models.minilm_l6.model import MAX_POSITIONS, PACKAGE, load_encoder, tokenizer, tokenizer_json, weights_file_sha256
+from sdk.artifacts import TensorSpec
+from sdk.compile import Evaluation, QualityGate, Recipe, Trained, TransformerFusion
+
+NAME = "minilm-l6"
+SENTENCES = Path(__file__).with_name("sentences.txt")
+CALIBRATION_COUNT = 16
+POINTER = "pretrained.json"
+
+
+def sentences() -> list[str]:
+    lines = SENTENCES.read_text(encoding="utf-8").splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+
+
+def encode(texts: Sequence[str], max_tokens: int | None = None) -> dict[str, np.ndarray]:
+    tok = tokenizer() if max_tokens is None else tokenizer(max_tokens)
+    batch = tok.encode_batch(list(texts))
+    return {
+        "input_ids": np.array([e.ids for e in batch], dtype=np.int64),
+        "attention_mask": np.array([e.attention_mask for e in batch], dtype=np.int64),
+    }
+
+
+def train(*, seed: int = 0, epochs: int | None = None, progress: bool = True) -> Trained:
+    """Pretrained: load the packaged weights (``seed``/``epochs`` do not apply)."""
+    return Trained(load_encoder(), {"embedding_dim": 384.0})
+
+
+def save(model: object, folder: Path) -> None:
+    """Record which pretrained weights these are (the 90 MB of weights stay in their package)."""
+    record = {"package": PACKAGE, "weights_sha256": weights_file_sha256()}
+    (folder / POINTER).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+
+
+def load(folder: Path) -> object:
+    record = json.loads((Path(folder) / POINTER).read_text(encoding="utf-8"))
+    if record["weights_sha256"] != weights_file_sha256():
+        raise ValueError(f"the installed {PACKAGE} weights differ from those {folder} was made with")
+    return load_encoder()
+
+
+def evaluation(seed: int) -> Evaluation:
+    """The real sentences after the calibration ones, as one padded batch."""
+    return Evaluation(encode(sentences()[CALIBRATION_COUNT:]))
+
+
+def calibration() -> list[dict[str, np.ndarray]]:
+    return [encode([s]) for s in sentences()[:CALIBRATION_COUNT]]
+
+
+def files() -> dict[str, tuple[bytes, str]]:
+    return {"tokenizer.json": (tokenizer_json(), "tokenizer")}
+
+
+_TEXT = ("batch", "sequence")
+RECIPE = Recipe(
+    name=NAME,
+    framework="pytorch",
+    task="sentence-embedding",
+    description="all-MiniLM-L6-v2 sentence encoder: mean pooling and L2 normalisation inside the graph; "
+    "tokenize with the shipped tokenizer.json.",
+    inputs=(
+        TensorSpec(
+            name="input_ids",
+            dtype="int64",
+            shape=(-1, -1),
+            dim_names=_TEXT,
+            max_shape=(-1, MAX_POSITIONS),
+            description="WordPiece ids from tokenizer.json ([CLS] ... [SEP], 0-padded)",
+        ),
+        TensorSpec(
+            name="attention_mask",
+            dtype="int64",
+            shape=(-1, -1),
+            dim_names=_TEXT,
+            max_shape=(-1, MAX_POSITIONS),
+            description="1 for real tokens, 0 for padding",
+        ),
+    ),
+    outputs=(
+        TensorSpec(
+            name="embedding",
+            dtype="float32",
+            shape=(-1, 384),
+            dim_names=("batch", None),
+            description="unit-length sentence embedding (cosine similarity = dot product)",
+        ),
+    ),
+    train=train,
+    save=save,
+    load=load,
+    evaluation=evaluation,
+    quality=QualityGate(metric="cosine", minimum=0.99, output="embedding"),
+    transformer=TransformerFusion(model_type="bert", num_heads=12, hidden_size=384),
+    files=files,
+    calibration=calibration,
+)

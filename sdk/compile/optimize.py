@@ -1,0 +1,164 @@
+"""Graph optimization and reduced precision with ONNX Runtime's own tools: transformer fusion, fp16, int8.
+
+All functions take and return serialized ONNX bytes (the compile pipeline hashes bytes, not files).
+Measured on this project's CPU (FACTS.md): ORT's BERT fusion gives the fastest Transformer graph; dynamic int8 must be
+per-channel to keep MiniLM's cosine >= 0.99; dynamic int8 made the digits CNN 2.5-4.6x slower, so convolutions are
+never quantized dynamically (``int8_refusal``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sdk.compile.recipe import TransformerFusion
+from sdk.errors import MissingDependency
+
+CONV_OPS = frozenset({"Conv", "ConvTranspose", "ConvInteger", "QLinearConv"})
+
+
+def import_onnx() -> Any:
+    try:
+        import onnx
+    except ImportError as exc:
+        raise MissingDependency("onnx", "compile", purpose="optimizing ONNX models") from exc
+    return onnx
+
+
+@contextlib.contextmanager
+def _quiet_ort_tools() -> Iterator[None]:
+    """ORT's quantizer and optimizer log advice at WARNING on the root logger; keep it out of the CLI's output."""
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        root.setLevel(level)
+
+
+def op_types(model: bytes) -> set[str]:
+    onnx = import_onnx()
+    return {node.op_type for node in onnx.load_from_string(model).graph.node}
+
+
+def fuse_transformer(model: bytes, fusion: TransformerFusion) -> tuple[bytes, dict[str, int]]:
+    """ORT's transformer optimizer: fuse attention, embedding LayerNorm, skip LayerNorm and GELU.
+
+    Returns the fused graph and the count of each fused operator (so the caller can tell if fusion did not happen).
+    """
+    onnx = import_onnx()
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    with tempfile.TemporaryDirectory() as tmp, _quiet_ort_tools():
+        path = Path(tmp) / "model.onnx"
+        path.write_bytes(model)
+        optimized = optimize_model(
+            str(path),
+            model_type=fusion.model_type,
+            num_heads=fusion.num_heads,
+            hidden_size=fusion.hidden_size,
+        )
+        stats = {k: int(v) for k, v in optimized.get_fused_operator_statistics().items() if v}
+        buffer = io.BytesIO()
+        onnx.save_model(optimized.model, buffer)
+    return buffer.getvalue(), stats
+
+
+def to_fp16(model: bytes) -> bytes:
+    """Weights and compute in fp16, inputs and outputs kept fp32 (the manifest's signature does not change)."""
+    onnx = import_onnx()
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    with _quiet_ort_tools():
+        converted = convert_float_to_float16(onnx.load_from_string(model), keep_io_types=True)
+    return converted.SerializeToString()
+
+
+def int8_refusal(model: bytes) -> str | None:
+    """Why int8 is refused by policy for this graph, or None when it may be quantized."""
+    convs = sorted(op_types(model) & CONV_OPS)
+    if convs:
+        return (
+            f"int8 skipped by policy: the graph has convolutions ({', '.join(convs)}), and dynamic int8 "
+            "convolutions ran 2.5-4.6x slower than fp32 on ONNX Runtime's CPU kernels"
+        )
+    return None
+
+
+@dataclass(frozen=True)
+class Int8Scheme:
+    """One way to quantize to int8. The compiler tries the schemes fastest first and keeps the first that passes
+    the quality gate, so the artifact is the fastest one that is still accurate enough."""
+
+    name: str
+    per_channel: bool
+    # Nodes quantized per channel in a second pass when the rest is per tensor: name contains all of ``parts``
+    # and none of ``not_parts``. In BERT graphs, the FFN output projection carries the activation outliers
+    # that per-tensor scales lose (MiniLM: cosine 0.964 all per-tensor, 0.992 with these per-channel).
+    per_channel_parts: tuple[str, ...] = ()
+    per_channel_not_parts: tuple[str, ...] = ()
+    description: str = ""
+
+    def per_channel_nodes(self, names: Sequence[str]) -> list[str]:
+        if not self.per_channel_parts:
+            return []
+        return [
+            n
+            for n in names
+            if all(p in n for p in self.per_channel_parts) and not any(p in n for p in self.per_channel_not_parts)
+        ]
+
+
+# Fastest first (MiniLM 1x128 on this CPU, see benchmarks/compile_speed.py).
+INT8_SCHEMES: tuple[Int8Scheme, ...] = (
+    Int8Scheme("dynamic-per-tensor", per_channel=False, description="all weights per tensor"),
+    Int8Scheme(
+        "dynamic-mixed",
+        per_channel=False,
+        per_channel_parts=("/output/dense/",),
+        per_channel_not_parts=("attention",),
+        description="per tensor, FFN output projections per channel",
+    ),
+    Int8Scheme("dynamic-per-channel", per_channel=True, description="all weights per channel"),
+)
+DEFAULT_OPS = ("MatMul", "Attention", "LSTM", "Gemm")
+
+
+def quantize_int8(model: bytes, scheme: Int8Scheme, *, op_types_to_quantize: Sequence[str] | None = None) -> bytes:
+    """Dynamic int8 (weights int8, activations quantized at run time) with ORT's quantizer; never convolutions."""
+    onnx = import_onnx()
+    graph = onnx.load_from_string(model)
+    names = [node.name for node in graph.graph.node if node.op_type not in CONV_OPS]
+    ops = list(op_types_to_quantize or DEFAULT_OPS)
+    second = scheme.per_channel_nodes(names)
+    with tempfile.TemporaryDirectory() as tmp, _quiet_ort_tools():
+        src, mid, dst = Path(tmp) / "in.onnx", Path(tmp) / "mid.onnx", Path(tmp) / "out.onnx"
+        src.write_bytes(model)
+        first = [n for n in names if n not in second]
+        _quantize(src, mid if second else dst, nodes=first, per_channel=scheme.per_channel, ops=ops)
+        if second:
+            _quantize(mid, dst, nodes=second, per_channel=True, ops=ops)
+        return dst.read_bytes()
+
+
+def _quantize(src: Path, dst: Path, *, nodes: Sequence[str], per_channel: bool, ops: Sequence[str]) -> None:
+    onnx = import_onnx()
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantize_dynamic(
+        src,
+        dst,
+        weight_type=QuantType.QInt8,
+        per_channel=per_channel,
+        op_types_to_quantize=list(ops),
+        nodes_to_quantize=list(nodes),
+        # Fused graphs hold contrib ops whose output types the quantizer cannot infer; they are float.
+        extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+    )

