@@ -1,0 +1,76 @@
+"""Private data never leaves the device: whatever the mode, the local failure, the cloud's state or the deadline."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+
+import numpy as np
+import pytest
+
+from sdk.errors import LocalUnavailable, PrivacyViolation
+from sdk.routing import Mode, Reason, Route
+
+pytestmark = pytest.mark.integration
+
+DIGIT = np.full((1, 1, 8, 8), 0.5, np.float32)
+CASES = list(
+    itertools.product(
+        [m.value for m in Mode],
+        ["ok", "missing", "tampered", "broken"],
+        ["up", "down", "slow"],
+        [None, 0.001, 10_000.0],
+    )
+)
+
+
+@pytest.mark.parametrize(("mode", "edge", "cloud_state", "deadline"), CASES)
+def test_private_request_never_reaches_the_cloud(make_client, proxy, mode, edge, cloud_state, deadline) -> None:
+    if cloud_state == "down":
+        proxy.fail_always(503, {"retry-after": "0"})
+    elif cloud_state == "slow":
+        proxy.delay_s = 0.05
+    client = make_client(edge, privacy="private")
+    try:
+        result = client.predict("digits-cnn", {"image": DIGIT}, mode=mode, deadline_ms=deadline)
+    except PrivacyViolation:
+        assert mode == "cloud_only"
+    except LocalUnavailable as exc:
+        assert edge != "ok" and "not sent to the cloud" in str(exc)
+    else:
+        assert edge == "ok" and mode != "cloud_only"
+        assert result.route is Route.LOCAL and result.decision.reason is Reason.PRIVATE
+        assert [a.route for a in result.decision.attempts] == [Route.LOCAL]
+    assert proxy.count == 0
+
+
+def test_manifest_floor_makes_a_public_call_private(make_client, proxy, edge_roots, tmp_path) -> None:
+    import json
+    import shutil
+
+    from sdk.artifacts import LayeredStore, LocalStore
+
+    root = tmp_path / "floor"
+    shutil.copytree(edge_roots["ok"] / "twin", root / "twin")
+    manifest_path = root / "twin" / "1" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["privacy_floor"] = "private"
+    manifest_path.write_text(json.dumps(manifest))
+    client = make_client()
+    client.store = LayeredStore([LocalStore(root)])
+    client.local.store = client.store
+    result = client.predict("twin", {"x": np.ones((1, 1024), np.float32)}, privacy="public", mode="prefer_cloud")
+    assert result.route is Route.LOCAL and result.decision.privacy.value == "private"
+    assert proxy.count == 0
+
+
+def test_private_values_never_reach_a_log(make_client, proxy, caplog) -> None:
+    secret = np.full((1, 1, 8, 8), 0.123456, np.float32)
+    caplog.set_level(logging.DEBUG)
+    client = make_client("tampered", privacy="private")
+    with pytest.raises(LocalUnavailable):
+        client.predict("digits-cnn", {"image": secret})
+    ok = make_client("ok", privacy="private")
+    ok.predict("digits-cnn", {"image": secret})
+    assert "0.123456" not in caplog.text and "0.12345" not in caplog.text
+    assert proxy.count == 0
