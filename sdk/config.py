@@ -101,6 +101,9 @@ class RuntimeConfig:
     # Spin-waiting threads steal the CPU from a Python server on small machines (FACTS.md: ~45% throughput).
     allow_spinning: bool = env("AIAAS_ALLOW_SPINNING", False, help="let runtime threads spin-wait")
     warmup_runs: int = env("AIAAS_WARMUP_RUNS", 1, help="runs on a synthetic input right after loading")
+    precision: str | None = env(
+        "AIAAS_PRECISION", None, help="preferred artifact precision (fp32, fp16, int8); fp32 when the model lacks it"
+    )
 
     def __post_init__(self) -> None:
         if self.threads < 0 or self.inter_op_threads < 0:

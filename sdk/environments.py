@@ -53,11 +53,12 @@ class Environment:
         values.update(name=name, source=source or values.get("source", ""))
         return cls(**values)
 
-    def path(self) -> Path:
-        return config_dir() / "envs" / f"{self.name}.json"
+    def path(self, root: Path | None = None) -> Path:
+        return (root or config_dir()) / "envs" / f"{self.name}.json"
 
-    def save(self) -> Path:
-        path = self.path()
+    def save(self, root: Path | None = None) -> Path:
+        """Write to ``<root>/envs/<name>.json``; ``root`` defaults to the user's aiaas config folder."""
+        path = self.path(root)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(asdict(self), indent=2, sort_keys=True) + "\n", encoding="utf-8")
         return path

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from sdk._version import __version__
-from sdk.cli import compile, configure, doctor, models, predict, serve, train
+from sdk.cli import bench, compile, configure, demo, deploy, doctor, models, predict, serve, train
 from sdk.cli._base import ReadableErrors
 
 app = typer.Typer(
@@ -45,6 +45,10 @@ app.command("compile")(compile.compile_)
 app.command("train")(train.train)
 app.command("configure")(configure.configure)
 app.command("serve")(serve.serve)
+app.command("deploy")(deploy.deploy)
+app.command("rollback")(deploy.rollback)
+app.command("status")(deploy.status)
+app.command("bench")(bench.bench)
 
 
 def main() -> None:

@@ -10,13 +10,9 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import socket
 import subprocess
-import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -25,82 +21,18 @@ from typing import Any
 
 import pytest
 
+from sdk.demo.stack import find_provider_mirror
+from sdk.demo.stack import moto_server as start_moto_server
+from sdk.errors import ConfigError
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 INFRA_DIR = REPO_ROOT / "infra"
 MODULES = ("model-store", "inference-function", "gpu-endpoint")
 ENVS = ("dev",)
 ROOTS = tuple(f"modules/{m}" for m in MODULES) + tuple(f"envs/{e}" for e in ENVS)
 
-# Set this to a mirror root (the folder that holds registry.terraform.io/) to skip the search.
-MIRROR_ENV_VAR = "AIAAS_TF_PROVIDER_MIRROR"
-# Where filesystem mirrors usually live; searched before the whole disk.
-LIKELY_MIRROR_PARENTS = (
-    "/opt",
-    "/usr/local/share/terraform",
-    "/usr/share/terraform",
-    "~/.terraform.d",
-    "~/.local/share/terraform",
-    "/usr/local",
-    "/srv",
-)
-PROVIDER_GLOB = "terraform-provider-aws_*"
 
 log = logging.getLogger("tests.infra")
-
-
-def _mirror_root_of(provider_file: Path) -> Path | None:
-    for parent in provider_file.parents:
-        if parent.name == "registry.terraform.io":
-            return parent.parent
-    return None
-
-
-def _find_provider(root: str, maxdepth: int) -> Path | None:
-    """First hashicorp/aws provider under root (find -quit stops at the first hit, so this is fast)."""
-    cmd = [
-        "find", root, "-maxdepth", str(maxdepth),
-        "(", "-path", "/proc", "-o", "-path", "/sys", "-o", "-path", "*/.terraform", ")", "-prune",
-        "-o", "-name", PROVIDER_GLOB, "-path", "*registry.terraform.io/hashicorp/aws/*", "-print", "-quit",
-    ]  # fmt: skip
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False).stdout.strip()
-    return Path(out.splitlines()[0]) if out else None
-
-
-def _holds_aws_provider(root: Path) -> bool:
-    return (root / "registry.terraform.io" / "hashicorp" / "aws").is_dir()
-
-
-def find_provider_mirror(cache_file: Path | None = None) -> Path:
-    """Mirror root holding registry.terraform.io/hashicorp/aws, or raise with what was searched.
-
-    An explicit AIAAS_TF_PROVIDER_MIRROR wins; then the root remembered in cache_file (if it still holds the
-    provider); then a search of the usual places, and of the whole disk last. A found root is written to cache_file.
-    """
-    configured = os.environ.get(MIRROR_ENV_VAR)
-    if configured:
-        root = Path(configured).expanduser()
-        if _holds_aws_provider(root):
-            return root
-        raise FileNotFoundError(f"{MIRROR_ENV_VAR}={configured} holds no registry.terraform.io/hashicorp/aws")
-    if cache_file is not None and cache_file.is_file():
-        cached = Path(cache_file.read_text().strip())
-        if _holds_aws_provider(cached):
-            return cached
-    searched = []
-    for parent in [*(os.path.expanduser(p) for p in LIKELY_MIRROR_PARENTS), "/"]:
-        if not os.path.isdir(parent):
-            continue
-        searched.append(parent)
-        hit = _find_provider(parent, maxdepth=8)
-        found = _mirror_root_of(hit) if hit else None
-        if found is not None:
-            if cache_file is not None:
-                cache_file.write_text(f"{found}\n")
-            return found
-    raise FileNotFoundError(
-        f"No {PROVIDER_GLOB} below registry.terraform.io/hashicorp/aws in {searched}; "
-        f"set {MIRROR_ENV_VAR} to the mirror root"
-    )
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -166,7 +98,7 @@ def provider_mirror() -> Path:
     cache_file = Path(tempfile.gettempdir()) / f"aiaas-tf-provider-mirror-{os.getuid()}.txt"
     try:
         return find_provider_mirror(cache_file)
-    except FileNotFoundError as exc:
+    except ConfigError as exc:
         pytest.fail(f"hashicorp/aws provider mirror not found: {exc}")
 
 
@@ -242,56 +174,12 @@ def offline_checks(terraform: Terraform, infra_copy: Path) -> dict[str, dict[str
         return dict(zip(ROOTS, pool.map(check, ROOTS), strict=True))
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_until_answering(url: str, proc: subprocess.Popen[bytes], deadline_s: float) -> None:
-    deadline = time.monotonic() + deadline_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"moto server exited with {proc.returncode} before answering")
-        try:
-            with urllib.request.urlopen(f"{url}/moto-api/", timeout=1) as resp:
-                if resp.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            time.sleep(0.2)
-    raise RuntimeError(f"moto server at {url} did not answer within {deadline_s:.0f} s")
-
-
 @pytest.fixture(scope="session")
 def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A moto server (every AWS service on one port) on a free loopback port; yields its endpoint URL."""
-    try:
-        import moto.server  # noqa: F401
-    except ImportError as exc:
-        pytest.fail(f"moto[server] is not installed in this environment ({exc}): pip install 'moto[server]'")
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    log_path = tmp_path_factory.mktemp("moto") / "moto_server.log"
-    with log_path.open("wb") as log_file:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            try:
-                _wait_until_answering(url, proc, deadline_s=30)
-            except RuntimeError as exc:
-                pytest.fail(f"{exc}\n{log_path.read_text(errors='replace')[-3000:]}")
-            log.info("moto server on %s (log: %s)", url, log_path)
-            yield url
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
+    with start_moto_server(tmp_path_factory.mktemp("moto") / "moto_server.log") as url:
+        log.info("moto server on %s", url)
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -14,6 +14,7 @@ module "model_store" {
   model_prefix                       = var.model_prefix
   kms_key_arn                        = var.kms_key_arn
   force_destroy                      = var.force_destroy
+  enforce_tls                        = var.model_store_enforce_tls
   noncurrent_version_expiration_days = 30
 }
 

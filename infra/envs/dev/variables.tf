@@ -50,6 +50,12 @@ variable "kms_key_arn" {
   default     = null
 }
 
+variable "model_store_enforce_tls" {
+  description = "Deny non-TLS requests to the model store. Keep true; the offline demo's moto server speaks plain HTTP and sets it false."
+  type        = bool
+  default     = true
+}
+
 variable "force_destroy" {
   description = "Let `terraform destroy` delete the bucket and ECR repository while they still hold objects and images. For throwaway environments and tests."
   type        = bool

@@ -30,6 +30,12 @@ variable "kms_key_arn" {
   }
 }
 
+variable "enforce_tls" {
+  description = "Deny every request that does not use TLS (bucket policy on aws:SecureTransport). Only a local AWS stand-in without TLS (moto's server in the offline demo) turns this off."
+  type        = bool
+  default     = true
+}
+
 variable "force_destroy" {
   description = "Allow `terraform destroy` to delete the bucket while it still holds objects. Keep false outside tests."
   type        = bool

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 
 from sdk.artifacts import LayeredStore, LocalStore, builtin_store
+from sdk.demo.stack import Server as RunningServer
+from sdk.demo.stack import start_serve
 from sdk.serving.config import ServeConfig
 from sdk.serving.repository import ModelRepository
 from sdk.serving.service import Service
@@ -35,37 +31,9 @@ def service(serving_root: Path) -> Service:
     return Service(ModelRepository(store), config=ServeConfig(max_body_bytes=64 * 1024)).start()
 
 
-@dataclass
-class RunningServer:
-    url: str
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-        return self.process.wait(timeout=timeout)
-
-
 def start_server(root: Path, log_dir: Path, *args: str, env: dict[str, str] | None = None) -> RunningServer:
     """`sdk serve --port 0` in its own process; returns once it printed its URL (models loaded, socket listening)."""
-    log_dir.mkdir(parents=True, exist_ok=True)
-    out, err = log_dir / "stdout.txt", log_dir / "stderr.txt"
-    command = [sys.executable, "-c", "from sdk.cli import main; main()", "serve", "--store", str(root), "--port", "0"]
-    environment = {**os.environ, "AIAAS_STORE": str(root), **(env or {})}
-    with out.open("wb") as stdout, err.open("wb") as stderr:
-        process = subprocess.Popen([*command, *args], stdout=stdout, stderr=stderr, env=environment)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        for line in out.read_text().splitlines():
-            if " at http://" in line:
-                url = line.split(" at ", 1)[1].split()[0]
-                return RunningServer(url, process, err)
-        if process.poll() is not None:
-            raise RuntimeError(f"sdk serve exited with {process.returncode}: {err.read_text()[-2000:]}")
-        time.sleep(0.05)
-    process.kill()
-    raise RuntimeError(f"sdk serve did not print its URL within 60 s: {err.read_text()[-2000:]}")
+    return start_serve(str(root), log_dir / "serve.log", *args, env={"AIAAS_STORE": str(root), **(env or {})})
 
 
 @pytest.fixture(scope="session")

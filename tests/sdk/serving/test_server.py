@@ -227,7 +227,7 @@ def test_graceful_shutdown_answers_in_flight_requests(serving_root: Path, tmp_pa
     caller.join(timeout=20)
     assert result["response"].status_code == 200
     assert int(decode_response(result["response"].content, result["response"].headers)[0]["logits"].argmax()) == 7
-    assert "aiaas server stopped" in (tmp_path / "stdout.txt").read_text()
+    assert "aiaas server stopped" in running.log.read_text()
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{running.url}/v2/health/live", timeout=2)
 

@@ -75,6 +75,24 @@ run "bucket_policy_denies_insecure_transport" {
     ])
     error_message = "The bucket policy must deny every request made without TLS."
   }
+
+  assert {
+    condition     = length(aws_s3_bucket_policy.this) == 1
+    error_message = "The TLS-only bucket policy is attached by default."
+  }
+}
+
+run "tls_policy_can_be_switched_off_for_a_local_stand_in" {
+  command = plan
+
+  variables {
+    enforce_tls = false
+  }
+
+  assert {
+    condition     = length(aws_s3_bucket_policy.this) == 0
+    error_message = "enforce_tls = false attaches no bucket policy."
+  }
 }
 
 run "lifecycle_expires_noncurrent_versions_and_aborts_uploads" {
