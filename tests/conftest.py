@@ -33,6 +33,7 @@ def _isolated_store(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
         "AIAAS_MODE",
         "AIAAS_AUTH_TOKEN",
         "AIAAS_LATENCY_STATE",
+        "AIAAS_PRECISION",
     ):
         monkeypatch.delenv(var, raising=False)
     return root
