@@ -34,6 +34,7 @@ def build_service(
             max_queue_delay_ms=config.max_queue_delay_ms,
             max_queue_size=config.max_queue_size,
             retry_after_s=config.retry_after_s,
+            adaptive=config.adaptive_batch,
         )
         if batching
         else None

@@ -22,6 +22,11 @@ class ServeConfig:
     max_batch_size: int = env(
         "AIAAS_MAX_BATCH_SIZE", 32, help="most rows the batcher merges into one model run (1: no batching)"
     )
+    adaptive_batch: bool = env(
+        "AIAAS_ADAPTIVE_BATCH",
+        True,
+        help="measure each model once on its first request and cap its batches where rows stop getting cheaper",
+    )
     max_queue_delay_ms: float = env(
         "AIAAS_MAX_QUEUE_DELAY_MS",
         0.0,

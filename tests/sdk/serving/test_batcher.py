@@ -199,3 +199,43 @@ def test_close_answers_queued_requests_then_refuses_new_ones(cnn) -> None:
 def test_fixed_shape_models_are_not_batchable(tmp_path: Path, cnn) -> None:
     assert batchable(cnn)
     assert not batchable(load(spec_model(tmp_path)))
+
+
+def test_best_batch_size_keeps_batches_that_make_rows_cheaper() -> None:
+    from sdk.serving.batcher import best_batch_size
+
+    def cheap_rows(feeds):  # 5 ms per run whatever the batch: rows get cheaper as batches grow
+        time.sleep(0.005)
+        return feeds
+
+    def dear_rows(feeds):  # 2 ms per row: batching buys nothing
+        time.sleep(0.002 * len(feeds["x"]))
+        return feeds
+
+    x = {"x": np.zeros((1, 4), np.float32)}
+    assert best_batch_size(cheap_rows, x, 16)[0] == 16
+    limit, per_row = best_batch_size(dear_rows, x, 16)
+    assert limit == 1 and per_row[1] == pytest.approx(2.0, rel=0.5)
+
+
+def test_adaptive_batching_caps_batches_on_the_first_request(tmp_path) -> None:
+    import asyncio
+
+    import sdk
+    from sdk.serving.batcher import Batcher
+
+    model = sdk.load("digits-cnn")
+
+    async def go():
+        batcher = Batcher(max_batch_size=8, adaptive=True)
+        await batcher.submit(model, model.validator({"image": np.zeros((1, 1, 8, 8), np.float32)}))
+        for _ in range(200):
+            stats = batcher.stats()[model.manifest.ref]
+            if stats.batch_limit is not None:
+                break
+            await asyncio.sleep(0.02)
+        await batcher.close()
+        return stats.batch_limit
+
+    limit = asyncio.run(go())
+    assert limit is not None and 1 <= limit <= 8
