@@ -15,11 +15,11 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from sdk.artifacts.integrity import verify_artifact
+from sdk.artifacts.integrity import sha256_file, verify_artifact
 from sdk.artifacts.manifest import MANIFEST_FILE, NAME_PATTERN, RESERVED_VERSIONS, VERSION_PATTERN, Manifest
 from sdk.artifacts.store import ALIASES_DIR, DEFAULT_ALIAS, ModelRef, StoredModel, version_key
 from sdk.config import default_cache_dir
@@ -72,6 +72,16 @@ def _translate(exc: Exception, what: str) -> AiaasError:
     if name in ("EndpointConnectionError", "ConnectTimeoutError", "ReadTimeoutError", "ConnectionClosedError"):
         return CloudUnavailable(f"{what}: S3 is unreachable ({name})")
     return CloudUnavailable(f"{what}: S3 request failed ({name}: {code or exc})")
+
+
+def translate_error(exc: Exception, what: str) -> AiaasError:
+    """A botocore exception raised by an S3 call about ``what``, as one of ours (for other modules' S3 calls)."""
+    return _translate(exc, what)
+
+
+def botocore_errors() -> tuple[type[Exception], ...]:
+    """botocore's exception roots, or () when botocore is absent (an injected stand-in client)."""
+    return _botocore_errors()
 
 
 def _botocore_errors() -> tuple[type[Exception], ...]:
@@ -151,6 +161,26 @@ class S3Store:
 
     def resolve(self, ref: str | ModelRef) -> StoredModel:
         parsed = ref if isinstance(ref, ModelRef) else ModelRef.parse(ref)
+        version = self.resolve_version(parsed)
+        folder = fetch_artifact(self.version_uri(parsed.name, version), client=self.client, cache_dir=self.cache_dir)
+        return StoredModel(parsed.name, version, folder, self.label)
+
+    def version_uri(self, name: str, version: str) -> str:
+        """``s3://bucket/prefix/<name>/<version>/``: the artifact folder of one version (a function's MODEL_URI)."""
+        return f"s3://{self.bucket}/{self.prefix}{name}/{version}/"
+
+    def manifest_bytes(self, name: str, version: str) -> bytes:
+        """The exact bytes of one stored version's manifest.json."""
+        return self._get(f"{self.prefix}{name}/{version}/{MANIFEST_FILE}")
+
+    def manifest(self, name: str, version: str) -> Manifest:
+        """The manifest of one stored version, read without downloading the model files."""
+        origin = f"{self.version_uri(name, version)}{MANIFEST_FILE}"
+        return Manifest.from_json(self.manifest_bytes(name, version), origin=origin)
+
+    def resolve_version(self, ref: str | ModelRef) -> str:
+        """The version ``ref`` names here (an alias wins over a version of the same name), without downloading."""
+        parsed = ref if isinstance(ref, ModelRef) else ModelRef.parse(ref)
         versions = self.versions(parsed.name)
         if not versions:
             raise ModelNotFound(f"no model named {parsed.name!r} in {self.label}")
@@ -169,10 +199,7 @@ class S3Store:
             )
         if version not in versions:
             raise ModelNotFound(f"alias {parsed} points at version {version!r}, which is not in {self.label}")
-        folder = fetch_artifact(
-            f"s3://{self.bucket}/{self.prefix}{parsed.name}/{version}/", client=self.client, cache_dir=self.cache_dir
-        )
-        return StoredModel(parsed.name, version, folder, self.label)
+        return str(version)
 
 
 def is_artifact_uri(uri: str, *, client: Any = None) -> bool:
@@ -233,3 +260,84 @@ def _cached(target: Path, manifest_bytes: bytes, manifest: Manifest) -> bool:
     except (OSError, IntegrityError, ManifestError):
         return False
     return True
+
+
+# --- resumable, verified download of one object ----------------------------------------------------------------------
+
+PART_SUFFIX = ".part"
+_DOWNLOAD_CHUNK = 1 << 20
+
+
+def download_verified(
+    client: Any,
+    bucket: str,
+    key: str,
+    destination: Path,
+    *,
+    sha256: str,
+    size: int,
+    on_bytes: Callable[[int], None] | None = None,
+) -> bool:
+    """Download ``s3://bucket/key`` to ``destination``, checked against ``sha256`` and ``size``; True if bytes moved.
+
+    The bytes land in ``destination + '.part'`` first and only a verified file is renamed into place, so a reader never
+    sees a partial or tampered file. An interrupted download resumes where it stopped (a ranged GET); if the resumed
+    file does not verify it is downloaded once more from the start, and a fresh download that still does not match
+    raises ``IntegrityError`` (the stored object is not what the manifest vouches for) and leaves nothing behind.
+    """
+    if destination.is_file() and destination.stat().st_size == size and sha256_file(destination) == sha256:
+        return False
+    part = destination.with_name(destination.name + PART_SUFFIX)
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    resumed = part.is_file() and 0 < part.stat().st_size <= size
+    if not resumed:
+        part.unlink(missing_ok=True)
+    for attempt in ("resume", "fresh") if resumed else ("fresh",):
+        if attempt == "fresh" and part.exists():
+            if on_bytes is not None and resumed:
+                on_bytes(-part.stat().st_size)  # the progress shown for the discarded bytes is taken back
+            part.unlink()
+        _fetch_into(client, bucket, key, part, size=size, on_bytes=on_bytes)
+        actual_size = part.stat().st_size
+        if actual_size == size and sha256_file(part) == sha256:
+            part.replace(destination)
+            return True
+    part.unlink(missing_ok=True)
+    name = destination.name
+    if actual_size != size:
+        raise IntegrityError(
+            f"{name} from s3://{bucket}/{key} is {actual_size} bytes, its manifest records {size}",
+            file=name,
+            hint="the stored object was changed or truncated; deploy the version again",
+        )
+    raise IntegrityError(
+        f"{name} from s3://{bucket}/{key} failed its sha256 check: the stored object does not match its manifest",
+        file=name,
+        hint="the object was modified after it was deployed; deploy the version again (nothing was cached)",
+    )
+
+
+def _fetch_into(
+    client: Any, bucket: str, key: str, part: Path, *, size: int, on_bytes: Callable[[int], None] | None
+) -> None:
+    """Append the object's bytes from ``len(part)`` on (a ranged GET when resuming)."""
+    have = part.stat().st_size if part.exists() else 0
+    if have >= size and size > 0:
+        return
+    arguments: dict[str, Any] = {"Bucket": bucket, "Key": key}
+    if have:
+        arguments["Range"] = f"bytes={have}-"
+        if on_bytes is not None:
+            on_bytes(have)
+    try:
+        body = client.get_object(**arguments)["Body"]
+        with part.open("ab") as handle:
+            while chunk := body.read(_DOWNLOAD_CHUNK):
+                handle.write(chunk)
+                have += len(chunk)
+                if on_bytes is not None:
+                    on_bytes(len(chunk))
+                if have > size:  # larger than the manifest says: stop here, the size check refuses it
+                    break
+    except _botocore_errors() as exc:
+        raise _translate(exc, f"s3://{bucket}/{key}") from exc

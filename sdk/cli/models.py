@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 import json
+import os
+from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import typer
+from rich.markup import escape
 from rich.table import Column, Table
 
-from sdk.artifacts import open_store, verify_artifact
-from sdk.artifacts.store import ModelRef, iter_models
+from sdk.artifacts import Manifest, open_store, verify_artifact
+from sdk.artifacts.s3 import S3Store, s3_client
+from sdk.artifacts.store import LocalStore, ModelRef, Store
 from sdk.cli._base import console
+from sdk.cli.deploy import ConsoleTransfer
 from sdk.cli.options import JsonOption, StoreOption
+from sdk.config import StoreConfig
+from sdk.deploy.aws import environment_for, make_client
+from sdk.deploy.pull import pull
+from sdk.errors import ConfigError
 
 app = typer.Typer(
     help="List and inspect the models in the local store (and the models built into the package).",
@@ -20,27 +30,35 @@ app = typer.Typer(
 
 
 @app.command("list")
-def list_models(store: Path | None = StoreOption, as_json: bool = JsonOption) -> None:
+def list_models(
+    store: Path | None = StoreOption,
+    remote: bool = typer.Option(False, "--remote", help="List the environment's S3 model store instead."),
+    env: str = typer.Option("dev", "--env", "-e", envvar="AIAAS_ENV", help="Environment for --remote."),
+    as_json: bool = JsonOption,
+) -> None:
     """List every model version, with its aliases, precisions and where it is stored.
 
-    Example: sdk models list
+    Examples:
+      sdk models list
+      sdk models list --remote --env dev
     """
-    layered = open_store(store)
-    rows = []
-    for stored in iter_models(layered):
-        manifest = stored.manifest()
-        aliases = [a for a, rec in layered.aliases(stored.name).items() if rec.get("version") == stored.version]
-        rows.append(
-            {
-                "name": stored.name,
-                "version": stored.version,
-                "aliases": aliases,
-                "task": manifest.task,
-                "precisions": sorted({f"{a.kind}/{a.precision}" for a in manifest.artifacts}),
-                "privacy_floor": manifest.privacy_floor,
-                "store": stored.store,
-            }
-        )
+    layered: Store = _remote_store(env) if remote else open_store(store)
+    rows: list[dict[str, Any]] = []
+    for name in layered.names():
+        aliases = layered.aliases(name)
+        for version in layered.versions(name):
+            manifest, where = _manifest_of(layered, name, version)
+            rows.append(
+                {
+                    "name": name,
+                    "version": version,
+                    "aliases": [a for a, rec in aliases.items() if rec.get("version") == version],
+                    "task": manifest.task,
+                    "precisions": sorted({f"{a.kind}/{a.precision}" for a in manifest.artifacts}),
+                    "privacy_floor": manifest.privacy_floor,
+                    "store": where,
+                }
+            )
     if as_json:
         console.print_json(json.dumps(rows))
         return
@@ -113,3 +131,53 @@ def show(
     if manifest.metrics:
         console.print("metrics: " + ", ".join(f"{k}={v:g}" for k, v in manifest.metrics.items()))
     console.print("[green]every file matches its sha256[/]")
+
+
+def _manifest_of(store: Store, name: str, version: str) -> tuple[Manifest, str]:
+    """A version's manifest and the label of the store holding it (an S3 store reads only the manifest)."""
+    if isinstance(store, S3Store):
+        return store.manifest(name, version), store.label
+    stored = store.resolve(ModelRef(name, version))
+    return stored.manifest(), stored.store
+
+
+def _remote_store(env: str) -> S3Store:
+    environment = environment_for(env)
+    return S3Store(environment.model_store_uri, client=make_client("s3", environment))
+
+
+@app.command("pull")
+def pull_model(
+    ref: str = typer.Argument(..., help="NAME, NAME@ALIAS or NAME@VERSION in the remote store."),
+    env: str = typer.Option("dev", "--env", "-e", envvar="AIAAS_ENV", help="Environment whose store to pull from."),
+    remote: str | None = typer.Option(
+        None, "--store", help="Pull from this s3://BUCKET/PREFIX instead of the environment's store."
+    ),
+    as_json: bool = JsonOption,
+) -> None:
+    """Copy a model version from the cloud's model store into the local store, verified, for `sdk predict` and the
+    edge route. NAME@ALIAS resolves through the same alias objects `sdk deploy` moves, so the edge runs what the
+    cloud serves; the alias is recorded locally too. Works offline once the version is here.
+
+    Examples:
+      sdk models pull digits-cnn@live --env dev
+      sdk models pull digits-cnn@2 --store s3://my-bucket/models/
+    """
+    if str(os.environ.get("AIAAS_STORE", "")).startswith("s3://"):
+        raise ConfigError(
+            "AIAAS_STORE names an S3 store; `sdk models pull` copies into a local folder",
+            hint="set AIAAS_STORE to a local folder (or unset it for ~/.cache/aiaas/models)",
+        )
+    source = S3Store(remote, client=s3_client()) if remote is not None else _remote_store(env)
+    result = pull(
+        ref,
+        source=source,
+        local=LocalStore(StoreConfig.from_env().root),
+        progress=None if as_json else ConsoleTransfer("pulling"),
+    )
+    if as_json:
+        console.print_json(json.dumps({**asdict(result), "path": str(result.path), "source": source.uri}))
+        return
+    alias = f" ({result.alias} -> {result.version})" if result.alias else ""
+    verb = {"pulled": "pulled", "present": "already present:", "offline": "offline, already present:"}[result.status]
+    console.print(f"[green]{verb}[/] {escape(result.ref)}{escape(alias)}: {escape(result.detail)}")

@@ -115,5 +115,10 @@ resource "aws_sagemaker_endpoint" "this" {
   endpoint_config_name = aws_sagemaker_endpoint_configuration.this.name
   tags                 = var.tags
 
+  # `sdk deploy --target sagemaker` moves the endpoint to each new model's endpoint configuration.
+  lifecycle {
+    ignore_changes = [endpoint_config_name]
+  }
+
   depends_on = [aws_cloudwatch_log_group.this]
 }

@@ -87,6 +87,10 @@ resource "aws_lambda_function" "this" {
   tags = var.tags
 
   lifecycle {
+    # `sdk deploy` points the function at each new model version (MODEL_URI) and publishes a version; a later
+    # `terraform apply` must not send it back to the model it was created with.
+    ignore_changes = [environment[0].variables["MODEL_URI"]]
+
     precondition {
       condition     = var.image_uri != null || var.image_tag != null
       error_message = "Set image_uri, or image_tag for an image pushed to this module's ECR repository."
@@ -110,6 +114,11 @@ resource "aws_lambda_alias" "this" {
   description      = "Traffic-serving alias; the function URL points here."
   function_name    = aws_lambda_function.this.function_name
   function_version = aws_lambda_function.this.version
+
+  # `sdk deploy` / `sdk rollback` move the alias (and its canary weights) between published versions.
+  lifecycle {
+    ignore_changes = [function_version, routing_config]
+  }
 }
 
 resource "aws_lambda_function_url" "this" {

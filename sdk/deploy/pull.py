@@ -1,0 +1,133 @@
+"""``sdk models pull``: bring a model version from the S3 store into the local store the edge runtime reads.
+
+``NAME@alias`` resolves through the same alias objects the cloud deploy moves, so the edge runs the version the cloud
+serves. Files are fetched into a staging folder beside the target (``<root>/<name>/.pull-<version>/``), each checked
+against its sha256 as it lands (an interrupted file resumes, a bad one is fetched again, a tampered object is refused),
+and the folder becomes visible as ``<root>/<name>/<version>/`` by one rename, manifest included. Once a version is
+here, pulling it again needs no network: without one, the local copy (verified) answers.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from sdk.artifacts.integrity import verify_artifact
+from sdk.artifacts.manifest import MANIFEST_FILE, Manifest, read_manifest
+from sdk.artifacts.s3 import S3Store, download_verified
+from sdk.artifacts.store import DEFAULT_ALIAS, LocalStore, ModelRef
+from sdk.deploy.progress import NoProgress, TransferProgress
+from sdk.errors import AiaasError, CloudUnavailable, ConfigError, ManifestError
+
+PULLED, PRESENT, OFFLINE = "pulled", "present", "offline"
+
+
+@dataclass(frozen=True)
+class PullResult:
+    name: str
+    version: str
+    path: Path
+    status: str
+    alias: str | None = None
+    files: int = 0
+    bytes: int = 0
+    detail: str = ""
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}@{self.version}"
+
+
+def pull(
+    ref: str | ModelRef, *, source: S3Store, local: LocalStore, progress: TransferProgress | None = None
+) -> PullResult:
+    """Make ``ref`` (resolved in ``source``) present and verified in ``local``; mirror the alias it went through."""
+    parsed = ref if isinstance(ref, ModelRef) else ModelRef.parse(ref)
+    if local.readonly:
+        raise ConfigError(f"the store {local.label} is read-only: nothing can be pulled into it")
+    try:
+        version = source.resolve_version(parsed)
+        alias = _alias_used(source, parsed, version)
+        manifest_bytes = source.manifest_bytes(parsed.name, version)
+    except CloudUnavailable as exc:
+        return _offline(parsed, local, exc)
+    manifest = Manifest.from_json(manifest_bytes, origin=f"{source.version_uri(parsed.name, version)}{MANIFEST_FILE}")
+    target = local.root / parsed.name / version
+    if _present(target, manifest):
+        _mirror_alias(local, parsed.name, alias, version)
+        return PullResult(parsed.name, version, target, PRESENT, alias, detail=f"already in {local.label}, verified")
+    files = manifest.all_files()
+    staging = local.root / parsed.name / f".pull-{version}"
+    staging.mkdir(parents=True, exist_ok=True)
+    shown: TransferProgress = progress or NoProgress()
+    shown.begin(sum(size for _, _, size in files), len(files))
+    moved = 0
+    try:
+        for name, sha256, size in files:
+            shown.file(name, size)
+            key = f"{source.prefix}{parsed.name}/{version}/{name}"
+            if download_verified(
+                source.client, source.bucket, key, staging / name, sha256=sha256, size=size, on_bytes=shown.advance
+            ):
+                moved += size
+    finally:
+        shown.end()
+    (staging / MANIFEST_FILE).write_bytes(manifest_bytes)
+    _publish(staging, target)
+    _mirror_alias(local, parsed.name, alias, version)
+    detail = f"{len(files)} file(s) verified into {target}"
+    return PullResult(parsed.name, version, target, PULLED, alias, len(files), moved, detail)
+
+
+def _alias_used(source: S3Store, parsed: ModelRef, version: str) -> str | None:
+    """The alias ``parsed`` resolved through (``latest`` for a bare name when the store has it), if any."""
+    if parsed.ref is not None and parsed.ref != version:
+        return parsed.ref
+    if parsed.ref is None and DEFAULT_ALIAS in source.aliases(parsed.name):
+        return DEFAULT_ALIAS
+    return None
+
+
+def _present(target: Path, manifest: Manifest) -> bool:
+    """True when ``target`` holds this very manifest and every file still matches it."""
+    try:
+        if read_manifest(target).to_dict() != manifest.to_dict():
+            return False
+        verify_artifact(target, manifest)
+    except (OSError, AiaasError):
+        return False
+    return True
+
+
+def _publish(staging: Path, target: Path) -> None:
+    """Swap the verified staging folder in as ``target`` (a stale or damaged copy there is replaced)."""
+    verify_artifact(staging, read_manifest(staging))
+    old = None
+    if target.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".old-{target.name}.", dir=target.parent))
+        target.rename(old / target.name)
+    staging.rename(target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _mirror_alias(local: LocalStore, name: str, alias: str | None, version: str) -> None:
+    if alias is not None and local.aliases(name).get(alias, {}).get("version") != version:
+        local.set_alias(name, alias, version)
+
+
+def _offline(parsed: ModelRef, local: LocalStore, exc: CloudUnavailable) -> PullResult:
+    """Without the store, a version already here (verified) is the answer; anything else is the network error."""
+    try:
+        stored = local.resolve(parsed)
+        verify_artifact(stored.path, stored.manifest())
+    except (AiaasError, OSError, ManifestError):
+        raise CloudUnavailable(
+            f"{exc.message}; and {parsed} is not in {local.label} yet",
+            hint="connect to the network (or the store) and pull again",
+        ) from exc
+    detail = f"the store is unreachable ({exc.message}); {stored.name}@{stored.version} is already here, verified"
+    alias = parsed.ref if parsed.ref not in (None, stored.version) else None
+    return PullResult(stored.name, stored.version, stored.path, OFFLINE, alias, detail=detail)

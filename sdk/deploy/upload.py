@@ -1,0 +1,276 @@
+"""Upload an artifact folder to the model store: ``models/<name>/<version>/<file>``, each object carrying its sha256.
+
+What is already there is never sent again: an object whose recorded sha256 (object metadata ``sha256``, or S3's own
+full-object SHA-256 checksum) and size match the manifest is skipped, and a file that another version of the model
+already stored with the same sha256 is copied inside S3 instead of uploaded. S3 checksums are on: a single-part
+upload sends the manifest's SHA-256 and S3 refuses bytes that do not match it; a multipart upload (large files) has
+S3 check every part. ``manifest.json`` goes last, so a version becomes visible (listed, resolvable) only once all its
+files are in place; a version already stored with a different manifest is refused, since versions are immutable.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sdk.artifacts.integrity import sha256_bytes
+from sdk.artifacts.manifest import MANIFEST_FILE, Manifest
+from sdk.artifacts.s3 import botocore_errors
+from sdk.deploy.aws import aws_errors, is_not_found
+from sdk.deploy.progress import NoProgress, TransferProgress
+from sdk.errors import ConfigError, IntegrityError, ManifestError, ModelNotFound
+
+MiB = 1 << 20
+UPLOAD, SKIP, COPY = "upload", "skip", "copy"
+
+
+@dataclass(frozen=True, kw_only=True)
+class TransferSettings:
+    """boto3 managed-transfer settings; files from ``multipart_threshold`` bytes on go up in parts."""
+
+    multipart_threshold: int = 64 * MiB
+    multipart_chunksize: int = 16 * MiB
+    max_concurrency: int = 8
+
+    def config(self) -> Any:
+        from boto3.s3.transfer import TransferConfig
+
+        return TransferConfig(
+            multipart_threshold=self.multipart_threshold,
+            multipart_chunksize=self.multipart_chunksize,
+            max_concurrency=self.max_concurrency,
+        )
+
+
+@dataclass(frozen=True)
+class PlannedObject:
+    file: str
+    key: str
+    sha256: str
+    size: int
+    action: str
+    source_key: str | None = None
+
+
+@dataclass(frozen=True)
+class UploadPlan:
+    uri: str
+    objects: tuple[PlannedObject, ...] = field(default_factory=tuple)
+
+    def count(self, action: str) -> int:
+        return sum(o.action == action for o in self.objects)
+
+    @property
+    def upload_bytes(self) -> int:
+        return sum(o.size for o in self.objects if o.action == UPLOAD)
+
+    def describe(self, *, planned: bool = False) -> str:
+        upload, copy = ("to upload", "to copy") if planned else ("uploaded", "copied")
+        parts = [f"{self.count(UPLOAD)} {upload} ({human_size(self.upload_bytes)})"]
+        if self.count(COPY):
+            parts.append(f"{self.count(COPY)} {copy} inside S3 from an earlier version")
+        parts.append(f"{self.count(SKIP)} already present")
+        return f"{len(self.objects)} objects to {self.uri}: " + ", ".join(parts)
+
+
+class Uploader:
+    """Plans and runs the upload of one artifact folder into an S3 store root ``s3://bucket/prefix``."""
+
+    def __init__(
+        self,
+        client: Any,
+        bucket: str,
+        prefix: str,
+        *,
+        settings: TransferSettings | None = None,
+        progress: TransferProgress | None = None,
+    ) -> None:
+        self.client = client
+        self.bucket = bucket
+        self.prefix = prefix
+        self.settings = settings or TransferSettings()
+        self.progress: TransferProgress = progress or NoProgress()
+
+    def version_prefix(self, manifest: Manifest) -> str:
+        return f"{self.prefix}{manifest.name}/{manifest.version}/"
+
+    # --- planning (reads only) ------------------------------------------------------------------------------------
+
+    def plan(self, folder: str | Path, manifest: Manifest) -> UploadPlan:
+        base = self.version_prefix(manifest)
+        manifest_bytes = (Path(folder) / MANIFEST_FILE).read_bytes()
+        manifest_action = self._manifest_action(base, manifest)
+        copies: dict[str, str] | None = None
+        objects = []
+        for name, sha256, size in manifest.all_files():
+            key = f"{base}{name}"
+            if self.matches(self.head(key), sha256, size):
+                objects.append(PlannedObject(name, key, sha256, size, SKIP))
+                continue
+            if copies is None:
+                copies = self._stored_copies(manifest)
+            source = copies.get(sha256)
+            if source is not None and self.matches(self.head(source), sha256, size):
+                objects.append(PlannedObject(name, key, sha256, size, COPY, source))
+            else:
+                objects.append(PlannedObject(name, key, sha256, size, UPLOAD))
+        manifest_sha = sha256_bytes(manifest_bytes)
+        objects.append(
+            PlannedObject(MANIFEST_FILE, f"{base}{MANIFEST_FILE}", manifest_sha, len(manifest_bytes), manifest_action)
+        )
+        return UploadPlan(f"s3://{self.bucket}/{base}", tuple(objects))
+
+    def _manifest_action(self, base: str, manifest: Manifest) -> str:
+        key = f"{base}{MANIFEST_FILE}"
+        with aws_errors(f"reading s3://{self.bucket}/{key}", service="s3"):
+            try:
+                stored = self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+            except botocore_errors() as exc:
+                if is_not_found(exc):
+                    return UPLOAD
+                raise
+        try:
+            same = Manifest.from_json(stored, origin=key).to_dict() == manifest.to_dict()
+        except ManifestError:
+            same = False
+        if not same:
+            raise ConfigError(
+                f"{manifest.ref} is already in s3://{self.bucket}/{base} with a different manifest; "
+                "a stored version is never overwritten",
+                hint="give the new build its own version (recompile with a new version) and deploy that",
+            )
+        return SKIP
+
+    def head(self, key: str) -> dict[str, Any] | None:
+        with aws_errors(f"reading s3://{self.bucket}/{key}", service="s3"):
+            try:
+                return dict(self.client.head_object(Bucket=self.bucket, Key=key, ChecksumMode="ENABLED"))
+            except botocore_errors() as exc:
+                if is_not_found(exc):
+                    return None
+                raise
+
+    @staticmethod
+    def matches(head: dict[str, Any] | None, sha256: str, size: int) -> bool:
+        if head is None or int(head.get("ContentLength", -1)) != size:
+            return False
+        if (head.get("Metadata") or {}).get("sha256") == sha256:
+            return True
+        checksum = head.get("ChecksumSHA256")  # a multipart object's is a checksum of part checksums: not comparable
+        return bool(checksum) and head.get("ChecksumType") != "COMPOSITE" and checksum == _b64(sha256)
+
+    def _stored_copies(self, manifest: Manifest) -> dict[str, str]:
+        """sha256 -> key of the files other stored versions of this model vouch for (by their manifests)."""
+        root = f"{self.prefix}{manifest.name}/"
+        found: dict[str, str] = {}
+        with aws_errors(f"listing s3://{self.bucket}/{root}", service="s3"):
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=root, Delimiter="/"
+            )
+            folders = [p["Prefix"] for page in pages for p in page.get("CommonPrefixes", [])]
+        for folder in folders:
+            if folder == self.version_prefix(manifest):
+                continue
+            try:
+                with aws_errors(f"reading s3://{self.bucket}/{folder}{MANIFEST_FILE}", service="s3"):
+                    body = self.client.get_object(Bucket=self.bucket, Key=f"{folder}{MANIFEST_FILE}")["Body"].read()
+                other = Manifest.from_json(body, origin=f"{folder}{MANIFEST_FILE}")
+            except (ConfigError, ManifestError, ModelNotFound):
+                continue  # an unfinished or foreign folder: nothing to copy from
+            for name, sha256, _ in other.all_files():
+                found.setdefault(sha256, f"{folder}{name}")
+        return found
+
+    # --- running --------------------------------------------------------------------------------------------------
+
+    def execute(self, folder: str | Path, plan: UploadPlan) -> UploadPlan:
+        """Upload or copy what the plan says, manifest last; check every written object's size and sha256."""
+        source = Path(folder)
+        config = self.settings.config()
+        files = [o for o in plan.objects if o.file != MANIFEST_FILE and o.action != SKIP]
+        self.progress.begin(sum(o.size for o in files if o.action == UPLOAD), len(files))
+        try:
+            for item in files:
+                self.progress.file(item.file, item.size)
+                if item.action == UPLOAD:
+                    self._upload(source / item.file, item, config)
+                else:
+                    self._copy(item, config)
+                if not self.matches(self.head(item.key), item.sha256, item.size):
+                    raise IntegrityError(
+                        f"{item.file} did not arrive intact at s3://{self.bucket}/{item.key}",
+                        file=item.file,
+                        hint="run the deploy again; it re-sends only what is missing or wrong",
+                    )
+        finally:
+            self.progress.end()
+        manifest = plan.objects[-1]
+        if manifest.action == UPLOAD:
+            self._put_manifest(source / MANIFEST_FILE, manifest)
+        return plan
+
+    def _extra_args(self, item: PlannedObject, content_type: str) -> dict[str, Any]:
+        extra: dict[str, Any] = {
+            "Metadata": {"sha256": item.sha256},
+            "ContentType": content_type,
+            "ChecksumAlgorithm": "SHA256",  # a multipart upload is checked part by part
+        }
+        if item.size < self.settings.multipart_threshold:
+            extra["ChecksumSHA256"] = _b64(item.sha256)  # S3 refuses the object unless its bytes hash to this
+        return extra
+
+    def _upload(self, path: Path, item: PlannedObject, config: Any) -> None:
+        with aws_errors(f"uploading {item.file} to s3://{self.bucket}/{item.key}", service="s3"):
+            self.client.upload_file(
+                str(path),
+                self.bucket,
+                item.key,
+                ExtraArgs=self._extra_args(item, "application/octet-stream"),
+                Config=config,
+                Callback=self.progress.advance,
+            )
+
+    def _copy(self, item: PlannedObject, config: Any) -> None:
+        extra = {
+            "Metadata": {"sha256": item.sha256},
+            "MetadataDirective": "REPLACE",
+            "ContentType": "application/octet-stream",
+            "ChecksumAlgorithm": "SHA256",
+        }
+        with aws_errors(f"copying s3://{self.bucket}/{item.source_key} to {item.key}", service="s3"):
+            self.client.copy(
+                {"Bucket": self.bucket, "Key": item.source_key}, self.bucket, item.key, ExtraArgs=extra, Config=config
+            )
+
+    def _put_manifest(self, path: Path, item: PlannedObject) -> None:
+        body = path.read_bytes()
+        if sha256_bytes(body) != item.sha256:
+            raise IntegrityError(f"{path} changed during the deploy", file=MANIFEST_FILE, hint="deploy it again")
+        with aws_errors(f"writing s3://{self.bucket}/{item.key}", service="s3"):
+            self.client.put_object(
+                Bucket=self.bucket,
+                Key=item.key,
+                Body=body,
+                ContentType="application/json",
+                Metadata={"sha256": item.sha256},
+                ChecksumAlgorithm="SHA256",
+                ChecksumSHA256=_b64(item.sha256),
+                IfNoneMatch="*",  # two deploys of one version: the second finds it written and fails cleanly
+            )
+
+
+def _b64(sha256_hex: str) -> str:
+    return base64.b64encode(bytes.fromhex(sha256_hex)).decode("ascii")
+
+
+def human_size(n: int) -> str:
+    if n < 1024:
+        return f"{n} B"
+    value = float(n)
+    for unit in ("KiB", "MiB", "GiB"):
+        value /= 1024
+        if value < 1024:
+            return f"{value:.1f} {unit}"
+    return f"{value / 1024:.1f} TiB"
