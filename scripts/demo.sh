@@ -1,12 +1,9 @@
 #!/usr/bin/env bash
-# Set up (idempotently) and run the offline demo: a prediction by ONNX Runtime from the shipped,
-# hash-verified default model. Later steps of the demo (compile, deploy, routing) grow from here.
+# Set up (idempotently) and run the offline end-to-end demo: compile with the parity gate, a local AWS stand-in
+# (moto) with `terraform apply`, `sdk deploy`, `sdk serve` as the function, `sdk models pull` to the edge, then calls
+# routed by privacy, latency, availability and deadline, each decision printed. No cloud account, no network.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 bash scripts/setup.sh demo
-sdk=.venv/bin/sdk
-echo "== the models this machine has"
-"$sdk" models list
-echo "== a prediction on the edge runtime, from a held-out digit (true label: 7)"
-"$sdk" predict digits-cnn --input models/digits_cnn/samples/digit_7.npy
+exec .venv/bin/sdk demo "$@"

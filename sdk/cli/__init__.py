@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from sdk._version import __version__
-from sdk.cli import bench, compile, configure, deploy, doctor, models, predict, serve, train
+from sdk.cli import bench, compile, configure, demo, deploy, doctor, models, predict, serve, train
 from sdk.cli._base import ReadableErrors
 
 app = typer.Typer(
@@ -48,6 +48,7 @@ app.command("serve")(serve.serve)
 app.command("deploy")(deploy.deploy)
 app.command("rollback")(deploy.rollback)
 app.command("status")(deploy.status)
+app.command("demo")(demo.demo)
 app.command("bench")(bench.bench)
 
 

@@ -144,6 +144,12 @@ class LatencyModel:
                     return
             stats.add(value, self.policy.alpha, self._clock())
 
+    def forget(self, model: str) -> None:
+        """Drop what was learned about ``model`` (e.g. after a warm-up whose cost is not the steady state)."""
+        with self._lock:
+            for route in Route:
+                self._stats.pop((model, route), None)
+
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
             return {
