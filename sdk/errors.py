@@ -168,7 +168,9 @@ def error_for_status(status: int, message: str) -> AiaasError:
     by_status: dict[int, type[AiaasError]] = {
         400: InvalidInput,
         401: Unauthorized,
-        403: PrivacyViolation,
+        # A server's 403 is about the caller's credentials or permissions (an AWS function URL that refuses a
+        # signature): PrivacyViolation is raised by the client itself, never read off the wire.
+        403: Unauthorized,
         404: ModelNotFound,
         413: PayloadTooLarge,
         415: UnsupportedMediaType,

@@ -21,7 +21,7 @@ from typing import Any
 
 from sdk.artifacts.integrity import sha256_file, verify_artifact
 from sdk.artifacts.manifest import MANIFEST_FILE, NAME_PATTERN, RESERVED_VERSIONS, VERSION_PATTERN, Manifest
-from sdk.artifacts.store import ALIASES_DIR, DEFAULT_ALIAS, ModelRef, StoredModel, version_key
+from sdk.artifacts.store import ALIASES_DIR, ModelRef, StoredModel, default_version, version_key
 from sdk.config import default_cache_dir
 from sdk.errors import (
     AiaasError,
@@ -187,7 +187,7 @@ class S3Store:
         aliases = self.aliases(parsed.name)
         wanted = parsed.ref
         if wanted is None:
-            version = aliases[DEFAULT_ALIAS]["version"] if DEFAULT_ALIAS in aliases else versions[-1]
+            version = default_version(aliases, versions)
         elif wanted in aliases:
             version = aliases[wanted]["version"]
         elif wanted in versions:

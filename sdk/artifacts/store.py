@@ -1,6 +1,6 @@
 """The local model store: ``<root>/<name>/<version>/`` artifact folders and ``<root>/<name>/aliases/<alias>.json``.
 
-A reference names a model as ``name`` (its ``latest`` alias if set, else its highest version), ``name@alias`` or
+A reference names a model as ``name`` (its ``live`` alias, else ``latest``, else its highest version), ``name@alias`` or
 ``name@version`` (an alias wins over a version of the same name). Stores are layered: the user's store first, then the
 read-only store of models shipped inside the package.
 """
@@ -12,7 +12,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -30,7 +30,9 @@ from sdk.config import StoreConfig
 from sdk.errors import ConfigError, ModelNotFound
 
 ALIASES_DIR = "aliases"
-DEFAULT_ALIAS = "latest"
+# A bare NAME means the version `sdk deploy` serves (alias "live"), else the "latest" alias, else the highest version.
+SERVING_ALIAS = "live"
+DEFAULT_ALIASES = (SERVING_ALIAS, "latest")
 BUILTIN_ROOT = Path(__file__).resolve().parent.parent / "_embedded"
 
 
@@ -89,6 +91,16 @@ def version_key(version: str) -> tuple[Any, ...]:
     return tuple((0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"[._+-]", version))
 
 
+def default_alias(aliases: Mapping[str, Any]) -> str | None:
+    """The alias a bare model name resolves through, if the model has one of DEFAULT_ALIASES."""
+    return next((alias for alias in DEFAULT_ALIASES if alias in aliases), None)
+
+
+def default_version(aliases: Mapping[str, Mapping[str, Any]], versions: Sequence[str]) -> str:
+    alias = default_alias(aliases)
+    return str(aliases[alias]["version"]) if alias is not None else versions[-1]
+
+
 class LocalStore:
     """A model store in a local folder."""
 
@@ -135,7 +147,7 @@ class LocalStore:
         aliases = self.aliases(parsed.name)
         wanted = parsed.ref
         if wanted is None:
-            version = aliases[DEFAULT_ALIAS]["version"] if DEFAULT_ALIAS in aliases else versions[-1]
+            version = default_version(aliases, versions)
         elif wanted in aliases:
             version = aliases[wanted]["version"]
         elif wanted in versions:

@@ -121,8 +121,16 @@ def doctor(store: Path | None = StoreOption, as_json: bool = JsonOption) -> None
         table.add_row(extra, f"[green]yes[/] ({versions})" if info["installed"] else "[yellow]no[/]", info["for"])
     console.print(table)
     for extra, info in report["extras"].items():
-        if not info["installed"]:
-            console.print(f"to add {extra}: " + escape(info["install"]))
+        if info["installed"]:
+            continue
+        if extra == "gpu" and report["extras"]["edge"]["installed"]:
+            # onnxruntime and onnxruntime-gpu install the same module: never both in one environment.
+            console.print(
+                "to add gpu (on an NVIDIA host): "
+                + escape('pip uninstall -y onnxruntime && pip install "aiaas-sdk[gpu]"')
+            )
+            continue
+        console.print(f"to add {extra}: " + escape(info["install"]))
     ort = report["onnxruntime"]
     if ort["installed"]:
         console.print(f"onnxruntime providers available: {', '.join(ort['available'])}")

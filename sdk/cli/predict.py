@@ -7,7 +7,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import click
 import numpy as np
 import typer
 from rich.markup import escape
@@ -22,6 +21,7 @@ from sdk.runtime import LoadedModel, RuntimeInfo, load
 
 
 def predict(
+    ctx: typer.Context,
     model: str = typer.Argument(..., help="NAME, NAME@ALIAS, NAME@VERSION, or the path of an artifact folder."),
     input: Path = typer.Option(
         ...,
@@ -69,7 +69,7 @@ def predict(
         console.print_json(json.dumps(_as_json(model, outputs, decision, info)))
         return
     _print_outputs(loaded, model, outputs, top)
-    _print_decision(decision, info, explain)
+    _print_decision(decision, info, explain, verbose=verbose_enabled(ctx))
 
 
 def _run_local_artifact(loaded: LoadedModel, inputs: Any) -> tuple[dict[str, np.ndarray], Decision, RuntimeInfo]:
@@ -127,7 +127,7 @@ def _print_outputs(loaded: LoadedModel | None, model: str, outputs: dict[str, np
         console.print(np.array2string(value, precision=4, threshold=40, edgeitems=4), markup=False)
 
 
-def _print_decision(decision: Decision, info: RuntimeInfo | None, explain: bool) -> None:
+def _print_decision(decision: Decision, info: RuntimeInfo | None, explain: bool, *, verbose: bool) -> None:
     where = decision.route.value if decision.route else "-"
     actual = f"{decision.actual_ms:.2f} ms" if decision.actual_ms is not None else "-"
     if info is not None:
@@ -142,6 +142,6 @@ def _print_decision(decision: Decision, info: RuntimeInfo | None, explain: bool)
     if explain:
         console.print("decision: " + escape(decision.line()), markup=True)
         console.print("timings (ms): " + ", ".join(f"{k} {v:.2f}" for k, v in decision.timings.items()))
-    if info is not None and verbose_enabled(click.get_current_context(silent=True)):
+    if info is not None and verbose:
         for note in info.notes:
             console.print(f"[dim]note: {escape(note)}[/]")

@@ -162,6 +162,8 @@ class Client:
             logger.debug("decision for %s: %s", model, decision.line())
             return Result(outputs, decision, model)
         assert last_error is not None
+        if len(decision.attempts) == 1 and level is Privacy.PUBLIC:
+            raise last_error  # one route was tried: its own error says best what went wrong (and how to fix it)
         if level is Privacy.PRIVATE:
             raise LocalUnavailable(
                 f"private request failed on this device ({last_error.message}); it was not sent to the cloud"

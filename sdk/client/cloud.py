@@ -95,8 +95,13 @@ class CloudRoute:
         with self._lock:
             if model in self._metadata:
                 return self._metadata[model]
+        if self.config.endpoint_kind == "sagemaker":
+            raise InvalidInput(
+                f"a SageMaker endpoint publishes no model metadata: pass {model}'s inputs as a dict name -> numpy array"
+            )
         ref = ModelRef.parse(model)
-        response = self._send("GET", self._model_path(ref), b"", {}, time.monotonic() + self.config.timeout_s)
+        deadline = time.monotonic() + self.config.timeout_s
+        response = self._with_retries(self._model_path(ref), b"", {}, deadline, False, method="GET")
         if response.status_code != 200:
             raise error_for_status(response.status_code, _error_text(response))
         data = response.json()
@@ -156,14 +161,21 @@ class CloudRoute:
         return outputs, timings
 
     def _with_retries(
-        self, path: str, body: bytes, headers: dict[str, str], deadline: float, caller_deadline: bool
+        self,
+        path: str,
+        body: bytes,
+        headers: dict[str, str],
+        deadline: float,
+        caller_deadline: bool,
+        *,
+        method: str = "POST",
     ) -> httpx.Response:
         attempts = self.config.max_attempts
         for attempt in range(attempts):
             if not self.breaker.allow():
                 raise CloudUnavailable(f"circuit open for {self.base_url}; retrying in {self.breaker.retry_in():.1f} s")
             try:
-                response = self._send("POST", path, body, headers, deadline)
+                response = self._send(method, path, body, headers, deadline)
             except CloudUnavailable:
                 self.breaker.record_failure()
                 if attempt + 1 < attempts and self._sleep(attempt, None, deadline):

@@ -14,6 +14,7 @@ from typing import Any
 
 from sdk.artifacts.manifest import MANIFEST_FILE, Manifest
 from sdk.artifacts.s3 import S3Store, parse_s3_uri
+from sdk.artifacts.store import SERVING_ALIAS
 from sdk.deploy.aliases import AliasObjects, AliasSnapshot, next_record, same_state
 from sdk.deploy.aws import AwsClients
 from sdk.deploy.image import DOCKERFILES, PLATFORMS, ImageBuilder, docker_unavailable, repository_of
@@ -28,7 +29,7 @@ from sdk.environments import Environment
 from sdk.errors import AiaasError, ConfigError, IntegrityError, ModelNotFound
 
 TARGETS = ("lambda", "sagemaker")
-DEFAULT_ALIAS = "live"
+DEFAULT_ALIAS = SERVING_ALIAS
 
 Target = LambdaTarget | SageMakerTarget
 

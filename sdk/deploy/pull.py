@@ -17,7 +17,7 @@ from pathlib import Path
 from sdk.artifacts.integrity import verify_artifact
 from sdk.artifacts.manifest import MANIFEST_FILE, Manifest, read_manifest
 from sdk.artifacts.s3 import S3Store, download_verified
-from sdk.artifacts.store import DEFAULT_ALIAS, LocalStore, ModelRef
+from sdk.artifacts.store import LocalStore, ModelRef, default_alias
 from sdk.deploy.progress import NoProgress, TransferProgress
 from sdk.errors import AiaasError, CloudUnavailable, ConfigError, ManifestError
 
@@ -82,12 +82,10 @@ def pull(
 
 
 def _alias_used(source: S3Store, parsed: ModelRef, version: str) -> str | None:
-    """The alias ``parsed`` resolved through (``latest`` for a bare name when the store has it), if any."""
+    """The alias ``parsed`` resolved through (for a bare name: ``live`` or ``latest`` when the store has it)."""
     if parsed.ref is not None and parsed.ref != version:
         return parsed.ref
-    if parsed.ref is None and DEFAULT_ALIAS in source.aliases(parsed.name):
-        return DEFAULT_ALIAS
-    return None
+    return default_alias(source.aliases(parsed.name)) if parsed.ref is None else None
 
 
 def _present(target: Path, manifest: Manifest) -> bool:

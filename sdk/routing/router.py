@@ -86,8 +86,9 @@ class Router:
         if not cloud.ok:
             return Plan([Route.LOCAL], Reason.CLOUD_UNAVAILABLE, f"cloud route unavailable ({cloud.why})", predicted)
         plan = self._by_latency(model, mode, deadline_ms, predicted)
-        with self._lock:
-            self._last[model] = plan.routes[0]
+        if not plan.explored:  # a probe of the other route is not a decision to move there
+            with self._lock:
+                self._last[model] = plan.routes[0]
         return plan
 
     @staticmethod

@@ -276,7 +276,8 @@ def decode_response(
             raise error_for_status(status, bytes(body[:200]).decode("utf-8", "replace")) from None
         raise
     if isinstance(document, dict) and ("error" in document or status >= 400):
-        raise _response_error(status, document.get("error"))
+        # Our servers and KServe say {"error": ...}; AWS front doors (function URLs, API Gateway) {"Message": ...}.
+        raise _response_error(status, document.get("error") or document.get("message") or document.get("Message"))
     if status >= 400:
         raise error_for_status(status, f"HTTP {status}")
     if not isinstance(document, dict) or not isinstance(document.get("outputs"), list):

@@ -353,15 +353,17 @@ class Service:
         self, request: Request, prepared: _Prepared, outputs: Mapping[str, np.ndarray], start: float
     ) -> Response:
         manifest = prepared.model.manifest
+        run_ms = (time.perf_counter() - start) * 1000
         if self.observer is not None:
             first = next(iter(prepared.feeds.values()))
             rows = int(first.shape[0]) if first.ndim else 1
-            run_ms = (time.perf_counter() - start) * 1000
             self.observer(InferenceRecord(manifest.name, manifest.version, rows, run_ms))
         body, headers = encode_response(
             outputs, model_name=manifest.name, model_version=manifest.version, request=prepared.request
         )
         headers["x-request-id"] = request.request_id
+        # Queue + model time, so a client can tell the network's share of a round trip (its bandwidth estimate).
+        headers["server-timing"] = f"infer;dur={run_ms:.3f}"
         return Response(200, headers, body)
 
 

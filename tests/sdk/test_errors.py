@@ -49,7 +49,9 @@ def test_overloaded_carries_retry_after() -> None:
     ("status", "cls"),
     [
         (400, errors.InvalidInput),
+        (403, errors.Unauthorized),
         (404, errors.ModelNotFound),
+        (415, errors.UnsupportedMediaType),
         (413, errors.PayloadTooLarge),
         (429, errors.Overloaded),
         (503, errors.Overloaded),

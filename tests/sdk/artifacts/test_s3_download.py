@@ -95,7 +95,7 @@ def test_the_store_resolves_versions_and_reads_manifests_without_downloading(
     upload_folder(s3, BUCKET, "models/digits-cnn/2/", digits_artifact)
     s3.put_object(Bucket=BUCKET, Key="models/digits-cnn/aliases/live.json", Body=json.dumps({"version": "1"}))
     store = S3Store(f"s3://{BUCKET}/models", client=s3, cache_dir=tmp_path / "cache")
-    assert store.resolve_version("digits-cnn") == "2"
+    assert store.resolve_version("digits-cnn") == "1"  # a bare name is what deploy serves: the live alias
     assert store.resolve_version("digits-cnn@live") == "1"
     assert store.version_uri("digits-cnn", "1") == f"s3://{BUCKET}/models/digits-cnn/1/"
     assert store.manifest("digits-cnn", "1").name == "digits-cnn"

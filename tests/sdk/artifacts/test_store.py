@@ -106,3 +106,9 @@ def test_open_store_reads_the_environment(tmp_path: Path, monkeypatch: pytest.Mo
     layered = open_store()
     assert layered.label == str(tmp_path / "mine")
     assert layered.names() == []
+
+
+def test_a_bare_name_resolves_to_the_live_alias_before_latest(store: LocalStore) -> None:
+    store.set_alias("digits-cnn", "latest", "2")
+    store.set_alias("digits-cnn", "live", "1")
+    assert store.resolve("digits-cnn").version == "1"

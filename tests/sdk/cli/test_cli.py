@@ -144,4 +144,4 @@ def test_doctor_reports_extras_providers_and_tools() -> None:
 def test_doctor_text_shows_install_commands_unmangled() -> None:
     result = invoke("doctor")
     assert result.exit_code == 0
-    assert 'pip install "aiaas-sdk[gpu]"' in result.stdout
+    assert 'pip uninstall -y onnxruntime && pip install "aiaas-sdk[gpu]"' in result.stdout

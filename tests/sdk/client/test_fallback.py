@@ -116,3 +116,38 @@ def test_breaker_opens_then_half_opens_and_closes_without_flapping(make_client, 
     time.sleep(0.65)  # the cooldown doubled after the failed probe
     routes = [client.predict("digits-cnn", {"image": DIGIT}, mode="prefer_cloud").route for _ in range(10)]
     assert routes == [Route.CLOUD] * 10 and client.cloud.breaker.state is State.CLOSED
+
+
+def test_a_403_is_an_auth_fault_and_public_calls_fall_back(make_client, proxy) -> None:
+    proxy.fail_always(403)
+    result = make_client(max_attempts=1).predict("digits-cnn", {"image": DIGIT}, mode="prefer_cloud")
+    assert result.route is Route.LOCAL and result.decision.attempts[0].error == "unauthorized"
+
+
+def test_metadata_lookups_count_against_the_breaker(make_client) -> None:
+    from sdk.errors import CloudUnavailable
+
+    client = make_client("missing", endpoint=closed_port_url(), max_attempts=3, breaker_failures=3)
+    with pytest.raises(CloudUnavailable):
+        client.predict("digits-cnn", DIGIT, mode="cloud_only")  # a bare array: needs the model's metadata first
+    assert client.cloud.breaker.state is State.OPEN
+
+
+def test_a_single_route_failure_keeps_its_own_error(edge_roots) -> None:
+    from sdk import Client
+    from sdk.errors import IntegrityError
+    from tests.sdk.client.conftest import edge_store
+
+    with (
+        Client(store=edge_store(edge_roots, "tampered"), persist_latency=False) as client,
+        pytest.raises(IntegrityError, match="model.onnx failed its sha256 check"),
+    ):
+        client.predict("digits-cnn", {"image": DIGIT})
+
+
+def test_server_timing_teaches_the_client_the_bandwidth(make_client, proxy) -> None:
+    client = make_client(binary_threshold_bytes=1024)
+    batch = np.zeros((256, 1, 8, 8), np.float32)  # 64 KiB: enough to measure a transfer
+    result = client.predict("digits-cnn", {"image": batch}, mode="cloud_only")
+    assert "server" in result.decision.timings and "network" in result.decision.timings
+    assert client.router.latency.bandwidth_measured

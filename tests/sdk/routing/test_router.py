@@ -132,3 +132,15 @@ def test_exploration_never_breaks_a_deadline() -> None:
     r = router(local_ms=2.0, cloud_ms=40.0, exploration_rate=1.0)
     plan = r.plan("m", privacy=Privacy.PUBLIC, mode=Mode.AUTO, local=UP, cloud=UP, deadline_ms=10)
     assert plan.routes[0] is Route.LOCAL and not plan.explored
+
+
+def test_an_exploration_probe_does_not_move_the_incumbent_route() -> None:
+    r = router(local_ms=10.0, cloud_ms=11.0, exploration_rate=1.0)
+    r.policy = RouterPolicy(exploration_rate=0.0)
+    assert r.plan("m", privacy=Privacy.PUBLIC, mode=Mode.AUTO, local=UP, cloud=UP).routes[0] is Route.LOCAL
+    r.policy = RouterPolicy(exploration_rate=1.0)
+    probe = r.plan("m", privacy=Privacy.PUBLIC, mode=Mode.AUTO, local=UP, cloud=UP)
+    assert probe.explored and probe.routes[0] is Route.CLOUD
+    r.latency.observe("m", Route.CLOUD, 9.5)  # close enough that hysteresis keeps the incumbent
+    r.policy = RouterPolicy(exploration_rate=0.0)
+    assert r.plan("m", privacy=Privacy.PUBLIC, mode=Mode.AUTO, local=UP, cloud=UP).routes[0] is Route.LOCAL

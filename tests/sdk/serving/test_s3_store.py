@@ -57,7 +57,7 @@ def test_store_lists_resolves_and_downloads_verified(s3, tmp_path: Path) -> None
     assert store.names() == ["digits-cnn", "pair"]
     assert store.versions("pair") == ["1", "2"]
     assert store.aliases("pair") == {"live": {"version": "1"}}
-    assert store.resolve("pair").version == "2"  # no 'latest' alias: the highest version
+    assert store.resolve("pair").version == "1"  # a bare name resolves through the live alias (what deploy serves)
     live = store.resolve("pair@live")
     assert live.version == "1" and live.path == tmp_path / "cache" / BUCKET / "models" / "pair" / "1"
     assert (live.path / "model.onnx").is_file() and live.manifest().name == "pair"
