@@ -159,7 +159,8 @@ class Client:
                 decision.reason = Reason.FALLBACK
                 failed = decision.attempts[0]
                 decision.explanation = f"{failed.route.value} failed ({failed.error}); answered by {route.value}"
-            logger.debug("decision for %s: %s", model, decision.line())
+            if logger.isEnabledFor(logging.DEBUG):  # the line is built only when someone reads it
+                logger.debug("decision for %s: %s", model, decision.line())
             return Result(outputs, decision, model)
         assert last_error is not None
         if len(decision.attempts) == 1 and level is Privacy.PUBLIC:

@@ -50,13 +50,16 @@ class _Stats:
     samples: deque[float] = field(default_factory=lambda: deque(maxlen=64))
     last_seen: float | None = None  # wall-clock seconds, so it survives a restart
     count: int = 0
+    # The high percentile, computed once per new sample rather than on every prediction (two per call).
+    _high: dict[float, float] = field(default_factory=dict)
 
     def add(self, value: float, alpha: float, now: float) -> None:
         self.ewma = value if self.ewma is None else (1 - alpha) * self.ewma + alpha * value
         self.samples.append(value)
+        self._high.clear()
         # A regime change (a cloud that recovered, a device that got busy): the last few samples all sit far from
         # the estimate. Start over from them instead of waiting for the EWMA to crawl there.
-        recent = list(self.samples)[-REGIME_SAMPLES:]
+        recent = [self.samples[-i] for i in range(min(REGIME_SAMPLES, len(self.samples)), 0, -1)]
         far_below = all(v < self.ewma / REGIME_FACTOR for v in recent)
         far_above = all(v > self.ewma * REGIME_FACTOR for v in recent)
         if len(recent) == REGIME_SAMPLES and self.ewma > 0 and (far_below or far_above):
@@ -66,8 +69,10 @@ class _Stats:
         self.count += 1
 
     def high(self, q: float) -> float:
-        ordered = sorted(self.samples)
-        return ordered[min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1)]
+        if q not in self._high:
+            ordered = sorted(self.samples)
+            self._high[q] = ordered[min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1)]
+        return self._high[q]
 
 
 class LatencyModel:
