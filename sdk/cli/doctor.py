@@ -77,6 +77,13 @@ def _credentials() -> str:
     return f"set in environment ({', '.join(found)}); install aiaas-sdk[aws] to use them" if found else "none found"
 
 
+def _install_command(extra: str) -> str:
+    if extra == "gpu" and _version("onnxruntime"):
+        # onnxruntime and onnxruntime-gpu install the same module: never both in one environment.
+        return 'pip uninstall -y onnxruntime && pip install "aiaas-sdk[gpu]"'
+    return f'pip install "aiaas-sdk[{extra}]"'
+
+
 def collect(store: Path | None) -> dict[str, Any]:
     terraform = _run("terraform", "version", "-json")
     docker_engine = _run("docker", "info", "--format", "{{.ServerVersion}}")
@@ -90,7 +97,7 @@ def collect(store: Path | None) -> dict[str, Any]:
                 "installed": all(_version(d) for d in dists) if extra != "gpu" else any(_version(d) for d in dists),
                 "packages": {d: _version(d) for d in dists},
                 "for": purpose,
-                "install": f'pip install "aiaas-sdk[{extra}]"',
+                "install": _install_command(extra),
             }
             for extra, (dists, purpose) in EXTRAS.items()
         },
@@ -121,16 +128,8 @@ def doctor(store: Path | None = StoreOption, as_json: bool = JsonOption) -> None
         table.add_row(extra, f"[green]yes[/] ({versions})" if info["installed"] else "[yellow]no[/]", info["for"])
     console.print(table)
     for extra, info in report["extras"].items():
-        if info["installed"]:
-            continue
-        if extra == "gpu" and report["extras"]["edge"]["installed"]:
-            # onnxruntime and onnxruntime-gpu install the same module: never both in one environment.
-            console.print(
-                "to add gpu (on an NVIDIA host): "
-                + escape('pip uninstall -y onnxruntime && pip install "aiaas-sdk[gpu]"')
-            )
-            continue
-        console.print(f"to add {extra}: " + escape(info["install"]))
+        if not info["installed"]:
+            console.print(f"to add {extra}: " + escape(info["install"]))
     ort = report["onnxruntime"]
     if ort["installed"]:
         console.print(f"onnxruntime providers available: {', '.join(ort['available'])}")

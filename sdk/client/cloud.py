@@ -236,4 +236,6 @@ def _error_text(response: httpx.Response) -> str:
         data = response.json()
     except ValueError:
         return response.text[:200] or response.reason_phrase
-    return str(data.get("error", data))[:200] if isinstance(data, dict) else str(data)[:200]
+    if isinstance(data, dict):  # ours and KServe: {"error": ...}; AWS front doors: {"Message": ...}
+        return str(data.get("error") or data.get("message") or data.get("Message") or data)[:200]
+    return str(data)[:200]

@@ -167,7 +167,8 @@ def load(
     config = config or RuntimeConfig.from_env()
     folder, origin = _locate(model, store)
     manifest = read_manifest(folder)
-    if precision is None and config.precision and any(a.precision == config.precision for a in manifest.artifacts):
+    onnx = [a for a in manifest.artifacts if a.kind == "onnx"]
+    if precision is None and config.precision and any(a.precision == config.precision for a in onnx):
         precision = config.precision  # a preference (e.g. int8 on small devices), not a requirement
     artifact = manifest.artifact(kind="onnx", precision=precision)
     start = time.perf_counter()
