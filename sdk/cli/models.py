@@ -89,7 +89,9 @@ def list_models(
 
 @app.command("show")
 def show(
-    name: str = typer.Argument(..., help="NAME, NAME@ALIAS or NAME@VERSION (default: the live alias, else latest, else the highest version)."),
+    name: str = typer.Argument(
+        ..., help="NAME, NAME@ALIAS or NAME@VERSION (bare NAME: the live alias, else latest, else the newest version)."
+    ),
     store: Path | None = StoreOption,
     as_json: bool = JsonOption,
 ) -> None:
