@@ -21,7 +21,7 @@ from typing import Any
 
 from sdk.artifacts.integrity import sha256_file, verify_artifact
 from sdk.artifacts.manifest import MANIFEST_FILE, NAME_PATTERN, RESERVED_VERSIONS, VERSION_PATTERN, Manifest
-from sdk.artifacts.store import ALIASES_DIR, ModelRef, StoredModel, default_version, version_key
+from sdk.artifacts.store import ALIASES_DIR, ModelRef, StoredModel, resolve_version, version_key
 from sdk.config import default_cache_dir
 from sdk.errors import (
     AiaasError,
@@ -180,26 +180,7 @@ class S3Store:
 
     def resolve_version(self, ref: str | ModelRef) -> str:
         """The version ``ref`` names here (an alias wins over a version of the same name), without downloading."""
-        parsed = ref if isinstance(ref, ModelRef) else ModelRef.parse(ref)
-        versions = self.versions(parsed.name)
-        if not versions:
-            raise ModelNotFound(f"no model named {parsed.name!r} in {self.label}")
-        aliases = self.aliases(parsed.name)
-        wanted = parsed.ref
-        if wanted is None:
-            version = default_version(aliases, versions)
-        elif wanted in aliases:
-            version = aliases[wanted]["version"]
-        elif wanted in versions:
-            version = wanted
-        else:
-            raise ModelNotFound(
-                f"{parsed.name} has no version or alias {wanted!r} in {self.label}",
-                hint=f"versions: {', '.join(versions)}; aliases: {', '.join(aliases) or 'none'}",
-            )
-        if version not in versions:
-            raise ModelNotFound(f"alias {parsed} points at version {version!r}, which is not in {self.label}")
-        return str(version)
+        return resolve_version(self, ref if isinstance(ref, ModelRef) else ModelRef.parse(ref))
 
 
 def is_artifact_uri(uri: str, *, client: Any = None) -> bool:

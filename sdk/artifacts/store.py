@@ -101,6 +101,30 @@ def default_version(aliases: Mapping[str, Mapping[str, Any]], versions: Sequence
     return str(aliases[alias]["version"]) if alias is not None else versions[-1]
 
 
+def resolve_version(store: Store, parsed: ModelRef) -> str:
+    """The version ``parsed`` names in ``store``: an alias wins over a version of the same name; a bare name goes
+    through DEFAULT_ALIASES, else the highest version."""
+    versions = store.versions(parsed.name)
+    if not versions:
+        raise ModelNotFound(f"no model named {parsed.name!r} in {store.label}")
+    aliases = store.aliases(parsed.name)
+    wanted = parsed.ref
+    if wanted is None:
+        version = default_version(aliases, versions)
+    elif wanted in aliases:
+        version = str(aliases[wanted]["version"])
+    elif wanted in versions:
+        version = wanted
+    else:
+        raise ModelNotFound(
+            f"{parsed.name} has no version or alias {wanted!r} in {store.label}",
+            hint=f"versions: {', '.join(versions)}; aliases: {', '.join(aliases) or 'none'}",
+        )
+    if version not in versions:
+        raise ModelNotFound(f"alias {parsed} points at version {version!r}, which is not in {store.label}")
+    return version
+
+
 class LocalStore:
     """A model store in a local folder."""
 
@@ -141,24 +165,7 @@ class LocalStore:
 
     def resolve(self, ref: str | ModelRef) -> StoredModel:
         parsed = ref if isinstance(ref, ModelRef) else ModelRef.parse(ref)
-        versions = self.versions(parsed.name)
-        if not versions:
-            raise ModelNotFound(f"no model named {parsed.name!r} in {self.label}")
-        aliases = self.aliases(parsed.name)
-        wanted = parsed.ref
-        if wanted is None:
-            version = default_version(aliases, versions)
-        elif wanted in aliases:
-            version = aliases[wanted]["version"]
-        elif wanted in versions:
-            version = wanted
-        else:
-            raise ModelNotFound(
-                f"{parsed.name} has no version or alias {wanted!r} in {self.label}",
-                hint=f"versions: {', '.join(versions)}; aliases: {', '.join(aliases) or 'none'}",
-            )
-        if version not in versions:
-            raise ModelNotFound(f"alias {parsed} points at version {version!r}, which is not in {self.label}")
+        version = resolve_version(self, parsed)
         return StoredModel(parsed.name, version, self.root / parsed.name / version, self.label)
 
     # --- writing ----------------------------------------------------------------------------------------------

@@ -156,6 +156,24 @@ def find_provider_mirror(cache_file: Path | None = None) -> Path:
     )
 
 
+def offline_terraform_env(mirror: Path, workdir: Path) -> dict[str, str]:
+    """The environment for terraform offline: providers from ``mirror`` (a CLI config written into ``workdir``), no
+    prompts or update checks, and never a developer's own AWS profile or credentials by accident."""
+    cli_config = workdir / "terraform.rc"
+    cli_config.write_text(f'provider_installation {{\n  filesystem_mirror {{\n    path = "{mirror}"\n  }}\n}}\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TF_", "AWS_"))}
+    env.update(
+        TF_CLI_CONFIG_FILE=str(cli_config),
+        TF_IN_AUTOMATION="1",
+        TF_INPUT="0",
+        CHECKPOINT_DISABLE="1",
+        AWS_CONFIG_FILE=os.devnull,
+        AWS_SHARED_CREDENTIALS_FILE=os.devnull,
+        AWS_EC2_METADATA_DISABLED="true",
+    )
+    return env
+
+
 @dataclass
 class Terraform:
     """Terraform on a copy of a configuration, with the provider from the offline mirror and AWS at ``endpoint``."""
@@ -178,22 +196,8 @@ class Terraform:
             copy,
             ignore=shutil.ignore_patterns(".terraform", ".terraform.lock.hcl", "*.tfstate*", "terraform.tfvars"),
         )
-        cli_config = workdir / "terraform.rc"
-        cli_config.write_text(
-            f'provider_installation {{\n  filesystem_mirror {{\n    path = "{find_provider_mirror()}"\n  }}\n}}\n'
-        )
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("TF_", "AWS_"))}
-        env.update(
-            TF_CLI_CONFIG_FILE=str(cli_config),
-            TF_IN_AUTOMATION="1",
-            TF_INPUT="0",
-            CHECKPOINT_DISABLE="1",
-            AWS_CONFIG_FILE=os.devnull,
-            AWS_SHARED_CREDENTIALS_FILE=os.devnull,
-            AWS_EC2_METADATA_DISABLED="true",
-            AWS_ENDPOINT_URL=aws_endpoint,
-            **MOTO_CREDENTIALS,
-        )
+        env = offline_terraform_env(find_provider_mirror(), workdir)
+        env.update(AWS_ENDPOINT_URL=aws_endpoint, **MOTO_CREDENTIALS)
         return cls(copy, env, binary)
 
     def run(self, root: str, *args: str, timeout: float = 600) -> str:

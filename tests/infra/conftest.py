@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from sdk.demo.stack import find_provider_mirror
+from sdk.demo.stack import find_provider_mirror, offline_terraform_env
 from sdk.demo.stack import moto_server as start_moto_server
 from sdk.errors import ConfigError
 
@@ -108,22 +108,7 @@ def terraform(provider_mirror: Path, tmp_path_factory: pytest.TempPathFactory) -
     binary = shutil.which("terraform")
     if binary is None:
         pytest.fail("terraform is not on PATH (the infra tests need Terraform >= 1.7 for mock providers)")
-    config_dir = tmp_path_factory.mktemp("terraform-cli")
-    cli_config = config_dir / "terraform.rc"
-    cli_config.write_text(
-        f'provider_installation {{\n  filesystem_mirror {{\n    path = "{provider_mirror}"\n  }}\n}}\n'
-    )
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TF_", "AWS_"))}
-    env.update(
-        TF_CLI_CONFIG_FILE=str(cli_config),
-        TF_IN_AUTOMATION="1",
-        TF_INPUT="0",
-        CHECKPOINT_DISABLE="1",
-        # Never read a developer's AWS profile or credentials by accident.
-        AWS_CONFIG_FILE=os.devnull,
-        AWS_SHARED_CREDENTIALS_FILE=os.devnull,
-        AWS_EC2_METADATA_DISABLED="true",
-    )
+    env = offline_terraform_env(provider_mirror, tmp_path_factory.mktemp("terraform-cli"))
     runner = Terraform(binary=binary, env=env)
     yield runner
     if runner.timings:
