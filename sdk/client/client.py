@@ -113,11 +113,20 @@ class Client:
         floor = self.local.privacy_floor(model)
         level = Privacy.strictest(privacy or self.config.privacy, floor)
         how = Mode(mode or self.config.mode)
-        size = payload_bytes(inputs) if level is Privacy.PUBLIC else 0
         local = self.local.availability(model)
         if not local.ok and self.cloud is None:
             self.store.resolve(model)  # raises ModelNotFound naming the models this device has
         cloud = self._cloud_availability(level)
+        if floor is None and level is Privacy.PUBLIC and cloud.ok:
+            # The model is not on this device: learn its floor from the cloud's metadata (no payload is sent)
+            # before any data could go there. Unknown, the cloud is not used.
+            floor, why = self._cloud_floor(model)
+            level = Privacy.strictest(level, floor)
+            if why:
+                cloud = Availability(False, why)
+            elif level is Privacy.PRIVATE:
+                cloud = Availability(False, "the model's privacy floor is private")
+        size = payload_bytes(inputs) if level is Privacy.PUBLIC else 0
         plan = self.router.plan(
             model, privacy=level, mode=how, local=local, cloud=cloud, deadline_ms=deadline_ms, payload_bytes=size
         )
@@ -172,6 +181,18 @@ class Client:
         raise CloudUnavailable(
             "every route failed: " + "; ".join(f"{a.route.value}: {a.message}" for a in decision.attempts)
         ) from last_error
+
+    def _cloud_floor(self, model: str) -> tuple[str | None, str | None]:
+        """(privacy floor the cloud publishes for ``model``, or why it could not be learned)."""
+        assert self.cloud is not None
+        if self.config.endpoint_kind == "sagemaker":
+            return None, None  # no metadata route: the floor can only come from a local manifest
+        try:
+            metadata = self.cloud.metadata(model)
+        except AiaasError as exc:
+            return None, f"the model's privacy floor is unknown ({exc.code}: {exc.message})"
+        floor = (metadata.get("parameters") or {}).get("privacy_floor")
+        return (floor if floor in ("public", "private") else None), None
 
     def _cloud_availability(self, level: Privacy) -> Availability:
         if level is Privacy.PRIVATE:

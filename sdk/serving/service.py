@@ -309,6 +309,8 @@ class Service:
             "platform": "onnxruntime_onnx" if "onnx" in kinds else "tensorrt_plan",
             "inputs": [_tensor_metadata(s.name, s.dtype, s.shape) for s in manifest.inputs],
             "outputs": [_tensor_metadata(s.name, s.dtype, s.shape) for s in manifest.outputs],
+            # Lets a client that lacks the model locally honour its floor before sending any data.
+            "parameters": {"privacy_floor": manifest.privacy_floor, "version": manifest.version},
         }
         return self._json(request, 200, document)
 

@@ -19,6 +19,7 @@ from tests.sdk.serving.conftest import RunningServer, start_server
 def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     root = tmp_path_factory.mktemp("cloud-store")
     models.twin(root, layers=1)  # the cloud's build of 'twin' is fast (think: a bigger machine)
+    models.private_twin(root)  # 'secret': only in the cloud, and its manifest says private
     server = start_server(root, tmp_path_factory.mktemp("cloud-logs"), "--max-queue-delay-ms", "0")
     yield server
     server.stop()

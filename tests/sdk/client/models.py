@@ -45,6 +45,20 @@ def twin(root: Path, *, layers: int) -> Path:
     )
 
 
+def private_twin(root: Path) -> Path:
+    """'secret': the cloud's one-layer twin whose manifest sets privacy_floor private."""
+    import shutil
+
+    source = twin(root / ".private-build", layers=1)
+    target = root / "secret" / "1"
+    shutil.copytree(source, target)
+    shutil.rmtree(root / ".private-build")
+    manifest = json.loads((target / "manifest.json").read_text())
+    manifest.update(name="secret", privacy_floor="private")
+    (target / "manifest.json").write_text(json.dumps(manifest))
+    return target
+
+
 def digits_copy(root: Path) -> Path:
     target = root / "digits-cnn" / "1"
     shutil.copytree(BUILTIN_ROOT / "digits-cnn" / "1", target)

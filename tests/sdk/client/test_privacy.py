@@ -74,3 +74,22 @@ def test_private_values_never_reach_a_log(make_client, proxy, caplog) -> None:
     ok.predict("digits-cnn", {"image": secret})
     assert "0.123456" not in caplog.text and "0.12345" not in caplog.text
     assert proxy.count == 0
+
+
+def test_a_model_only_in_the_cloud_keeps_its_private_floor(make_client, proxy) -> None:
+    client = make_client("missing")
+    x = {"x": np.ones((1, 1024), np.float32)}
+    with pytest.raises(LocalUnavailable, match="not sent to the cloud"):
+        client.predict("secret", x, privacy="public", mode="prefer_cloud")
+    assert proxy.infer_count() == 0  # only its metadata was read; no data went
+    assert client.predict("twin", x, privacy="public").route is Route.CLOUD  # a public model still goes
+
+
+def test_an_unknown_floor_keeps_the_data_home(make_client, proxy) -> None:
+    proxy.fail_always(503, {"retry-after": "0"})
+    client = make_client("missing", max_attempts=1)
+    from sdk.errors import CloudUnavailable
+
+    with pytest.raises(CloudUnavailable, match="privacy floor is unknown"):
+        client.predict("secret", {"x": np.ones((1, 1024), np.float32)}, privacy="public")
+    assert proxy.infer_count() == 0
