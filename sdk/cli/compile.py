@@ -58,6 +58,9 @@ def compile_(
     ),
     name: str | None = typer.Option(None, help="Model name for sources that are not recipes."),
     version: str = typer.Option("1", help="Version recorded in the manifest."),
+    private: bool = typer.Option(
+        False, "--private", help="Set the model's privacy floor to private: every call to it stays on the device."
+    ),
     seed: int = typer.Option(0, help="Seed when SOURCE is a recipe trained on the spot."),
     epochs: int | None = typer.Option(None, help="Epochs when SOURCE is a recipe trained on the spot."),
 ) -> None:
@@ -85,6 +88,7 @@ def compile_(
         allow_degraded=allow_degraded,
         tensorrt=tensorrt,
         progress=progress,
+        privacy_floor="private" if private else "public",
     )
     manifest = result.manifest
     assert manifest is not None

@@ -73,8 +73,10 @@ def compile_source(
     allow_degraded: str | None = None,
     tensorrt: bool = False,
     progress: Progress | None = None,
+    privacy_floor: str = "public",
 ) -> CompileResult:
-    """Compile ``source`` into the artifact folder ``out`` (replaced if it exists)."""
+    """Compile ``source`` into the artifact folder ``out`` (replaced if it exists). ``privacy_floor="private"``
+    makes every call to the model stay on the device, whatever the caller asks."""
     progress = progress or Progress()
     wanted = parse_precisions(precisions)
     inputs = source.evaluation.inputs
@@ -121,7 +123,7 @@ def compile_source(
         )
     engines = _engines(source, fp32, wanted, reference, source_scores, ref_name, progress) if tensorrt else []
     with progress.step(f"write the artifact folder {out}") as step:
-        manifest = _write(source, out, candidates, engines, version, allow_degraded, source_scores)
+        manifest = _write(source, out, candidates, engines, version, allow_degraded, source_scores, privacy_floor)
         step.detail = ", ".join(a.file for a in manifest.artifacts)
     return CompileResult(manifest, out, candidates, list(progress.notes))
 
@@ -224,6 +226,7 @@ def _write(
     version: str,
     allow_degraded: str | None,
     source_scores: Mapping[str, float],
+    privacy_floor: str,
 ) -> Manifest:
     if out.exists():
         shutil.rmtree(out)
@@ -247,6 +250,7 @@ def _write(
         description=source.description,
         labels=source.labels,
         metrics=metrics,
+        privacy_floor=privacy_floor,
     )
     for c in [*candidates, *engines]:
         writer.add_model(

@@ -116,3 +116,10 @@ def test_cli_rejects_an_unknown_precision(tmp_path: Path) -> None:
         from sdk.compile.pipeline import parse_precisions
 
         parse_precisions("int4")
+
+
+def test_cli_private_sets_the_privacy_floor(tmp_path: Path) -> None:
+    out = tmp_path / "mlp"
+    result = runner.invoke(app, ["compile", f"{HERE / 'tiny_factory.py'}:make", "--out", str(out), "--private"])
+    assert result.exit_code == 0, result.output
+    assert read_manifest(out).privacy_floor == "private"
