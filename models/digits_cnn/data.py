@@ -6,8 +6,24 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sdk.artifacts import TensorSpec
+
 NAME = "digits-cnn"
 LABELS = tuple(str(d) for d in range(10))
+DESCRIPTION = "Handwritten digit classifier (CNN, ~38k parameters) trained on scikit-learn's digits."
+INPUTS = (
+    TensorSpec(
+        name="image",
+        dtype="float32",
+        shape=(-1, 1, 8, 8),
+        dim_names=("batch", None, None, None),
+        description="8x8 grey digit, pixel values scaled to [0, 1] (scikit-learn's load_digits / 16)",
+    ),
+)
+OUTPUTS = (
+    TensorSpec(name="logits", dtype="float32", shape=(-1, 10), dim_names=("batch", None)),
+    TensorSpec(name="probabilities", dtype="float32", shape=(-1, 10), dim_names=("batch", None)),
+)
 
 
 @dataclass(frozen=True)

@@ -6,14 +6,11 @@ from pathlib import Path
 
 import numpy as np
 
-from models.digits_cnn.data import LABELS, load_split
+from models.digits_cnn.data import DESCRIPTION, INPUTS, LABELS, NAME, OUTPUTS, load_split
 from models.digits_cnn.model import DigitsCNN
 from models.digits_cnn.train import train as train_cnn
 from models.torch_training import load_state, save_state
-from sdk.artifacts import TensorSpec
 from sdk.compile import Evaluation, QualityGate, Recipe, Trained
-
-NAME = "digits-cnn"
 
 
 def train(*, seed: int = 0, epochs: int | None = 40, progress: bool = True) -> Trained:
@@ -34,20 +31,9 @@ RECIPE = Recipe(
     name=NAME,
     framework="pytorch",
     task="classification",
-    description="Handwritten digit classifier (CNN, ~38k parameters) trained on scikit-learn's digits.",
-    inputs=(
-        TensorSpec(
-            name="image",
-            dtype="float32",
-            shape=(-1, 1, 8, 8),
-            dim_names=("batch", None, None, None),
-            description="8x8 grey digit, pixel values scaled to [0, 1] (scikit-learn's load_digits / 16)",
-        ),
-    ),
-    outputs=(
-        TensorSpec(name="logits", dtype="float32", shape=(-1, 10), dim_names=("batch", None)),
-        TensorSpec(name="probabilities", dtype="float32", shape=(-1, 10), dim_names=("batch", None)),
-    ),
+    description=DESCRIPTION,
+    inputs=INPUTS,
+    outputs=OUTPUTS,
     train=train,
     save=save_state,
     load=lambda folder: load_state(DigitsCNN(), Path(folder)),

@@ -9,7 +9,6 @@ give the same weights, so the shipped artifact can be rebuilt.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -19,13 +18,13 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from models.digits_cnn.data import LABELS, NAME, load_split
+from models.digits_cnn.data import DESCRIPTION, INPUTS, LABELS, NAME, OUTPUTS, load_split
 from models.digits_cnn.model import DigitsCNN
-from sdk.artifacts import Manifest, Source, TensorSpec
+from sdk.artifacts import Manifest, Source
 from sdk.compile import ArtifactWriter, check_parity
-from sdk.compile.torch_export import DEFAULT_OPSET, export_torch, run_onnx, run_torch
+from sdk.compile.torch_export import DEFAULT_OPSET, export_torch, run_onnx, run_torch, weights_sha256
 
-OUTPUTS = ("logits", "probabilities")
+OUTPUT_NAMES = tuple(spec.name for spec in OUTPUTS)
 PARITY_TOLERANCE = 1e-4
 
 
@@ -71,14 +70,6 @@ def evaluate(model: DigitsCNN, x: np.ndarray, y: np.ndarray) -> float:
     return float((logits.argmax(-1).numpy() == y).mean())
 
 
-def weights_sha256(model: nn.Module) -> str:
-    digest = hashlib.sha256()
-    for name, tensor in model.state_dict().items():
-        digest.update(name.encode())
-        digest.update(tensor.detach().cpu().numpy().tobytes())
-    return digest.hexdigest()
-
-
 def build_artifact(model: DigitsCNN, out: Path, *, version: str, accuracy: float, seed: int) -> Manifest:
     """Export, run the parity gate on the whole test split, and write the artifact folder."""
     split = load_split(seed)
@@ -86,12 +77,12 @@ def build_artifact(model: DigitsCNN, out: Path, *, version: str, accuracy: float
     onnx_bytes = export_torch(
         model,
         {"image": split.x_test[:1]},
-        output_names=OUTPUTS,
+        output_names=OUTPUT_NAMES,
         dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}, "probabilities": {0: "batch"}},
     )
     inputs = {"image": split.x_test}
     parity = check_parity(
-        run_torch(model, inputs, OUTPUTS),
+        run_torch(model, inputs, OUTPUT_NAMES),
         run_onnx(onnx_bytes, inputs),
         tolerance=PARITY_TOLERANCE,
         reference_name=f"pytorch {torch.__version__} fp32",
@@ -109,21 +100,10 @@ def build_artifact(model: DigitsCNN, out: Path, *, version: str, accuracy: float
             recipe="models/digits_cnn",
             sha256=weights_sha256(model),
         ),
-        inputs=(
-            TensorSpec(
-                name="image",
-                dtype="float32",
-                shape=(-1, 1, 8, 8),
-                dim_names=("batch", None, None, None),
-                description="8x8 grey digit, pixel values scaled to [0, 1] (scikit-learn's load_digits / 16)",
-            ),
-        ),
-        outputs=(
-            TensorSpec(name="logits", dtype="float32", shape=(-1, 10), dim_names=("batch", None)),
-            TensorSpec(name="probabilities", dtype="float32", shape=(-1, 10), dim_names=("batch", None)),
-        ),
+        inputs=INPUTS,
+        outputs=OUTPUTS,
         task="classification",
-        description="Handwritten digit classifier (CNN, ~38k parameters) trained on scikit-learn's digits.",
+        description=DESCRIPTION,
         labels=LABELS,
         metrics={"test_accuracy": round(accuracy, 4), "test_samples": float(len(split.y_test)), "seed": float(seed)},
     )

@@ -21,7 +21,8 @@ def retrained():
 
 
 def test_same_seed_gives_the_same_weights(retrained) -> None:
-    from models.digits_cnn.train import train, weights_sha256
+    from models.digits_cnn.train import train
+    from sdk.compile.torch_export import weights_sha256
 
     model, _ = retrained
     again, _ = train(seed=0, epochs=2, progress=False)
@@ -31,7 +32,8 @@ def test_same_seed_gives_the_same_weights(retrained) -> None:
 
 
 def test_recipe_rebuilds_the_shipped_artifact(retrained, tmp_path: Path, digits_artifact: Path, digits_split) -> None:
-    from models.digits_cnn.train import build_artifact, weights_sha256
+    from models.digits_cnn.train import build_artifact
+    from sdk.compile.torch_export import weights_sha256
 
     model, accuracy = retrained
     shipped = read_manifest(digits_artifact)
