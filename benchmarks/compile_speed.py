@@ -5,12 +5,15 @@
 MiniLM at 1x16, 1x128, 32x128 and the digits CNN at batch 1 and 256. Each (variant, shape) runs in a fresh process
 (FACTS.md: several runtimes in one process distort small shapes); the table keeps the lowest of ``--repeats``
 medians, repeats interleaved so machine noise hits every variant alike. Accuracy: MiniLM mean cosine vs torch fp32
-on the held-out real sentences; CNN test accuracy. ORT runs 2 intra-op threads without spinning, torch 2 threads.
+on the held-out real sentences; CNN test accuracy. ORT runs 2 intra-op threads without spinning (the runtime's
+default; one row with spinning, as torch's OpenMP threads spin), OpenVINO 2 threads with a latency hint and true fp32
+arithmetic, torch 2 threads. OpenVINO rows need ``pip install "aiaas-sdk[openvino]"``.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import subprocess
@@ -68,13 +71,23 @@ def worker(kind: str, model: str, shape: str, runs: int) -> None:
             with torch.inference_mode():
                 module(*args)
 
+    elif kind.startswith("ov:"):
+        from sdk.config import RuntimeConfig
+        from sdk.runtime.openvino_backend import OpenVinoBackend
+
+        engine = OpenVinoBackend(Path(kind[3:]).read_bytes(), RuntimeConfig(threads=2, warmup_runs=0))
+
+        def call() -> None:
+            engine.run(feeds)
+
     else:
         import onnxruntime as ort
 
+        spin, path = kind.split(":", 1)
         options = ort.SessionOptions()
         options.intra_op_num_threads = 2
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        session = ort.InferenceSession(kind, options, providers=["CPUExecutionProvider"])
+        options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin == "ort-spin" else "0")
+        session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
 
         def call() -> None:
             session.run(None, feeds)
@@ -90,7 +103,7 @@ def worker(kind: str, model: str, shape: str, runs: int) -> None:
 
 
 def build(folder: Path) -> tuple[dict[str, tuple[str, float]], dict[str, tuple[str, float]], Path]:
-    """Compile the artifacts; return {variant: (file or "torch", accuracy)} for MiniLM and the CNN."""
+    """Compile the artifacts; return {variant: (engine:file or "torch", accuracy)} for MiniLM and the CNN."""
     import torch
 
     from models.minilm_l6.model import load_encoder
@@ -118,19 +131,45 @@ def build(folder: Path) -> tuple[dict[str, tuple[str, float]], dict[str, tuple[s
     for label, data in files.items():
         path = folder / f"{abs(hash(label))}.onnx"
         path.write_bytes(data)
-        variants[label] = (str(path), mean_cosine(reference, run_onnx(data, texts)["embedding"])[0])
+        variants[label] = (f"ort:{path}", mean_cosine(reference, run_onnx(data, texts)["embedding"])[0])
+    best_dynamic = variants[f"ORT int8 {optimize.INT8_SCHEMES[-1].name} (fused)"]
+    variants["same, ORT threads spinning"] = ("ort-spin:" + best_dynamic[0].split(":", 1)[1], best_dynamic[1])
+    static = folder / "minilm" / optimize.STATIC_INT8_FILE
+    if static.is_file():
+        from sdk.compile.pipeline import run_openvino
+
+        (folder / "plain.onnx").write_bytes(plain)
+        cosine = mean_cosine(reference, run_openvino(static.read_bytes(), texts)["embedding"])[0]
+        variants["OpenVINO int8 static Q/DQ (NNCF)"] = (f"ov:{static}", cosine)
+        variants["OpenVINO fp32 (unfused graph)"] = (
+            f"ov:{folder / 'plain.onnx'}",
+            mean_cosine(reference, run_openvino(plain, texts)["embedding"])[0],
+        )
+    else:
+        print(f"OpenVINO rows left out: {optimize.static_int8_unavailable()}", file=sys.stderr)
     cnn_recipe = load_recipe("digits-cnn", root=ROOT)
     trained = cnn_recipe.train(seed=0, epochs=40, progress=False)
     weights = folder / "cnn.pt"
     torch.save(trained.model.state_dict(), weights)
     cnn = from_recipe(cnn_recipe, trained, seed=0)
+    # Real training images as calibration data: the static int8 CNN for OpenVINO (dynamic int8 is refused by policy).
+    from models.digits_cnn.data import load_split
+
+    x_train = load_split(0).x_train
+    cnn = dataclasses.replace(cnn, calibration=[{"image": x_train[i : i + 32]} for i in range(0, 320, 32)])
     compile_source(cnn, folder / "cnn", precisions="fp32,fp16,int8")
     score = cnn.evaluation.score
     assert score is not None
     cnn_variants = {"torch eager fp32": ("torch", score(run_torch(trained.model, cnn.evaluation.inputs, ("logits",))))}
     for label, file in (("ORT fp32", "model.onnx"), ("ORT fp16", "model.fp16.onnx")):
         data = (folder / "cnn" / file).read_bytes()
-        cnn_variants[label] = (str(folder / "cnn" / file), score(run_onnx(data, cnn.evaluation.inputs)))
+        cnn_variants[label] = (f"ort:{folder / 'cnn' / file}", score(run_onnx(data, cnn.evaluation.inputs)))
+    static_cnn = folder / "cnn" / optimize.STATIC_INT8_FILE
+    if static_cnn.is_file():
+        from sdk.compile.pipeline import run_openvino
+
+        got = run_openvino(static_cnn.read_bytes(), cnn.evaluation.inputs)
+        cnn_variants["OpenVINO int8 static Q/DQ (NNCF)"] = (f"ov:{static_cnn}", score(got))
     return variants, {k: (v[0], v[1]["accuracy"]) for k, v in cnn_variants.items()}, weights
 
 

@@ -79,6 +79,9 @@ def env_vars(cls: type) -> Mapping[str, str]:
     return {f.metadata["env"]: f.metadata["help"] for f in dataclasses.fields(cls) if "env" in f.metadata}
 
 
+BACKENDS = ("auto", "onnxruntime", "openvino")
+
+
 def default_cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "aiaas"
@@ -104,6 +107,11 @@ class RuntimeConfig:
     precision: str | None = env(
         "AIAAS_PRECISION", None, help="preferred artifact precision (fp32, fp16, int8); fp32 when the model lacks it"
     )
+    backend: str = env(
+        "AIAAS_BACKEND",
+        "auto",
+        help="engine: auto (measure the candidates on this device once, keep the fastest), onnxruntime, openvino",
+    )
 
     def __post_init__(self) -> None:
         if self.threads < 0 or self.inter_op_threads < 0:
@@ -117,6 +125,8 @@ class RuntimeConfig:
             raise ConfigError("providers must name at least one execution provider, or 'auto'")
         if self.warmup_runs < 0:
             raise ConfigError("warmup_runs must be >= 0")
+        if self.backend not in BACKENDS:
+            raise ConfigError(f"backend={self.backend!r}; expected one of {', '.join(BACKENDS)}")
 
     @classmethod
     def from_env(cls, **arguments: Any) -> RuntimeConfig:

@@ -34,6 +34,7 @@ def _isolated_store(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
         "AIAAS_AUTH_TOKEN",
         "AIAAS_LATENCY_STATE",
         "AIAAS_PRECISION",
+        "AIAAS_BACKEND",
     ):
         monkeypatch.delenv(var, raising=False)
     return root

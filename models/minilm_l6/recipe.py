@@ -59,7 +59,11 @@ def evaluation(seed: int) -> Evaluation:
 
 
 def calibration() -> list[dict[str, np.ndarray]]:
-    return [encode([s]) for s in sentences()[:CALIBRATION_COUNT]]
+    """The calibration sentences one by one, then runs of 2-4 consecutive ones joined (longer real inputs): 58
+    inputs of 15-70 tokens, none from the evaluation set."""
+    texts = sentences()[:CALIBRATION_COUNT]
+    joined = [" ".join(texts[i : i + n]) for n in (2, 3, 4) for i in range(len(texts) - n + 1)]
+    return [encode([t]) for t in texts + joined]
 
 
 def files() -> dict[str, tuple[bytes, str]]:

@@ -117,18 +117,21 @@ def show(
         for s in specs:
             io.add_row(kind, s.name, s.dtype, str(list(s.shape)))
     console.print(io)
-    arts = Table("file", "kind", "precision", "bytes", "sha256", "parity", title="artifacts", title_justify="left")
+    arts = Table(
+        "file", "kind", "engine", "precision", "bytes", "sha256", "parity", title="artifacts", title_justify="left"
+    )
     for a in manifest.artifacts:
-        parity = (
-            f"{'pass' if a.parity.passed else 'FAIL'}: {a.parity.metric} {a.parity.value:.2e} "
-            f"<= {a.parity.tolerance:.0e} "
-            f"vs {a.parity.reference}"
-            if a.parity
-            else "not recorded"
-        )
-        arts.add_row(a.file, a.kind, a.precision, f"{a.bytes:,}", a.sha256[:16] + "…", parity)
+        parity = "not recorded"
+        if a.parity:
+            relation = ">=" if a.parity.metric.startswith("mean_") else "<="  # a floor (cosine), else a bound
+            parity = (
+                f"{'pass' if a.parity.passed else 'FAIL'}: {a.parity.metric} {a.parity.value:.4g} "
+                f"{relation} {a.parity.tolerance:.4g} vs {a.parity.reference}"
+            )
+        engine = str(a.target.get("runtime", a.kind))
+        arts.add_row(a.file, a.kind, engine, a.precision, f"{a.bytes:,}", a.sha256[:16] + "…", parity)
     for f in manifest.files:
-        arts.add_row(f.file, f.purpose or "file", "-", f"{f.bytes:,}", f.sha256[:16] + "…", "-")
+        arts.add_row(f.file, f.purpose or "file", "-", "-", f"{f.bytes:,}", f.sha256[:16] + "…", "-")
     console.print(arts)
     if manifest.metrics:
         console.print("metrics: " + ", ".join(f"{k}={v:g}" for k, v in manifest.metrics.items()))

@@ -12,7 +12,7 @@ import contextlib
 import io
 import logging
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -162,3 +162,41 @@ def _quantize(src: Path, dst: Path, *, nodes: Sequence[str], per_channel: bool, 
         # Fused graphs hold contrib ops whose output types the quantizer cannot infer; they are float.
         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
     )
+
+
+# The static int8 artifact: Q/DQ ONNX from NNCF, run by OpenVINO (its int8 kernels need the Q/DQ pairs; ONNX Runtime's
+# own static Q/DQ path ran MiniLM slower than fp32 here, 0.90x of torch eager, so it is not offered).
+STATIC_INT8_FILE = "model.int8.openvino.onnx"
+STATIC_INT8_SCHEME = "static-qdq-nncf"
+
+
+def static_int8_unavailable() -> str | None:
+    """Why the static int8 (OpenVINO) artifact cannot be built here, or None."""
+    import importlib.util
+
+    missing = [m for m in ("nncf", "openvino") if importlib.util.find_spec(m) is None]
+    if missing:
+        return f'{" and ".join(missing)} not installed (pip install "aiaas-sdk[openvino]")'
+    return None
+
+
+def quantize_static_int8(model: bytes, calibration: Sequence[Mapping[str, Any]], *, transformer: bool) -> bytes:
+    """Static int8 with NNCF's post-training quantization: weights per channel, activation ranges from ``calibration``
+    (real inputs, never the evaluation set). ``transformer`` keeps the ops NNCF knows to be sensitive in Transformers
+    (softmax, LayerNorm inputs) in float: MiniLM's mean cosine 0.993 with it, 0.56 without (measured here).
+
+    ``model`` must be a plain ONNX graph: NNCF does not know ONNX Runtime's fused contrib operators.
+    """
+    onnx = import_onnx()
+    try:
+        import nncf
+    except ImportError as exc:
+        raise MissingDependency("nncf", "openvino", purpose="static int8 quantization") from exc
+    graph = onnx.load_from_string(model)
+    options: dict[str, Any] = {"model_type": nncf.ModelType.TRANSFORMER} if transformer else {}
+    sink = io.StringIO()
+    # NNCF draws its own progress bars and logs advice; the compile pipeline shows one step for all of it.
+    with _quiet_ort_tools(), contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+        nncf.set_log_level(logging.ERROR)
+        quantized = nncf.quantize(graph, nncf.Dataset(list(calibration)), subset_size=len(calibration), **options)
+    return quantized.SerializeToString()

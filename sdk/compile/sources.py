@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,6 +59,8 @@ class CompileSource:
     transformer: TransformerFusion | None = None
     metrics: Mapping[str, float] = field(default_factory=dict)
     files: Mapping[str, tuple[bytes, str]] = field(default_factory=dict)
+    # Real input batches for static int8 (calibration of activation ranges); never the evaluation data.
+    calibration: Sequence[Arrays] = ()
 
     @property
     def output_names(self) -> tuple[str, ...]:
@@ -116,6 +118,7 @@ def from_recipe(recipe: Recipe, trained: Trained, *, seed: int) -> CompileSource
         transformer=recipe.transformer,
         metrics={**trained.metrics, "seed": float(seed)},
         files=dict(recipe.files()) if recipe.files else {},
+        calibration=tuple(recipe.calibration()) if recipe.calibration else (),
     )
 
 

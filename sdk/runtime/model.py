@@ -16,6 +16,7 @@ from sdk.artifacts.manifest import ArtifactFile, Manifest, TensorSpec, read_mani
 from sdk.artifacts.store import Store, StoredModel, open_store
 from sdk.config import RuntimeConfig
 from sdk.errors import ManifestError
+from sdk.runtime import choice
 from sdk.runtime.backend import Backend
 from sdk.runtime.onnx_backend import OnnxRuntimeBackend
 from sdk.runtime.validation import InputValidator
@@ -152,6 +153,73 @@ def _locate(model: str | Path | StoredModel, store: Store | None) -> tuple[Path,
     return found.path, found.store
 
 
+@dataclass(frozen=True)
+class _Chosen:
+    notes: tuple[str, ...] = ()
+    entry: dict[str, Any] = field(default_factory=dict)
+
+
+def _open_backend(folder: Path, artifact: ArtifactFile, config: RuntimeConfig) -> Backend:
+    """The artifact's engine, loaded from the very bytes whose sha256 was just checked."""
+    data = read_verified(folder, artifact.file, artifact.sha256, artifact.bytes)
+    if choice.engine_of(artifact) == "openvino":
+        from sdk.runtime.openvino_backend import OpenVinoBackend
+
+        return OpenVinoBackend(data, config, origin=artifact.file)
+    return OnnxRuntimeBackend(data, config, origin=artifact.file)
+
+
+def _engine_versions() -> dict[str, str]:
+    from importlib import metadata
+
+    versions = {}
+    for engine, packages in (("onnxruntime", ("onnxruntime", "onnxruntime-gpu")), ("openvino", ("openvino",))):
+        for package in packages:
+            try:
+                versions[engine] = metadata.version(package)
+                break
+            except metadata.PackageNotFoundError:
+                continue
+    return versions
+
+
+def _open_fastest(
+    manifest: Manifest, folder: Path, options: choice.Options, config: RuntimeConfig
+) -> tuple[Backend, ArtifactFile, _Chosen]:
+    """Load the one candidate, or the one measured fastest on this device (remembered in the choice cache)."""
+    candidates = {a.file: a for a in options.artifacts}
+    if len(candidates) == 1:
+        only = options.artifacts[0]
+        return _open_backend(folder, only, config), only, _Chosen(options.notes)
+    cache = choice.ChoiceCache()
+    key = choice.cache_key(options.artifacts, _engine_versions(), config)
+    entry = cache.get(key)
+    if entry is not None and entry["file"] in candidates:
+        artifact = candidates[entry["file"]]
+        note = choice.describe(entry, cached=True)
+        return (
+            _open_backend(folder, artifact, config),
+            artifact,
+            _Chosen((*options.notes, note), {**entry, "cached": True}),
+        )
+    feeds = InputValidator(manifest.inputs)(choice.probe_feeds(manifest.inputs))
+    backends: dict[str, Backend] = {}
+    timings: dict[str, float] = {}
+    for artifact in options.artifacts:
+        backend = _open_backend(folder, artifact, config)
+        backends[artifact.file] = backend
+        timings[artifact.file] = choice.time_calls(backend.run, feeds, choice.PROBE_RUNS)
+    winner = choice.fastest(timings)
+    for file, backend in backends.items():
+        if file != winner:
+            backend.close()
+    probe = "x".join(str(d) for d in next(iter(feeds.values())).shape)
+    entry = {"file": winner, "timings_ms": timings, "probe": probe, "measured_at": time.time()}
+    cache.put(key, entry)
+    note = choice.describe(entry, cached=False)
+    return backends[winner], candidates[winner], _Chosen((*options.notes, note), {**entry, "cached": False})
+
+
 def load(
     model: str | Path | StoredModel,
     *,
@@ -168,14 +236,14 @@ def load(
     folder, origin = _locate(model, store)
     manifest = read_manifest(folder)
     onnx = [a for a in manifest.artifacts if a.kind == "onnx"]
-    if precision is None and config.precision and any(a.precision == config.precision for a in onnx):
+    runnable = [a for a in onnx if config.backend != "auto" or choice.installed(choice.engine_of(a))]
+    if precision is None and config.precision and any(a.precision == config.precision for a in runnable):
         precision = config.precision  # a preference (e.g. int8 on small devices), not a requirement
-    artifact = manifest.artifact(kind="onnx", precision=precision)
+    wanted = manifest.artifact(kind="onnx", precision=precision).precision
     start = time.perf_counter()
-    data = read_verified(folder, artifact.file, artifact.sha256, artifact.bytes)
     for extra in manifest.files:
         verify_file(folder, extra.file, extra.sha256, extra.bytes)
-    backend = OnnxRuntimeBackend(data, config, origin=artifact.file)
+    backend, artifact, chosen = _open_fastest(manifest, folder, choice.options(manifest, wanted, config), config)
     load_ms = (time.perf_counter() - start) * 1000
     info = RuntimeInfo(
         model=manifest.name,
@@ -186,10 +254,10 @@ def load(
         runtime=backend.name,
         runtime_version=backend.version,
         providers=backend.providers,
-        notes=backend.notes + _parity_notes(artifact),
+        notes=backend.notes + _parity_notes(artifact) + chosen.notes,
         load_ms=load_ms,
         path=str(folder),
-        extra={"store": origin},
+        extra={"store": origin, **({"backend_choice": chosen.entry} if chosen.entry else {})},
     )
     loaded = LoadedModel(manifest, artifact, backend, info)
     if config.warmup_runs:

@@ -50,3 +50,32 @@ def test_manifest_ships_the_tokenizer_and_bounds_the_sequence(artifact: Path) ->
     int8 = manifest.artifact(precision="int8")
     assert int8.parity.metric == "mean_cosine" and int8.parity.value >= 0.99
     assert "Attention" in manifest.artifact().target["fused"]
+
+
+def test_static_int8_for_openvino_passes_its_gate_as_openvino_runs_it(artifact: Path) -> None:
+    pytest.importorskip("nncf", reason='static int8 needs pip install "aiaas-sdk[openvino]"')
+    from models.minilm_l6.recipe import CALIBRATION_COUNT, encode, sentences
+    from sdk import RuntimeConfig
+    from sdk.artifacts import read_manifest
+
+    manifest = read_manifest(artifact)
+    dynamic, static = (a for a in manifest.artifacts if a.precision == "int8")
+    assert dynamic.file == "model.int8.onnx" and dynamic.target["runtime"] == "onnxruntime"
+    assert static.file == "model.int8.openvino.onnx" and static.target["runtime"] == "openvino"
+    assert static.target["scheme"] == "static-qdq-nncf" and static.target["calibration_samples"] == 58
+    assert static.parity.passed and static.parity.value >= 0.99
+    # Re-check here what the gate recorded, on the held-out sentences, with the runtime's own OpenVINO backend.
+    texts = encode(sentences()[CALIBRATION_COUNT:])
+    fp32 = load(artifact)(texts)["embedding"]
+    model = load(artifact, precision="int8", config=RuntimeConfig(backend="openvino"))
+    assert model.info.runtime == "openvino"
+    got = model(texts)["embedding"]
+    assert float((got * fp32).sum(1).mean()) == pytest.approx(static.parity.value, abs=1e-3)
+
+
+def test_int8_load_measures_both_engines_and_keeps_the_faster(artifact: Path) -> None:
+    pytest.importorskip("openvino")
+    model = load(artifact, precision="int8")
+    made = model.info.extra["backend_choice"]
+    assert set(made["timings_ms"]) == {"model.int8.onnx", "model.int8.openvino.onnx"} and made["probe"] == "1x128"
+    assert model.info.artifact == min(made["timings_ms"], key=made["timings_ms"].get)

@@ -8,7 +8,20 @@ import sys
 
 import sdk
 
-HEAVY = ("onnxruntime", "torch", "tensorflow", "tensorrt", "boto3", "botocore", "onnx", "sklearn", "rich", "typer")
+HEAVY = (
+    "onnxruntime",
+    "torch",
+    "tensorflow",
+    "tensorrt",
+    "boto3",
+    "botocore",
+    "onnx",
+    "sklearn",
+    "rich",
+    "typer",
+    "openvino",
+    "nncf",
+)
 
 
 def test_public_api_is_pinned() -> None:

@@ -68,6 +68,59 @@ def test_cnn_int8_is_skipped_by_policy_and_the_rest_compiles(cnn_source, tmp_pat
     assert fp16(cnn_source.evaluation.inputs)["logits"].shape == (360, 10)
 
 
+def test_with_calibration_data_int8_convolutions_ship_statically_quantized_for_openvino(
+    cnn_source, digits_split, tmp_path: Path
+) -> None:
+    """Dynamic int8 convolutions are refused (slow in ONNX Runtime); static int8 with real calibration images is not,
+    and the only int8 artifact is then OpenVINO's, which `sdk.load` picks for precision int8."""
+    pytest.importorskip("nncf", reason='static int8 needs pip install "aiaas-sdk[openvino]"')
+    calibrated = dataclasses.replace(
+        cnn_source, calibration=[{"image": digits_split.x_train[i : i + 32]} for i in range(0, 320, 32)]
+    )
+    progress = Progress()
+    result = compile_source(calibrated, tmp_path / "cnn", precisions="fp32,int8", progress=progress)
+    assert result.manifest is not None
+    int8 = result.manifest.artifact(precision="int8")
+    assert (int8.file, int8.target["runtime"], int8.target["calibration_samples"]) == (
+        "model.int8.openvino.onnx",
+        "openvino",
+        10,
+    )
+    assert int8.parity.passed and int8.parity.metric == "accuracy_drop" and int8.parity.value <= 0.005
+    assert any("int8 skipped by policy" in n for n in progress.notes)  # the dynamic one
+    model = load(tmp_path / "cnn", precision="int8")
+    assert model.info.runtime == "openvino"
+    accuracy = float((model(cnn_source.evaluation.inputs)["logits"].argmax(-1) == digits_split.y_test).mean())
+    assert accuracy == pytest.approx(result.manifest.metrics["int8.openvino.accuracy"], abs=1e-9)
+
+
+def test_a_static_int8_that_misses_its_gate_or_cannot_be_built_is_left_out_with_a_note(
+    cnn_source, digits_split, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sdk.compile import optimize
+    from sdk.compile.recipe import QualityGate
+
+    pytest.importorskip("nncf")
+    calibration = [{"image": digits_split.x_train[:32]}]
+    strict = dataclasses.replace(
+        cnn_source, calibration=calibration, quality=QualityGate(metric="accuracy", max_drop=-1.0)
+    )
+    progress = Progress()
+    result = compile_source(strict, tmp_path / "a", precisions="fp32,int8", progress=progress)
+    assert result.manifest is not None and [a.file for a in result.manifest.artifacts] == ["model.onnx"]
+    assert any("model.int8.openvino.onnx missed the quality gate and is not shipped" in n for n in progress.notes)
+
+    monkeypatch.setattr(optimize, "static_int8_unavailable", lambda: 'nncf not installed (pip install "x")')
+    progress = Progress()
+    compile_source(
+        dataclasses.replace(cnn_source, calibration=calibration),
+        tmp_path / "b",
+        precisions="fp32,int8",
+        progress=progress,
+    )
+    assert "static int8 for OpenVINO not built: nncf not installed" in " ".join(progress.notes)
+
+
 def test_recipes_are_found_by_name_or_path_and_unknown_names_list_the_known(repo: Path) -> None:
     assert find_recipe("sunspots-lstm", root=repo).name == "sunspots_lstm"
     assert find_recipe(str(repo / "models" / "minilm_l6"), root=repo).name == "minilm_l6"
