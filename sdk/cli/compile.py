@@ -47,8 +47,8 @@ def compile_(
     precision: str = typer.Option(
         "fp32",
         help="Comma-separated: fp32 (always built), fp16, int8. int8 is ONNX Runtime's dynamic int8, plus a static "
-        "int8 for OpenVINO when the recipe has calibration data and the openvino extra is installed (the runtime "
-        "times both on the device and keeps the faster).",
+        "int8 for OpenVINO when there is calibration data (a recipe's, or --calibration) and the openvino extra is "
+        "installed (the runtime times both on the device and keeps the faster).",
     ),
     tensorrt: bool = typer.Option(False, "--tensorrt", help="Also build TensorRT engines (needs TensorRT and a GPU)."),
     allow_degraded: str | None = typer.Option(
@@ -60,6 +60,12 @@ def compile_(
     tolerance: float | None = typer.Option(None, help="fp32 parity tolerance, max |diff| (default: the recipe's)."),
     inputs: Path | None = typer.Option(
         None, "--inputs", help="Held-out real inputs (.npz, named arrays) for sources that are not recipes."
+    ),
+    calibration: Path | None = typer.Option(
+        None,
+        "--calibration",
+        help="Real inputs (.npz, named like the model's inputs) to calibrate the static int8 artifact for OpenVINO; "
+        "recipes bring their own. Never the --inputs file: those are the gate's held-out samples.",
     ),
     name: str | None = typer.Option(None, help="Model name for sources that are not recipes."),
     version: str = typer.Option("1", help="Version recorded in the manifest."),
@@ -84,6 +90,13 @@ def compile_(
     with progress.step(f"load {source}") as step:
         compilable = resolve_source(source, inputs_file=inputs, name=name, seed=seed, epochs=epochs)
         step.detail = f"{compilable.name} ({compilable.framework} {compilable.framework_version})"
+    if calibration is not None:
+        import dataclasses
+
+        from sdk.compile.sources import read_calibration_file
+
+        batches = read_calibration_file(calibration, compilable.inputs)
+        compilable = dataclasses.replace(compilable, calibration=batches)
     result = compile_source(
         compilable,
         out,

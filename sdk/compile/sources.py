@@ -158,6 +158,33 @@ def read_inputs_file(path: Path | None, source: str) -> dict[str, np.ndarray]:
         raise InvalidInput(f"cannot read --inputs {path}: {exc}") from exc
 
 
+def read_calibration_file(path: Path, inputs: Sequence[TensorSpec], *, batch: int = 32) -> list[Arrays]:
+    """``--calibration FILE.npz``: real inputs for static int8 (never the gate's held-out set), as batches of at most
+    ``batch`` rows. Arrays must be named like the model's inputs, with their dtype and rank."""
+    arrays = read_inputs_file(path, "static int8")
+    wanted = {s.name: s for s in inputs}
+    if set(arrays) != set(wanted):
+        raise InvalidInput(
+            f"--calibration {path} holds {sorted(arrays)}; the model's inputs are {sorted(wanted)}",
+            hint="save one array per model input, e.g. np.savez(FILE, **{name: array})",
+        )
+    rows = {len(v) for v in arrays.values()}
+    if len(rows) != 1 or 0 in rows:
+        raise InvalidInput(f"--calibration {path}: every array needs the same number of rows (> 0), got {sorted(rows)}")
+    for name, spec in wanted.items():
+        got = arrays[name]
+        if str(got.dtype) != spec.dtype or got.ndim != len(spec.shape):
+            raise InvalidInput(
+                f"--calibration {path}: '{name}' is {got.dtype} rank {got.ndim}, "
+                f"the model takes {spec.dtype} rank {len(spec.shape)}"
+            )
+        fixed = [(axis, size) for axis, size in enumerate(spec.shape) if size != -1 and got.shape[axis] != size]
+        if fixed:
+            raise InvalidInput(f"--calibration {path}: '{name}' has shape {got.shape}, the model takes {spec.shape}")
+    count = rows.pop()
+    return [{k: v[i : i + batch] for k, v in arrays.items()} for i in range(0, count, batch)]
+
+
 def _specs_from_arrays(arrays: Arrays) -> tuple[TensorSpec, ...]:
     """Input specs for a generic source: dynamic batch, the other dimensions as the example arrays have them."""
     return tuple(

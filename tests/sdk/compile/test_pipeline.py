@@ -176,3 +176,18 @@ def test_cli_private_sets_the_privacy_floor(tmp_path: Path) -> None:
     result = runner.invoke(app, ["compile", f"{HERE / 'tiny_factory.py'}:make", "--out", str(out), "--private"])
     assert result.exit_code == 0, result.output
     assert read_manifest(out).privacy_floor == "private"
+
+
+def test_cli_calibration_file_feeds_static_int8_and_a_mismatched_one_is_refused(tmp_path: Path) -> None:
+    pytest.importorskip("nncf")
+    good, bad = tmp_path / "calib.npz", tmp_path / "bad.npz"
+    np.savez(good, features=np.random.default_rng(1).normal(size=(40, 6)).astype(np.float32))
+    np.savez(bad, features=np.zeros((4, 6), np.float64))
+    factory = f"{HERE / 'tiny_factory.py'}:make"
+    args = ["compile", factory, "--out", str(tmp_path / "mlp"), "--precision", "fp32,int8"]
+    result = runner.invoke(app, [*args, "--calibration", str(good)])
+    assert result.exit_code == 0, result.output
+    assert "static Q/DQ (NNCF, 2 calibration inputs)" in result.output  # 40 rows, batches of 32
+    refused = runner.invoke(app, [*args, "--calibration", str(bad)])
+    assert refused.exit_code != 0
+    assert "'features' is float64 rank 2, the model takes float32 rank 2" in refused.output
