@@ -4,8 +4,8 @@ A manifest can hold several artifacts of one precision, each checked by the gate
 ONNX Runtime's dynamic int8 and a static Q/DQ int8 for OpenVINO). Which is faster depends on the CPU: on AMD Zen 4
 with avx512_vnni OpenVINO's int8 ran MiniLM 1x128 in 6.3 ms vs 10.3 ms (FACTS.md); on an AVX2-only EPYC, 30 ms vs
 15 ms the other way round (benchmarks/compile_speed.py). So with ``backend="auto"`` the runtime times each candidate
-on a probe input and keeps the fastest; the choice is cached per (artifacts, engine versions, CPU, threads), so the
-measurement is paid once per device, not per load.
+on a probe input, taking turns call by call, and keeps the fastest (by a clear margin); the choice is cached per
+(artifacts, engine versions, CPU, threads), so the measurement is paid once per device, not per load.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from sdk.errors import ManifestError
 
 PROBE_LENGTH = 128  # non-batch dynamic dimensions in the probe input (MiniLM: a 128-token sentence)
 PROBE_RUNS = 10
+MARGIN = 0.05  # leave the first-listed engine only for a clear win
 CACHE_FILE = "backend-choice.json"
 
 
@@ -97,21 +98,29 @@ def probe_feeds(inputs: Sequence[TensorSpec]) -> dict[str, np.ndarray]:
     return feeds
 
 
-def time_calls(run: Callable[[Mapping[str, np.ndarray]], Any], feeds: Mapping[str, np.ndarray], runs: int) -> float:
-    """Median milliseconds of ``runs`` calls after two warm-up calls."""
-    for _ in range(2):
-        run(feeds)
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        run(feeds)
-        times.append(time.perf_counter() - start)
-    return float(np.median(times) * 1000)
+def time_calls(
+    runs: Mapping[str, Callable[[Mapping[str, np.ndarray]], Any]], feeds: Mapping[str, np.ndarray], rounds: int
+) -> dict[str, float]:
+    """Median milliseconds per call of each candidate, after two warm-up calls each. The candidates take turns
+    call by call, so a burst of noise from the rest of the machine hits them alike."""
+    for run in runs.values():
+        for _ in range(2):
+            run(feeds)
+    times: dict[str, list[float]] = {key: [] for key in runs}
+    for _ in range(rounds):
+        for key, run in runs.items():
+            start = time.perf_counter()
+            run(feeds)
+            times[key].append(time.perf_counter() - start)
+    return {key: float(np.median(values) * 1000) for key, values in times.items()}
 
 
-def fastest(timings: Mapping[str, float]) -> str:
-    """The key with the lowest time; ties go to the first listed (the manifest's order: ONNX Runtime first)."""
-    return min(timings, key=lambda k: (timings[k], list(timings).index(k)))
+def fastest(timings: Mapping[str, float], *, margin: float = MARGIN) -> str:
+    """The fastest candidate, unless it beats the first listed (the manifest's order: ONNX Runtime first) by less
+    than ``margin``: a choice that noise could flip is not worth leaving the default engine for."""
+    first = next(iter(timings))
+    best = min(timings, key=lambda k: (timings[k], list(timings).index(k)))
+    return best if timings[best] < timings[first] * (1 - margin) else first
 
 
 def device_signature() -> str:

@@ -203,12 +203,8 @@ def _open_fastest(
             _Chosen((*options.notes, note), {**entry, "cached": True}),
         )
     feeds = InputValidator(manifest.inputs)(choice.probe_feeds(manifest.inputs))
-    backends: dict[str, Backend] = {}
-    timings: dict[str, float] = {}
-    for artifact in options.artifacts:
-        backend = _open_backend(folder, artifact, config)
-        backends[artifact.file] = backend
-        timings[artifact.file] = choice.time_calls(backend.run, feeds, choice.PROBE_RUNS)
+    backends = {a.file: _open_backend(folder, a, config) for a in options.artifacts}
+    timings = choice.time_calls({file: b.run for file, b in backends.items()}, feeds, choice.PROBE_RUNS)
     winner = choice.fastest(timings)
     for file, backend in backends.items():
         if file != winner:

@@ -47,7 +47,7 @@ def test_auto_measures_every_engine_keeps_the_fastest_and_remembers_it(two_engin
     assert made["cached"] is False and made["probe"] == "1x1x8x8"
     assert set(made["timings_ms"]) == {"model.onnx", OPENVINO_FILE}
     assert all(ms > 0 for ms in made["timings_ms"].values())
-    assert first.info.artifact == min(made["timings_ms"], key=made["timings_ms"].get)
+    assert first.info.artifact == choice.fastest(made["timings_ms"])
     assert first.info.runtime == ("openvino" if first.info.artifact == OPENVINO_FILE else "onnxruntime")
     assert any("chosen by speed (measured now" in n for n in first.info.notes)
     accuracy = float((first({"image": digits_split.x_test})["logits"].argmax(-1) == digits_split.y_test).mean())
@@ -139,9 +139,20 @@ def test_without_openvino_auto_uses_onnxruntime_and_says_why(
     assert caught.value.command == 'pip install "aiaas-sdk[openvino]"'
 
 
-def test_fastest_takes_the_lowest_time_and_breaks_ties_in_manifest_order() -> None:
+def test_fastest_needs_a_clear_margin_over_the_first_listed_engine() -> None:
     assert choice.fastest({"a.onnx": 3.0, "b.onnx": 1.5, "c.onnx": 2.0}) == "b.onnx"
     assert choice.fastest({"ort.onnx": 2.0, "ov.onnx": 2.0}) == "ort.onnx"
+    assert choice.fastest({"ort.onnx": 10.0, "ov.onnx": 9.7}) == "ort.onnx"  # 3%: noise could flip it
+    assert choice.fastest({"ort.onnx": 10.0, "ov.onnx": 9.0}) == "ov.onnx"
+    assert choice.fastest({"ort.onnx": 10.0, "ov.onnx": 9.7}, margin=0.0) == "ov.onnx"
+
+
+def test_candidates_take_turns_call_by_call() -> None:
+    order: list[str] = []
+    runs = {name: (lambda feeds, name=name: order.append(name)) for name in ("a", "b")}
+    timings = choice.time_calls(runs, {}, rounds=3)
+    assert order == ["a", "a", "b", "b"] + ["a", "b"] * 3  # two warm-ups each, then alternating
+    assert set(timings) == {"a", "b"} and all(ms >= 0 for ms in timings.values())
 
 
 def test_probe_input_is_one_row_of_representative_length_within_the_limits() -> None:
