@@ -92,7 +92,7 @@ class Client:
             self.cloud = CloudRoute(self.config)
         latency = LatencyModel()
         if self.config.persist_latency and self.config.latency_state:
-            latency.load(self.config.latency_state)
+            latency.load(self.config.latency_state, endpoint=self.config.cloud_url)
         self.router = router or Router(latency, RouterPolicy(exploration_rate=self.config.exploration_rate), rng=rng)
 
     # --- the call --------------------------------------------------------------------------------------------------
@@ -241,7 +241,7 @@ class Client:
         """Close connections and unload models; keep latency estimates for the next run."""
         if self.config.persist_latency and self.config.latency_state:
             try:
-                self.router.latency.save(self.config.latency_state)
+                self.router.latency.save(self.config.latency_state, endpoint=self.config.cloud_url)
             except OSError as exc:
                 logger.warning("could not save latency estimates to %s: %s", self.config.latency_state, exc)
         if self.cloud is not None:

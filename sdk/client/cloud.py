@@ -52,7 +52,7 @@ class CloudRoute:
             )
         )
         self._rng = random.Random()
-        self._metadata: dict[str, dict[str, Any]] = {}
+        self._metadata: dict[str, tuple[float, dict[str, Any]]] = {}  # model -> (monotonic time read, document)
         self._paths: dict[str, str] = {}
         self._lock = threading.Lock()
         auth: httpx.Auth | None = None
@@ -92,9 +92,12 @@ class CloudRoute:
     # --- metadata: input names and dtypes for bare arrays and JSON lists ------------------------------------
 
     def metadata(self, model: str) -> dict[str, Any]:
+        """The model's metadata document, read again once it is older than ``metadata_ttl_s``: a model redeployed
+        with a private floor stops getting data from long-lived clients within that time."""
         with self._lock:
-            if model in self._metadata:
-                return self._metadata[model]
+            cached = self._metadata.get(model)
+            if cached is not None and time.monotonic() - cached[0] < self.config.metadata_ttl_s:
+                return cached[1]
         if self.config.endpoint_kind == "sagemaker":
             raise InvalidInput(
                 f"a SageMaker endpoint publishes no model metadata: pass {model}'s inputs as a dict name -> numpy array"
@@ -106,7 +109,7 @@ class CloudRoute:
             raise error_for_status(response.status_code, _error_text(response))
         data = response.json()
         with self._lock:
-            self._metadata[model] = data
+            self._metadata[model] = (time.monotonic(), data)
         return data
 
     def _named_arrays(self, model: str, inputs: Any) -> dict[str, np.ndarray]:

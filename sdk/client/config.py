@@ -80,6 +80,11 @@ class ClientConfig:
     )
     latency_state: Path | None = env("AIAAS_LATENCY_STATE", None, help="file to keep latency estimates between runs")
     persist_latency: bool = env("AIAAS_PERSIST_LATENCY", True, help="save latency estimates when the client closes")
+    metadata_ttl_s: float = env(
+        "AIAAS_METADATA_TTL",
+        60.0,
+        help="seconds a cloud model's metadata (its privacy floor, input names) is reused before it is read again",
+    )
 
     def __post_init__(self) -> None:
         if self.endpoint_kind not in ENDPOINT_KINDS:
@@ -94,6 +99,8 @@ class ClientConfig:
             raise ConfigError("timeouts must be > 0 and max_attempts >= 1")
         if self.breaker_failures < 1 or self.breaker_cooldown_s <= 0:
             raise ConfigError("breaker_failures must be >= 1 and breaker_cooldown_s > 0")
+        if self.metadata_ttl_s < 0:
+            raise ConfigError("metadata_ttl_s must be >= 0")
         if not 0 <= self.exploration_rate <= 1:
             raise ConfigError("exploration_rate must be between 0 and 1")
         if self.endpoint is not None and not self.endpoint.startswith(("http://", "https://")):

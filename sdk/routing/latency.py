@@ -155,10 +155,11 @@ class LatencyModel:
             for route in Route:
                 self._stats.pop((model, route), None)
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self, endpoint: str | None = None) -> dict[str, Any]:
         with self._lock:
             return {
                 "version": STATE_VERSION,
+                "endpoint": endpoint,
                 "bandwidth_bps": self.bandwidth_bps,
                 "bandwidth_measured": self.bandwidth_measured,
                 "cold_start_ms": self.cold_start_ms,
@@ -173,16 +174,21 @@ class LatencyModel:
                 },
             }
 
-    def save(self, path: str | Path) -> None:
+    def save(self, path: str | Path, *, endpoint: str | None = None) -> None:
+        """Write the estimates; ``endpoint`` records which cloud the cloud-route figures were measured against."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(self.snapshot(), handle)
+            json.dump(self.snapshot(endpoint), handle)
         os.replace(tmp, path)
 
-    def load(self, path: str | Path) -> bool:
-        """Restore saved estimates; a missing or unreadable file leaves the model empty (returns False)."""
+    def load(self, path: str | Path, *, endpoint: str | None = None) -> bool:
+        """Restore saved estimates; a missing or unreadable file leaves the model empty (returns False).
+
+        Cloud figures (the cloud route's latencies, bandwidth, cold-start cost) measured against another endpoint
+        than ``endpoint`` are dropped: another region or function says nothing about this one. Local ones stay.
+        """
         try:
             data = json.loads(Path(path).read_text(encoding="utf-8"))
             if data.get("version") != STATE_VERSION:
@@ -198,8 +204,10 @@ class LatencyModel:
             cold = float(data["cold_start_ms"])
         except (OSError, ValueError, KeyError, TypeError):
             return False
+        same_cloud = data.get("endpoint") == endpoint
         with self._lock:
-            self._stats = routes
-            self.bandwidth_bps, self.cold_start_ms = bandwidth, cold
-            self.bandwidth_measured = bool(data.get("bandwidth_measured"))
+            self._stats = routes if same_cloud else {k: v for k, v in routes.items() if k[1] is not Route.CLOUD}
+            if same_cloud:
+                self.bandwidth_bps, self.cold_start_ms = bandwidth, cold
+                self.bandwidth_measured = bool(data.get("bandwidth_measured"))
         return True

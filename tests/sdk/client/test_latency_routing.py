@@ -116,3 +116,20 @@ def test_async_client_routes_concurrent_calls(proxy, edge_roots) -> None:
 
     results = asyncio.run(run())
     assert all(r.route is Route.CLOUD for r in results) and proxy.infer_count() == 16
+
+
+def test_saved_cloud_estimates_apply_only_to_the_endpoint_they_were_measured_on(tmp_path) -> None:
+    from sdk.routing import LatencyModel
+
+    state = tmp_path / "latency.json"
+    measured = LatencyModel()
+    for _ in range(3):
+        measured.observe("digits-cnn", Route.LOCAL, 1.0)
+        measured.observe("digits-cnn", Route.CLOUD, 40.0, payload_bytes=1_000_000, network_ms=10.0)
+    measured.save(state, endpoint="https://eu.example.com")
+    same, other = LatencyModel(), LatencyModel()
+    assert same.load(state, endpoint="https://eu.example.com")
+    assert same.predict("digits-cnn", Route.CLOUD) is not None and same.bandwidth_measured
+    assert other.load(state, endpoint="https://us.example.com")
+    assert other.predict("digits-cnn", Route.CLOUD) is None and not other.bandwidth_measured
+    assert other.predict("digits-cnn", Route.LOCAL) is not None  # the device's own figures still hold

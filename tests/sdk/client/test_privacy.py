@@ -93,3 +93,14 @@ def test_an_unknown_floor_keeps_the_data_home(make_client, proxy) -> None:
     with pytest.raises(CloudUnavailable, match="privacy floor is unknown"):
         client.predict("secret", {"x": np.ones((1, 1024), np.float32)}, privacy="public")
     assert proxy.infer_count() == 0
+
+
+@pytest.mark.parametrize(("ttl", "reads"), [(3600.0, 1), (0.0, 2)])
+def test_a_cloud_models_floor_is_read_again_once_its_metadata_is_stale(make_client, proxy, ttl, reads) -> None:
+    """A long-lived client re-reads the floor: a model redeployed as private stops getting data within the TTL."""
+    client = make_client("missing", metadata_ttl_s=ttl)
+    x = {"x": np.ones((1, 1024), np.float32)}
+    for _ in range(2):
+        assert client.predict("twin", x, privacy="public").route is Route.CLOUD
+    metadata_reads = [r for r in proxy.requests if r[0] == "GET" and r[1] == "/v2/models/twin"]
+    assert len(metadata_reads) == reads and proxy.infer_count() == 2
