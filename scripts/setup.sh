@@ -11,7 +11,7 @@ python="${PYTHON:-python3}"
 
 case "$profile" in
   demo) extras="edge,serve,compile,models,aws,dev" ;;
-  test) extras="edge,serve,compile,models,tf,openvino,aws,functions,dev" ;;
+  test) extras="edge,serve,compile,models,tf,openvino,sign,aws,functions,dev" ;;
   *) echo "usage: scripts/setup.sh [demo|test]" >&2; exit 2 ;;
 esac
 

@@ -107,6 +107,11 @@ class RuntimeConfig:
     precision: str | None = env(
         "AIAAS_PRECISION", None, help="preferred artifact precision (fp32, fp16, int8); fp32 when the model lacks it"
     )
+    trusted_keys: tuple[str, ...] = env(
+        "AIAAS_TRUSTED_KEYS",
+        (),
+        help="public key files (comma-separated); when set, only models whose manifest one of them signed are loaded",
+    )
     backend: str = env(
         "AIAAS_BACKEND",
         "auto",

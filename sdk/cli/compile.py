@@ -72,6 +72,9 @@ def compile_(
     private: bool = typer.Option(
         False, "--private", help="Set the model's privacy floor to private: every call to it stays on the device."
     ),
+    sign_key: Path | None = typer.Option(
+        None, "--sign-key", help="Sign the manifest with this private key (sdk keys create) once the folder is written."
+    ),
     seed: int = typer.Option(0, help="Seed when SOURCE is a recipe trained on the spot."),
     epochs: int | None = typer.Option(None, help="Epochs when SOURCE is a recipe trained on the spot."),
 ) -> None:
@@ -86,6 +89,10 @@ def compile_(
     from sdk.compile.sources import resolve_source
 
     precisions = parse_precisions(precision)
+    if sign_key is not None:
+        from sdk.artifacts.signing import check_private_key
+
+        check_private_key(sign_key)  # a bad key fails now, not after minutes of compiling
     progress = ConsoleProgress()
     with progress.step(f"load {source}") as step:
         compilable = resolve_source(source, inputs_file=inputs, name=name, seed=seed, epochs=epochs)
@@ -111,6 +118,10 @@ def compile_(
     manifest = result.manifest
     assert manifest is not None
     files = ", ".join(f"{a.file} ({a.precision})" for a in manifest.artifacts)
+    if sign_key is not None:
+        from sdk.artifacts.signing import sign_folder
+
+        console.print(f"manifest signed by key {sign_folder(out, sign_key)}")
     console.print(f"[bold green]{manifest.ref}[/] → {escape(str(out))}: {escape(files)}")
     degraded = [a.file for a in manifest.artifacts if a.parity is not None and a.parity.waiver]
     if degraded:

@@ -29,6 +29,7 @@ EXTRAS: dict[str, tuple[tuple[str, ...], str]] = {
     "functions": (("aws-lambda-powertools",), "the Lambda handler"),
     "compile": (("torch", "onnx", "onnxscript"), "export and optimize models (sdk compile)"),
     "tf": (("tensorflow-cpu", "tf2onnx"), "compile Keras / TensorFlow models"),
+    "sign": (("cryptography",), "sign manifests and load only signed models (sdk keys, sdk sign)"),
     "openvino": (("openvino", "nncf"), "OpenVINO as a second CPU engine, chosen by speed; static int8 in sdk compile"),
 }
 

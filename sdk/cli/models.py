@@ -23,6 +23,19 @@ from sdk.deploy.aws import environment_for, make_client
 from sdk.deploy.pull import pull
 from sdk.errors import ConfigError
 
+
+def _signature(folder: Path) -> str:
+    from sdk.artifacts.signing import status
+    from sdk.config import RuntimeConfig
+
+    document = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    trusted = RuntimeConfig.from_env().trusted_keys
+    found = status(document, trusted)
+    if found.signed and not trusted:
+        return f"signed by {found.key_id} (not checked: no AIAAS_TRUSTED_KEYS on this device)"
+    return found.describe()
+
+
 app = typer.Typer(
     help="List and inspect the models in the local store (and the models built into the package).",
     no_args_is_help=True,
@@ -133,6 +146,7 @@ def show(
     for f in manifest.files:
         arts.add_row(f.file, f.purpose or "file", "-", "-", f"{f.bytes:,}", f.sha256[:16] + "…", "-")
     console.print(arts)
+    console.print(f"signature: {_signature(stored.path)}")
     if manifest.metrics:
         console.print("metrics: " + ", ".join(f"{k}={v:g}" for k, v in manifest.metrics.items()))
     console.print("[green]every file matches its sha256[/]")

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from sdk.artifacts import signing
 from sdk.artifacts.store import ModelRef, Store
 from sdk.config import RuntimeConfig
 from sdk.errors import ArtifactError, MissingDependency, ModelNotFound
@@ -37,6 +38,9 @@ class LocalRoute:
             return cached[1], cached[2]
         try:
             stored = self.store.resolve(ModelRef.parse(ref))
+            # With trusted keys, a manifest they did not sign is ignored whole, its privacy floor included: a
+            # lowered floor must not decide where data goes (the model counts as absent from this device).
+            signing.require_trusted(stored.path, self.config.trusted_keys, ref=ref)
             found: tuple[Availability, str | None] = (Availability(True), stored.manifest().privacy_floor)
         except ModelNotFound as exc:
             found = (Availability(False, exc.message), None)

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from sdk.artifacts import signing
 from sdk.artifacts.integrity import read_verified, verify_file
 from sdk.artifacts.manifest import ArtifactFile, Manifest, TensorSpec, read_manifest
 from sdk.artifacts.store import Store, StoredModel, open_store
@@ -231,6 +232,7 @@ def load(
     config = config or RuntimeConfig.from_env()
     folder, origin = _locate(model, store)
     manifest = read_manifest(folder)
+    signing.require_trusted(folder, config.trusted_keys, ref=manifest.ref)  # before any model byte is read
     onnx = [a for a in manifest.artifacts if a.kind == "onnx"]
     runnable = [a for a in onnx if config.backend != "auto" or choice.installed(choice.engine_of(a))]
     if precision is None and config.precision and any(a.precision == config.precision for a in runnable):

@@ -21,6 +21,7 @@ HEAVY = (
     "typer",
     "openvino",
     "nncf",
+    "cryptography",
 )
 
 

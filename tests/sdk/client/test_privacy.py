@@ -104,3 +104,30 @@ def test_a_cloud_models_floor_is_read_again_once_its_metadata_is_stale(make_clie
         assert client.predict("twin", x, privacy="public").route is Route.CLOUD
     metadata_reads = [r for r in proxy.requests if r[0] == "GET" and r[1] == "/v2/models/twin"]
     assert len(metadata_reads) == reads and proxy.infer_count() == 2
+
+
+def test_with_trusted_keys_a_lowered_floor_on_the_device_does_not_decide(
+    make_client, proxy, tmp_path, monkeypatch
+) -> None:
+    """The device's copy of 'secret' was signed private, then edited to public: with trusted keys that copy is
+    ignored whole, the floor comes from the cloud's metadata (private), and no data leaves."""
+    pytest.importorskip("cryptography")
+    import json
+
+    from sdk.artifacts import LayeredStore, LocalStore, signing
+    from tests.sdk.client import models
+
+    key, public, _ = signing.create_keys(tmp_path / "keys")
+    root = tmp_path / "device"
+    folder = models.private_twin(root)
+    signing.sign_folder(folder, key)
+    document = json.loads((folder / "manifest.json").read_text())
+    document["privacy_floor"] = "public"
+    (folder / "manifest.json").write_text(json.dumps(document))
+    monkeypatch.setenv("AIAAS_TRUSTED_KEYS", str(public))
+    client = make_client("missing")
+    client.store = LayeredStore([LocalStore(root)])
+    client.local.store = client.store
+    with pytest.raises(LocalUnavailable, match="not sent to the cloud"):
+        client.predict("secret", {"x": np.ones((1, 1024), np.float32)}, privacy="public", mode="prefer_cloud")
+    assert proxy.infer_count() == 0
