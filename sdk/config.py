@@ -110,7 +110,8 @@ class RuntimeConfig:
     trusted_keys: tuple[str, ...] = env(
         "AIAAS_TRUSTED_KEYS",
         (),
-        help="public key files (comma-separated); when set, only models whose manifest one of them signed are loaded",
+        help="trusted public keys (comma-separated .pub files or ed25519:BASE64); when set, only models whose "
+        "manifest one of them signed are loaded",
     )
     backend: str = env(
         "AIAAS_BACKEND",

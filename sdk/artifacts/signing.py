@@ -53,6 +53,11 @@ def key_id(public_key: Any) -> str:
     return hashlib.sha256(_raw_public(public_key)).hexdigest()[:16]
 
 
+def public_key_line(path: Path) -> str:
+    """The inline form (``ed25519:BASE64``) of the public key in ``path``."""
+    return inline_public(_load_key(path, private=False))
+
+
 def create_keys(folder: Path, name: str = "aiaas") -> tuple[Path, Path, str]:
     """Write ``NAME.key`` (private, PKCS#8 PEM, mode 0600) and ``NAME.pub`` (public, PEM); return their paths and
     the key id. Refuses to overwrite an existing private key."""
@@ -77,12 +82,30 @@ def create_keys(folder: Path, name: str = "aiaas") -> tuple[Path, Path, str]:
     return private_path, public_path, key_id(key.public_key())
 
 
-def _load_key(path: Path, *, private: bool) -> Any:
+INLINE_PREFIX = "ed25519:"
+
+
+def inline_public(public_key: Any) -> str:
+    """The one-line form of a public key, for environment variables: ``ed25519:`` + base64 of the raw 32 bytes."""
+    return INLINE_PREFIX + base64.b64encode(_raw_public(public_key)).decode("ascii")
+
+
+def _load_key(path: str | Path, *, private: bool) -> Any:
+    """A key from a PEM file, or (public keys only) an inline ``ed25519:BASE64`` or PEM text, as a function's
+    environment variable can carry it."""
     from cryptography.hazmat.primitives import serialization
 
     ed25519 = _crypto()
+    text = str(path).strip()
+    if not private and text.startswith(INLINE_PREFIX):
+        try:
+            return ed25519.Ed25519PublicKey.from_public_bytes(
+                base64.b64decode(text[len(INLINE_PREFIX) :], validate=True)
+            )
+        except ValueError as exc:
+            raise ConfigError(f"the trusted key {text[:24]}... is not a valid ed25519:BASE64 public key") from exc
     try:
-        data = Path(path).read_bytes()
+        data = text.encode() if not private and text.startswith("-----BEGIN") else Path(path).read_bytes()
         key = (
             serialization.load_pem_private_key(data, password=None)
             if private
@@ -140,7 +163,7 @@ def status(document: Mapping[str, Any], trusted_keys: Sequence[str | Path] = ())
     if not isinstance(block, Mapping):
         return SignatureStatus(signed=False)
     kid = str(block.get("key_id", ""))
-    keys = {key_id(k): k for k in (_load_key(Path(p), private=False) for p in trusted_keys)}
+    keys = {key_id(k): k for k in (_load_key(p, private=False) for p in trusted_keys)}
     key = keys.get(kid)
     if key is None:
         return SignatureStatus(signed=True, key_id=kid)

@@ -23,15 +23,17 @@ def create(
     """Create an Ed25519 key pair: NAME.key (private, mode 0600: keep it out of git) and NAME.pub.
 
     Sign with the private key (sdk sign, sdk compile --sign-key); give devices the public key
-    (AIAAS_TRUSTED_KEYS=/path/NAME.pub).
+    (AIAAS_TRUSTED_KEYS=/path/NAME.pub, or the printed ed25519:BASE64 line where a file is awkward, e.g. in a
+    function's environment).
 
     Example: sdk keys create --out ~/.aiaas-keys --name release
     """
-    from sdk.artifacts.signing import create_keys
+    from sdk.artifacts.signing import create_keys, public_key_line
 
     private, public, kid = create_keys(out, name)
     console.print(f"key {kid}: private {escape(str(private))} (mode 0600), public {escape(str(public))}")
     console.print(f"devices that should trust it: AIAAS_TRUSTED_KEYS={escape(str(public.resolve()))}")
+    console.print(f"or inline (a function's environment): AIAAS_TRUSTED_KEYS={public_key_line(public)}")
 
 
 def sign(

@@ -91,6 +91,22 @@ def test_missing_model_uri_fails_the_init(load_handler, monkeypatch: pytest.Monk
         load_handler("")
 
 
+def test_with_trusted_keys_the_function_serves_only_signed_models(
+    load_handler, artifact_copy: Path, tmp_path: Path
+) -> None:
+    """AIAAS_TRUSTED_KEYS inline, as the Terraform module's environment carries it: a signed model serves, an
+    unsigned one fails the cold start (it is never served)."""
+    from sdk.artifacts import signing
+
+    key, public, _ = signing.create_keys(tmp_path / "keys")
+    trusted = {"AIAAS_TRUSTED_KEYS": signing.public_key_line(public)}
+    with pytest.raises(IntegrityError, match="is not signed"):
+        load_handler(str(artifact_copy), **trusted)
+    signing.sign_folder(artifact_copy, key)
+    module = load_handler(str(artifact_copy), **trusted)
+    assert module.handler(event("function_url_infer_json.json"), FakeLambdaContext())["statusCode"] == 200
+
+
 @pytest.mark.integration
 def test_lambda_and_http_server_answer_identically(load_handler, digits_artifact: Path, tmp_path: Path) -> None:
     """Every event file, replayed as plain HTTP against `sdk serve` over the same artifact: same status and bytes."""

@@ -113,3 +113,23 @@ def test_cli_creates_keys_signs_shows_and_compile_refuses_a_bad_key_at_once(
     )
     assert bad.exit_code != 0 and "cannot read the private key" in bad.output
     assert not (tmp_path / "o").exists()  # refused before compiling anything
+
+
+def test_trusted_keys_can_be_given_inline_as_a_functions_environment_carries_them(
+    artifact_copy: Path, keys: dict[str, Path]
+) -> None:
+    signing.sign_folder(artifact_copy, keys["key"])
+    line = signing.public_key_line(keys["pub"])
+    assert line.startswith("ed25519:") and "\n" not in line
+    load(artifact_copy, config=trusting(line))
+    load(artifact_copy, config=RuntimeConfig(trusted_keys=(keys["pub"].read_text(),)))  # PEM text
+    with pytest.raises(IntegrityError, match="does not trust"):
+        load(artifact_copy, config=trusting(signing.public_key_line(keys["other_pub"])))
+    with pytest.raises(ConfigError, match="not a valid ed25519:BASE64"):
+        load(artifact_copy, config=RuntimeConfig(trusted_keys=("ed25519:!!",)))
+
+
+def test_the_environment_variable_takes_a_list(monkeypatch: pytest.MonkeyPatch, keys: dict[str, Path]) -> None:
+    line = signing.public_key_line(keys["pub"])
+    monkeypatch.setenv("AIAAS_TRUSTED_KEYS", f"{keys['other_pub']},{line}")
+    assert RuntimeConfig.from_env().trusted_keys == (str(keys["other_pub"]), line)
