@@ -208,12 +208,17 @@ class Manifest:
 
 
 def read_manifest(folder: str | Path) -> Manifest:
+    return read_manifest_bytes(folder)[0]
+
+
+def read_manifest_bytes(folder: str | Path) -> tuple[Manifest, bytes]:
+    """The manifest and the exact bytes it was parsed from (what a signature check must look at)."""
     path = Path(folder) / MANIFEST_FILE
     try:
         text = path.read_bytes()
     except FileNotFoundError as exc:
         raise ManifestError(f"no {MANIFEST_FILE} in {folder}", hint="is this an artifact folder?") from exc
-    return Manifest.from_json(text, origin=str(path))
+    return Manifest.from_json(text, origin=str(path)), text
 
 
 def write_manifest(folder: str | Path, manifest: Manifest) -> Path:

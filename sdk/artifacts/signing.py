@@ -178,12 +178,19 @@ def status(document: Mapping[str, Any], trusted_keys: Sequence[str | Path] = ())
     return SignatureStatus(signed=True, key_id=kid, trusted=True, valid=valid)
 
 
-def require_trusted(folder: Path, trusted_keys: Sequence[str | Path], *, ref: str) -> None:
-    """Refuse (IntegrityError) a folder whose manifest is not signed by one of ``trusted_keys``; no-op without."""
+def require_trusted(
+    folder: Path, trusted_keys: Sequence[str | Path], *, ref: str, manifest_bytes: bytes | None = None
+) -> None:
+    """Refuse (IntegrityError) a folder whose manifest is not signed by one of ``trusted_keys``; no-op without.
+
+    Pass ``manifest_bytes`` (the bytes the caller parsed) so that the bytes checked are the bytes used: reading
+    the file a second time would let it change in between.
+    """
     if not trusted_keys:
         return
     try:
-        document = json.loads((Path(folder) / MANIFEST_FILE).read_text(encoding="utf-8"))
+        raw = manifest_bytes if manifest_bytes is not None else (Path(folder) / MANIFEST_FILE).read_bytes()
+        document = json.loads(raw)
     except (OSError, ValueError) as exc:
         raise IntegrityError(
             f"{ref}: cannot read {MANIFEST_FILE} to check its signature: {exc}", file=MANIFEST_FILE

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from sdk.artifacts import signing
+from sdk.artifacts.manifest import read_manifest_bytes
 from sdk.artifacts.store import ModelRef, Store
 from sdk.config import RuntimeConfig
 from sdk.errors import ArtifactError, MissingDependency, ModelNotFound
@@ -40,8 +41,9 @@ class LocalRoute:
             stored = self.store.resolve(ModelRef.parse(ref))
             # With trusted keys, a manifest they did not sign is ignored whole, its privacy floor included: a
             # lowered floor must not decide where data goes (the model counts as absent from this device).
-            signing.require_trusted(stored.path, self.config.trusted_keys, ref=ref)
-            found: tuple[Availability, str | None] = (Availability(True), stored.manifest().privacy_floor)
+            manifest, raw = read_manifest_bytes(stored.path)
+            signing.require_trusted(stored.path, self.config.trusted_keys, ref=ref, manifest_bytes=raw)
+            found: tuple[Availability, str | None] = (Availability(True), manifest.privacy_floor)
         except ModelNotFound as exc:
             found = (Availability(False, exc.message), None)
         except ArtifactError as exc:

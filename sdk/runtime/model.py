@@ -13,10 +13,10 @@ import numpy as np
 
 from sdk.artifacts import signing
 from sdk.artifacts.integrity import read_verified, verify_file
-from sdk.artifacts.manifest import ArtifactFile, Manifest, TensorSpec, read_manifest
+from sdk.artifacts.manifest import ArtifactFile, Manifest, TensorSpec, read_manifest_bytes
 from sdk.artifacts.store import Store, StoredModel, open_store
 from sdk.config import RuntimeConfig
-from sdk.errors import ManifestError
+from sdk.errors import ArtifactError, IntegrityError, InvalidInput, ManifestError, MissingDependency, RuntimeFault
 from sdk.runtime import choice
 from sdk.runtime.backend import Backend
 from sdk.runtime.onnx_backend import OnnxRuntimeBackend
@@ -204,7 +204,28 @@ def _open_fastest(
             _Chosen((*options.notes, note), {**entry, "cached": True}),
         )
     feeds = InputValidator(manifest.inputs)(choice.probe_feeds(manifest.inputs))
-    backends = {a.file: _open_backend(folder, a, config) for a in options.artifacts}
+    backends: dict[str, Backend] = {}
+    skipped: list[str] = []
+    for artifact in options.artifacts:
+        try:
+            backends[artifact.file] = backend = _open_backend(folder, artifact, config)
+            backend.run(feeds)  # an engine that cannot run the probe is no candidate
+        except IntegrityError:
+            for opened in backends.values():
+                opened.close()
+            raise  # tampered bytes are never worked around
+        except (ArtifactError, RuntimeFault, MissingDependency, InvalidInput) as exc:
+            failed = backends.pop(artifact.file, None)
+            if failed is not None:
+                failed.close()
+            skipped.append(f"{artifact.file} left out: {exc.message}")
+    if not backends:
+        raise ArtifactError(
+            f"{manifest.ref}: no {options.artifacts[0].precision} artifact loads here: {'; '.join(skipped)}"
+        )
+    if len(backends) == 1:
+        ((file, backend),) = backends.items()
+        return backend, candidates[file], _Chosen((*options.notes, *skipped))
     timings = choice.time_calls({file: b.run for file, b in backends.items()}, feeds, choice.PROBE_RUNS)
     winner = choice.fastest(timings)
     for file, backend in backends.items():
@@ -214,7 +235,7 @@ def _open_fastest(
     entry = {"file": winner, "timings_ms": timings, "probe": probe, "measured_at": time.time()}
     cache.put(key, entry)
     note = choice.describe(entry, cached=False)
-    return backends[winner], candidates[winner], _Chosen((*options.notes, note), {**entry, "cached": False})
+    return backends[winner], candidates[winner], _Chosen((*options.notes, *skipped, note), {**entry, "cached": False})
 
 
 def load(
@@ -231,8 +252,9 @@ def load(
     """
     config = config or RuntimeConfig.from_env()
     folder, origin = _locate(model, store)
-    manifest = read_manifest(folder)
-    signing.require_trusted(folder, config.trusted_keys, ref=manifest.ref)  # before any model byte is read
+    manifest, manifest_bytes = read_manifest_bytes(folder)
+    # Before any model byte is read, on the very bytes parsed.
+    signing.require_trusted(folder, config.trusted_keys, ref=manifest.ref, manifest_bytes=manifest_bytes)
     onnx = [a for a in manifest.artifacts if a.kind == "onnx"]
     runnable = [a for a in onnx if config.backend != "auto" or choice.installed(choice.engine_of(a))]
     if precision is None and config.precision and any(a.precision == config.precision for a in runnable):

@@ -206,3 +206,26 @@ def test_a_precision_preference_ignores_artifacts_for_engines_not_installed(
     monkeypatch.setattr(choice, "installed", lambda engine: engine != "openvino")
     model = load(artifact_copy, config=RuntimeConfig(precision="int8"))
     assert (model.info.precision, model.info.runtime) == ("fp32", "onnxruntime")
+
+
+@needs_openvino
+def test_an_engine_that_cannot_load_is_left_out_with_a_note_but_tampered_bytes_are_not(
+    two_engines: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sdk.errors import ArtifactError
+    from sdk.runtime import openvino_backend
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise ArtifactError("OpenVINO could not load model.openvino.onnx: unsupported operator")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(openvino_backend, "OpenVinoBackend", broken)
+        model = load(two_engines)
+    assert (model.info.runtime, model.info.artifact) == ("onnxruntime", "model.onnx")
+    assert any("model.openvino.onnx left out: OpenVINO could not load" in n for n in model.info.notes)
+    assert "backend_choice" not in model.info.extra and not cache_file().exists()  # nothing was measured
+    data = bytearray((two_engines / OPENVINO_FILE).read_bytes())
+    data[-10] ^= 0xFF
+    (two_engines / OPENVINO_FILE).write_bytes(bytes(data))
+    with pytest.raises(IntegrityError, match=OPENVINO_FILE):
+        load(two_engines)
