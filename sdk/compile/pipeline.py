@@ -157,22 +157,35 @@ def _reduced(
         with progress.step(f"{precision}: {label}, then the quality gate ({source.quality.describe()})") as step:
             model = optimize.quantize_int8(fp32, scheme) if scheme is not None else optimize.to_fp16(fp32)
             got = run_onnx(model, source.evaluation.inputs)
-            scores = _score(source, got)
-            gate: QualityResult = check_quality(
-                source.quality,
-                reference_name=ref_name,
-                source_outputs=reference,
-                artifact_outputs=got,
-                source_scores=source_scores,
-                artifact_scores=scores,
-                samples=source.evaluation.samples,
-            )
+            gate, scores = _quality_gate(source, got, reference, source_scores, ref_name)
             step.detail = ("pass: " if gate.passed else "FAIL: ") + gate.summary()
         extra = {"scheme": label} if scheme is not None else {}
         candidate = Candidate(precision, model, gate, scores, {**target, **extra})
         if gate.passed:
             return candidate
     return candidate
+
+
+def _quality_gate(
+    source: CompileSource,
+    got: Mapping[str, np.ndarray],
+    reference: Mapping[str, np.ndarray],
+    source_scores: Mapping[str, float],
+    ref_name: str,
+) -> tuple[QualityResult, dict[str, float]]:
+    """A reduced-precision artifact's outputs ``got`` against the source on the recipe's quality gate, with the
+    artifact's task scores (recorded in the manifest's metrics)."""
+    scores = _score(source, got)
+    gate = check_quality(
+        source.quality,
+        reference_name=ref_name,
+        source_outputs=reference,
+        artifact_outputs=got,
+        source_scores=source_scores,
+        artifact_scores=scores,
+        samples=source.evaluation.samples,
+    )
+    return gate, scores
 
 
 def _static_int8(
@@ -197,16 +210,7 @@ def _static_int8(
     with progress.step(f"int8: static Q/DQ (NNCF, {count} calibration inputs) for OpenVINO, then the gate") as step:
         model = optimize.quantize_static_int8(plain, source.calibration, transformer=source.transformer is not None)
         got = run_openvino(model, source.evaluation.inputs)
-        scores = _score(source, got)
-        gate = check_quality(
-            source.quality,
-            reference_name=ref_name,
-            source_outputs=reference,
-            artifact_outputs=got,
-            source_scores=source_scores,
-            artifact_scores=scores,
-            samples=source.evaluation.samples,
-        )
+        gate, scores = _quality_gate(source, got, reference, source_scores, ref_name)
         step.detail = ("pass: " if gate.passed else "FAIL: ") + gate.summary()
     if not gate.passed:
         progress.note(f"{optimize.STATIC_INT8_FILE} missed the quality gate and is not shipped: {gate.summary()}")
@@ -262,15 +266,7 @@ def _engines(
             if precision == "fp32":  # TensorRT may use TF32 for fp32 layers: 10x the ONNX tolerance
                 gate = check_parity(reference, got, tolerance=10 * source.fp32_tolerance, reference_name=ref_name)
             else:
-                gate = check_quality(
-                    source.quality,
-                    reference_name=ref_name,
-                    source_outputs=reference,
-                    artifact_outputs=got,
-                    source_scores=source_scores,
-                    artifact_scores=_score(source, got),
-                    samples=source.evaluation.samples,
-                )
+                gate = _quality_gate(source, got, reference, source_scores, ref_name)[0]
             step.detail = f"{len(engine) / 1e6:.1f} MB; " + gate.summary()
         built.append(Candidate(precision, engine, gate, {}, key.target(), file=key.file))
     return built

@@ -1,4 +1,4 @@
-"""The seam between the inference core and an engine (ONNX Runtime today, a TensorRT engine on a GPU)."""
+"""The seam between the inference core and an engine (ONNX Runtime, OpenVINO; a TensorRT engine on a GPU)."""
 
 from __future__ import annotations
 
@@ -24,3 +24,9 @@ class Backend(Protocol):
     def run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]: ...
 
     def close(self) -> None: ...
+
+
+def first_line(exc: BaseException) -> str:
+    """An engine's error message, first line only (engines append stack traces and source locations)."""
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

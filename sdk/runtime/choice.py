@@ -10,6 +10,7 @@ on a probe input, taking turns call by call, and keeps the fastest (by a clear m
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -123,6 +124,7 @@ def fastest(timings: Mapping[str, float], *, margin: float = MARGIN) -> str:
     return best if timings[best] < timings[first] * (1 - margin) else first
 
 
+@functools.cache  # the CPU does not change under a running process: read /proc/cpuinfo once
 def device_signature() -> str:
     """What makes one CPU faster with one engine than another: model name and instruction-set flags."""
     parts = [platform.machine(), platform.processor()]

@@ -10,6 +10,7 @@ import numpy as np
 
 from sdk.config import RuntimeConfig
 from sdk.errors import ArtifactError, InvalidInput, MissingDependency, RuntimeFault
+from sdk.runtime.backend import first_line
 from sdk.runtime.providers import plan_providers, probe_machine
 
 # ONNX type strings -> numpy dtype names.
@@ -69,7 +70,7 @@ class OnnxRuntimeBackend:
                 model, sess_options=session_options(ort, config), providers=list(plan.providers)
             )
         except _load_errors(ort) as exc:
-            raise ArtifactError(f"ONNX Runtime could not load {origin}: {_first_line(exc)}") from exc
+            raise ArtifactError(f"ONNX Runtime could not load {origin}: {first_line(exc)}") from exc
         self.providers: tuple[str, ...] = tuple(self._session.get_providers())
         unused = [p for p in plan.providers if p not in self.providers]
         self.notes: tuple[str, ...] = plan.notes + tuple(
@@ -88,9 +89,9 @@ class OnnxRuntimeBackend:
         try:
             results = self._session.run(self._outputs, feeds)
         except self._errors[0] as exc:
-            raise InvalidInput(f"the model rejected the input: {_first_line(exc)}") from exc
+            raise InvalidInput(f"the model rejected the input: {first_line(exc)}") from exc
         except self._errors[1] as exc:
-            raise RuntimeFault(f"ONNX Runtime failed while running the model: {_first_line(exc)}") from exc
+            raise RuntimeFault(f"ONNX Runtime failed while running the model: {first_line(exc)}") from exc
         return dict(zip(self._outputs, results))
 
     def close(self) -> None:
@@ -119,8 +120,3 @@ def _ort_errors(ort: ModuleType) -> tuple[type[Exception], tuple[type[Exception]
         if hasattr(state, n)
     )
     return state.InvalidArgument, faults
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__

@@ -18,6 +18,7 @@ import numpy as np
 
 from sdk.config import RuntimeConfig
 from sdk.errors import ArtifactError, InvalidInput, MissingDependency, RuntimeFault
+from sdk.runtime.backend import first_line
 
 INSTALL = 'pip install "aiaas-sdk[openvino]"'
 
@@ -59,7 +60,7 @@ class OpenVinoBackend:
         try:
             self._compiled = core.compile_model(core.read_model(io.BytesIO(model)), "CPU", compile_config(config))
         except RuntimeError as exc:
-            raise ArtifactError(f"OpenVINO could not load {origin}: {_first_line(exc)}") from exc
+            raise ArtifactError(f"OpenVINO could not load {origin}: {first_line(exc)}") from exc
         self.providers: tuple[str, ...] = ("CPU",)
         hint = self._compiled.get_property("INFERENCE_PRECISION_HINT")
         precision = hint.to_string() if hasattr(hint, "to_string") else str(hint)
@@ -91,7 +92,7 @@ class OpenVinoBackend:
             results = request.infer(dict(feeds))
             outputs = {name: np.array(results[name], copy=True) for name in self._outputs}
         except RuntimeError as exc:
-            message = _first_line(exc)
+            message = first_line(exc)
             if "shape" in message.lower() or "dimension" in message.lower():
                 raise InvalidInput(f"the model rejected the input: {message}") from exc
             raise RuntimeFault(f"OpenVINO failed while running the model: {message}") from exc
@@ -102,8 +103,3 @@ class OpenVinoBackend:
     def close(self) -> None:
         self._compiled = None
         self._requests = queue.SimpleQueue()
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
