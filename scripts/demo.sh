@@ -5,5 +5,5 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
-bash scripts/setup.sh demo
-exec .venv/bin/sdk demo "$@"
+venv="$(bash scripts/setup.sh demo)"
+exec "$venv/bin/sdk" demo "$@"

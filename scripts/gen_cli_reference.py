@@ -35,8 +35,7 @@ every command accepts `--help`.
 
 Conventions that hold for every command:
 
-- An error prints one line, `error: <ErrorClass>: <message>`, and, when the fix is known, a second line
-  `fix: <what to do>`; the exit status is 1. `sdk --verbose COMMAND ...` (or `AIAAS_VERBOSE=1`) also prints the
+- An error prints two lines, `error: <ErrorClass>: <message>` and `fix: <what to do>`; the exit status is 1. `sdk --verbose COMMAND ...` (or `AIAAS_VERBOSE=1`) also prints the
   traceback. A usage error (unknown option, bad value) exits with status 2. See [troubleshooting](troubleshooting.md).
 - `--json`, where offered, prints machine-readable JSON on stdout instead of text; progress bars go to stderr.
 - An option with an environment variable reads it when the option is not given on the command line.

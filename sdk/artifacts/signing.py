@@ -61,9 +61,9 @@ def public_key_line(path: Path) -> str:
 def create_keys(folder: Path, name: str = "aiaas") -> tuple[Path, Path, str]:
     """Write ``NAME.key`` (private, PKCS#8 PEM, mode 0600) and ``NAME.pub`` (public, PEM); return their paths and
     the key id. Refuses to overwrite an existing private key."""
+    ed25519 = _crypto()  # first: names the missing extra before any other cryptography import fails
     from cryptography.hazmat.primitives import serialization
 
-    ed25519 = _crypto()
     folder.mkdir(parents=True, exist_ok=True)
     private_path, public_path = folder / f"{name}.key", folder / f"{name}.pub"
     if private_path.exists():
@@ -93,9 +93,9 @@ def inline_public(public_key: Any) -> str:
 def _load_key(path: str | Path, *, private: bool) -> Any:
     """A key from a PEM file, or (public keys only) an inline ``ed25519:BASE64`` or PEM text, as a function's
     environment variable can carry it."""
+    ed25519 = _crypto()  # first: names the missing extra before any other cryptography import fails
     from cryptography.hazmat.primitives import serialization
 
-    ed25519 = _crypto()
     text = str(path).strip()
     if not private and text.startswith(INLINE_PREFIX):
         try:

@@ -7,6 +7,7 @@ read-only store of models shipped inside the package.
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import re
@@ -47,10 +48,13 @@ class ModelRef:
     def parse(cls, text: str) -> ModelRef:
         name, _, ref = text.strip().partition("@")
         if not NAME_PATTERN.match(name):
-            raise ModelNotFound(
-                f"{text!r} is not a model reference",
-                hint="use NAME, NAME@ALIAS or NAME@VERSION, e.g. digits-cnn@latest",
+            lowered = text.strip().lower()
+            hint = (
+                f"model names are lowercase: {lowered}"
+                if NAME_PATTERN.match(name.lower())
+                else "use NAME, NAME@ALIAS or NAME@VERSION (lowercase letters, digits, '.', '_', '-'), e.g. digits-cnn"
             )
+            raise ModelNotFound(f"{text!r} is not a model reference", hint=hint)
         if ref and not VERSION_PATTERN.match(ref):
             raise ModelNotFound(f"{text!r}: {ref!r} is not a valid alias or version")
         return cls(name, ref or None)
@@ -247,9 +251,11 @@ class LayeredStore:
         parsed = ref if isinstance(ref, ModelRef) else ModelRef.parse(ref)
         owner = self._owner(parsed.name)
         if owner is None:
-            known = ", ".join(self.names()) or "none"
+            names = self.names()
+            close = difflib.get_close_matches(parsed.name, names, n=1)
+            known = ", ".join(names) or "none"
             raise ModelNotFound(
-                f"unknown model {parsed.name!r}",
+                f"unknown model {parsed.name!r}" + (f"; did you mean {close[0]!r}?" if close else ""),
                 hint=f"models here: {known} (searched {self.label})",
             )
         return owner.resolve(parsed)

@@ -24,7 +24,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from sdk.cli._base import console, err_console
+from sdk.cli._base import console, err_console, require_extra
 from sdk.cli.options import JsonOption
 from sdk.deploy.aws import AwsClients, environment_for
 from sdk.deploy.deployer import Deployer
@@ -103,6 +103,9 @@ def print_step(step: Step) -> None:
     if step.status in (ROLLED_BACK, UNDO_FAILED):
         console.print(f"{mark} {escape(step.name)}: [yellow]{escape(step.status)}[/]: {escape(step.undo)}")
         return
+    if step.status == FAILED and step.undo:  # the failed step had changed something: printed again once undone
+        console.print(f"{_MARKS[ROLLED_BACK]} {escape(step.name)}: [yellow]undone[/]: {escape(step.undo)}")
+        return
     status = "" if step.status in (DONE, KEPT) else f"[dim]{escape(step.status)}:[/] "
     console.print(f"{mark} {escape(step.name)}: {status}{escape(step.detail)} [dim]({step.seconds:.1f} s)[/]")
 
@@ -167,6 +170,7 @@ def deploy(
       sdk deploy out/digits-cnn --env dev --canary 10
       sdk deploy out/digits-cnn --env dev --target sagemaker --dry-run
     """
+    require_extra("boto3", "aws", purpose="deploying to AWS")
     environment = resolve_environment(
         env, store=store, function=function, endpoint=endpoint, region=region, aws_endpoint_url=aws_endpoint_url
     )
@@ -202,6 +206,7 @@ def rollback(
       sdk rollback digits-cnn --env dev
       sdk rollback digits-cnn --env dev --to 1
     """
+    require_extra("boto3", "aws", purpose="deploying to AWS")
     environment = resolve_environment(
         env, store=store, function=function, endpoint=endpoint, region=region, aws_endpoint_url=aws_endpoint_url
     )
@@ -227,6 +232,7 @@ def status(
       sdk status --env dev
       sdk status digits-cnn --env dev --json
     """
+    require_extra("boto3", "aws", purpose="deploying to AWS")
     environment = resolve_environment(
         env, store=store, function=function, endpoint=endpoint, region=region, aws_endpoint_url=aws_endpoint_url
     )

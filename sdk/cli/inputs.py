@@ -13,12 +13,19 @@ from sdk.errors import MalformedRequest
 from sdk.serving.datatypes import numpy_dtype
 
 SUFFIXES = (".npy", ".npz", ".json")
+_FORMAT_HINTS = {
+    ".npy": "write it with numpy.save(path, array) (no pickled objects)",
+    ".npz": "write it with numpy.savez(path, name=array, ...) (no pickled objects)",
+    ".json": 'use JSON: an array, {"input_name": array, ...}, or an Open Inference Protocol request body',
+}
 
 
 def read_inputs(path: Path) -> Any:
     """An array or a dict of arrays/lists, ready for ``LoadedModel.__call__``."""
     if not path.is_file():
-        raise MalformedRequest(f"input file {path} does not exist")
+        raise MalformedRequest(
+            f"input file {path} does not exist", hint="pass the path of a .npy, .npz or .json file with the inputs"
+        )
     suffix = path.suffix.lower()
     try:
         if suffix == ".npy":
@@ -32,7 +39,7 @@ def read_inputs(path: Path) -> Any:
                 return _oip_inputs(data["inputs"], path)
             return data
     except (ValueError, OSError, zipfile.BadZipFile, UnicodeDecodeError) as exc:
-        raise MalformedRequest(f"cannot read {path}: {exc}") from exc
+        raise MalformedRequest(f"cannot read {path}: {exc}", hint=_FORMAT_HINTS[suffix]) from exc
     raise MalformedRequest(f"{path}: unsupported input file type {suffix!r}", hint=f"use one of {', '.join(SUFFIXES)}")
 
 

@@ -9,13 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich import box
 from rich.markup import escape
 from rich.table import Column, Table
 
 from sdk.artifacts import Manifest, open_store, verify_artifact
 from sdk.artifacts.s3 import S3Store, s3_client
 from sdk.artifacts.store import LocalStore, ModelRef, Store
-from sdk.cli._base import console
+from sdk.cli._base import console, require_extra
 from sdk.cli.deploy import ConsoleTransfer
 from sdk.cli.options import JsonOption, StoreOption
 from sdk.config import StoreConfig
@@ -78,25 +79,18 @@ def list_models(
     if not rows:
         console.print(f"No models in {layered.label}. Add one with `sdk compile` (or check --store).")
         return
-    table = Table(
-        Column("model", no_wrap=True),
-        "version",
-        "aliases",
-        "task",
-        Column("artifacts", no_wrap=True),
-        "privacy",
-        "store",
-    )
+    # Fits an 80-column terminal: light borders, and the store as a caption when every row shares one.
+    stores = {r["store"] for r in rows}
+    columns = [Column("model", no_wrap=True), Column("version", no_wrap=True), "aliases", Column("task")]
+    columns += [Column("artifacts"), Column("privacy", no_wrap=True)]
+    if len(stores) > 1:
+        columns.append(Column("store"))
+    caption = f"store: {next(iter(stores))}" if len(stores) == 1 else None
+    table = Table(*columns, box=box.SIMPLE_HEAD, caption=caption, caption_justify="left", pad_edge=False)
     for r in rows:
-        table.add_row(
-            r["name"],
-            r["version"],
-            ", ".join(r["aliases"]) or "-",
-            r["task"] or "-",
-            ", ".join(r["precisions"]),
-            r["privacy_floor"],
-            r["store"],
-        )
+        cells = [r["name"], r["version"], ", ".join(r["aliases"]) or "-", r["task"] or "-"]
+        cells += [", ".join(r["precisions"]), r["privacy_floor"]]
+        table.add_row(*cells, *([r["store"]] if len(stores) > 1 else []))
     console.print(table)
 
 
@@ -125,14 +119,26 @@ def show(
         f"source: {manifest.source.framework} {manifest.source.framework_version}  "
         f"recipe: {manifest.source.recipe or '-'}"
     )
-    io = Table("", "name", "dtype", "shape", title="signature", title_justify="left")
+    io = Table(
+        "", "name", "dtype", "shape", title="signature", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False
+    )
     for kind, specs in (("input", manifest.inputs), ("output", manifest.outputs)):
         for s in specs:
             io.add_row(kind, s.name, s.dtype, str(list(s.shape)))
     console.print(io)
     arts = Table(
-        "file", "kind", "engine", "precision", "bytes", "sha256", "parity", title="artifacts", title_justify="left"
+        Column("file", no_wrap=True),
+        "kind",
+        "engine",
+        Column("precision", no_wrap=True),
+        Column("bytes", justify="right", no_wrap=True),
+        Column("sha256", no_wrap=True),
+        title="artifacts",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
     )
+    parity_lines = []
     for a in manifest.artifacts:
         parity = "not recorded"
         if a.parity:
@@ -141,11 +147,15 @@ def show(
                 f"{'pass' if a.parity.passed else 'FAIL'}: {a.parity.metric} {a.parity.value:.4g} "
                 f"{relation} {a.parity.tolerance:.4g} vs {a.parity.reference}"
             )
+        parity_lines.append(f"  {a.file}: {parity}")
         engine = str(a.target.get("runtime", a.kind))
-        arts.add_row(a.file, a.kind, engine, a.precision, f"{a.bytes:,}", a.sha256[:16] + "…", parity)
+        arts.add_row(a.file, a.kind, engine, a.precision, f"{a.bytes:,}", a.sha256[:12] + "…")
     for f in manifest.files:
-        arts.add_row(f.file, f.purpose or "file", "-", "-", f"{f.bytes:,}", f.sha256[:16] + "…", "-")
+        arts.add_row(f.file, f.purpose or "file", "-", "-", f"{f.bytes:,}", f.sha256[:12] + "…")
     console.print(arts)
+    console.print("parity", soft_wrap=False)
+    for line in parity_lines:
+        console.print(escape(line))
     console.print(f"signature: {_signature(stored.path)}")
     if manifest.metrics:
         console.print("metrics: " + ", ".join(f"{k}={v:g}" for k, v in manifest.metrics.items()))
@@ -182,6 +192,7 @@ def pull_model(
       sdk models pull digits-cnn@live --env dev
       sdk models pull digits-cnn@2 --store s3://my-bucket/models/
     """
+    require_extra("boto3", "aws", purpose="pulling models from the cloud's store")
     if str(os.environ.get("AIAAS_STORE", "")).startswith("s3://"):
         raise ConfigError(
             "AIAAS_STORE names an S3 store; `sdk models pull` copies into a local folder",

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import contextlib
+import difflib
+import errno
 import logging
+import socket
 import sys
+from pathlib import Path
 
 import typer
 from rich.markup import escape
 
 from sdk.cli._base import err_console
+from sdk.errors import ConfigError, ModelNotFound
 
 
 def serve(
@@ -27,18 +32,18 @@ def serve(
     host: str = typer.Option("127.0.0.1", "--host", envvar="AIAAS_HOST", help="Interface to bind."),
     port: int = typer.Option(8080, "--port", envvar="AIAAS_PORT", help="Port to bind (0: any free port)."),
     max_batch_size: int | None = typer.Option(
-        None, "--max-batch-size", help="Most rows merged into one model run; 1 turns batching off. [default: 32]"
+        None, "--max-batch-size", help="Most rows merged into one model run; 1 turns batching off. Default: 32."
     ),
     max_queue_delay_ms: float | None = typer.Option(
         None,
         "--max-queue-delay-ms",
-        help="How long a request may wait for others to fill its batch. [default: 0: only what is queued]",
+        help="How long a request may wait for others to fill its batch. Default: 0, only what is queued.",
     ),
     max_queue_size: int | None = typer.Option(
-        None, "--max-queue-size", help="Requests waiting per model before 503 + Retry-After. [default: 256]"
+        None, "--max-queue-size", help="Requests waiting per model before 503 + Retry-After. Default: 256."
     ),
     max_body_bytes: int | None = typer.Option(
-        None, "--max-body-bytes", help="Largest request body; 413 above it. [default: 6 MiB, Lambda's limit]"
+        None, "--max-body-bytes", help="Largest request body; 413 above it. Default: 6 MiB, Lambda's limit."
     ),
     auth_token: str | None = typer.Option(
         None,
@@ -56,8 +61,9 @@ def serve(
 ) -> None:
     """Serve models over HTTP with the Open Inference Protocol (the same API as the cloud functions).
 
-    Routes: /v2/health/live, /v2/health/ready, /v2, /v2/models/NAME[/versions/V][/ready|/infer],
-    and SageMaker's /ping and /invocations. Errors are {"error": "..."} with a meaningful status.
+    Routes: /v2/health/live, /v2/health/ready, /v2, /v2/models/NAME (metadata), /v2/models/NAME/ready,
+    /v2/models/NAME/infer (each also under /v2/models/NAME/versions/V/...), and SageMaker's /ping and /invocations.
+    Errors are {"error": "..."} with a meaningful status.
 
     Example: sdk serve --port 8080, then
     curl -d '{"inputs":[{"name":"image","shape":[1,1,8,8],"datatype":"FP32","data":[...64 numbers...]}]}'
@@ -69,6 +75,8 @@ def serve(
     from sdk.serving.config import ServeConfig
 
     http.import_uvicorn()  # fail before loading models when the server stack is missing
+    _check_store(store)
+    _check_port(host, port)
     config = ServeConfig.from_env(
         max_batch_size=max_batch_size,
         max_queue_delay_ms=max_queue_delay_ms,
@@ -83,6 +91,8 @@ def serve(
             f"[bold yellow]warning[/]: serving on {escape(host)} without --auth-token: anyone who can reach this "
             "port can run the models. Set --auth-token (or AIAAS_AUTH_TOKEN), or bind 127.0.0.1."
         )
+    if model:
+        _check_models(store, model, builtin)
     service = build_service(
         store, config=config, runtime=RuntimeConfig.from_env(threads=threads), include_builtin=builtin
     )
@@ -104,6 +114,51 @@ def serve(
         )
     repository.close()
     typer.echo("aiaas server stopped")
+
+
+def _check_store(store: str | None) -> None:
+    """A --store folder that does not exist is a typo, not an empty store: say so instead of serving nothing."""
+    if store and not store.startswith("s3://") and not Path(store).expanduser().is_dir():
+        raise ConfigError(
+            f"--store {store}: no such folder",
+            hint="pass an existing model store or artifact folder (`sdk compile --out`, `sdk models pull` fill one)",
+        )
+
+
+def _check_port(host: str, port: int) -> None:
+    """Bind the port once before loading models, so that a port in use is one readable line with the fix."""
+    if port == 0:
+        return
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: TIME_WAIT is not "in use"
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise ConfigError(
+                    f"port {port} on {host} is already in use",
+                    hint=f"stop what listens there (`ss -ltnp 'sport = :{port}'` shows it), or pick another --port "
+                    "(0: any free port)",
+                ) from exc
+            raise ConfigError(f"cannot bind {host}:{port}: {exc.strerror}", hint="check --host and --port") from exc
+
+
+def _check_models(store: str | None, wanted: list[str], builtin: bool) -> None:
+    """Every --model must name a model the store holds; the error lists what it does hold."""
+    from sdk.artifacts.store import ModelRef
+    from sdk.serving.repository import open_model_store
+
+    held = open_model_store(store, include_builtin=builtin).names()
+    for ref in wanted:
+        name = ModelRef.parse(ref).name
+        if name not in held:
+            close = difflib.get_close_matches(name, held, n=1)
+            raise ModelNotFound(
+                f"--model {ref}: no model named {name!r} in the store"
+                + (f"; did you mean {close[0]!r}?" if close else ""),
+                hint=f"the store holds: {', '.join(held) or 'no models'} (`sdk models list --store STORE`)",
+            )
 
 
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
