@@ -18,9 +18,10 @@ import numpy as np
 
 from sdk.client import Client
 from sdk.errors import AiaasError, InvalidInput, MissingDependency
+from sdk.routing import Mode
 from sdk.serving.datatypes import numpy_dtype
 
-ROUTE_MODES = {"local": "local_only", "cloud": "cloud_only"}
+ROUTE_MODES = {"local": Mode.LOCAL_ONLY, "cloud": Mode.CLOUD_ONLY}
 
 
 @dataclass
@@ -67,9 +68,9 @@ def example_inputs(client: Client, model: str, batch: int) -> dict[str, np.ndarr
 
 
 def _drive(
-    client: Client, model: str, inputs: Any, mode: str, concurrency: int, duration: float, limit: int
+    client: Client, model: str, inputs: Any, mode: Mode, concurrency: int, duration: float, limit: int
 ) -> RouteStats:
-    stats = RouteStats(route=mode)
+    stats = RouteStats(route=mode.value)
     lock = threading.Lock()
     stop_at = time.monotonic() + duration
 

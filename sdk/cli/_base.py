@@ -72,7 +72,7 @@ def require_extra(module: str, extra: str, *, purpose: str) -> None:
 class ReadableErrors(TyperGroup):
     """The root group: an AiaasError anywhere below becomes a readable message and exit status 1."""
 
-    def invoke(self, ctx: typer.Context) -> Any:
+    def invoke(self, ctx: Any) -> Any:  # a click Context: typer's own (vendored) from typer 0.26 on, click's before
         try:
             return super().invoke(ctx)
         except AiaasError as exc:

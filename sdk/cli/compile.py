@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 from rich.markup import escape
+from rich.status import Status
 
 from sdk.cli._base import console
 from sdk.compile.progress import Progress, Step
@@ -17,7 +18,7 @@ class ConsoleProgress(Progress):
 
     def __init__(self) -> None:
         super().__init__()
-        self._status = None
+        self._status: Status | None = None
 
     def started(self, step: Step) -> None:
         self._status = console.status(escape(step.title) + " …")

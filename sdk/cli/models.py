@@ -81,7 +81,7 @@ def list_models(
         return
     # Fits an 80-column terminal: light borders, and the store as a caption when every row shares one.
     stores = {r["store"] for r in rows}
-    columns = [Column("model", no_wrap=True), Column("version", no_wrap=True), "aliases", Column("task")]
+    columns: list[Column | str] = [Column("model", no_wrap=True), Column("version", no_wrap=True), "aliases", "task"]
     columns += [Column("artifacts"), Column("privacy", no_wrap=True)]
     if len(stores) > 1:
         columns.append(Column("store"))

@@ -54,6 +54,8 @@ def predict(
       sdk predict digits-cnn -i digit.json --endpoint http://127.0.0.1:8080 --privacy public --explain
     """
     inputs = read_inputs(input)
+    loaded: LoadedModel | None
+    info: RuntimeInfo | None
     if Path(model).is_dir() or precision is not None:
         loaded = load(model, store=open_store(store), precision=precision)
         outputs, decision, info = _run_local_artifact(loaded, inputs)

@@ -12,7 +12,7 @@ from rich.markup import escape
 
 from sdk.client import Client, Result
 from sdk.errors import AiaasError
-from sdk.routing import Route
+from sdk.routing import Mode, Route
 
 
 @dataclass
@@ -54,10 +54,10 @@ def learn(client: Client, model: str, inputs: Any, rounds: int) -> dict[str, flo
 
     One call per route first, unrecorded: it loads the model, opens the connection and lets the server size its
     batches (a one-time cost that says nothing about the steady state)."""
-    for mode in ("local_only", "cloud_only"):
+    for mode in (Mode.LOCAL_ONLY, Mode.CLOUD_ONLY):
         client.predict(model, inputs, mode=mode)
     client.router.latency.forget(model)
-    for mode in ("local_only", "cloud_only") * rounds:
+    for mode in (Mode.LOCAL_ONLY, Mode.CLOUD_ONLY) * rounds:
         client.predict(model, inputs, mode=mode)
     out = {}
     for route in (Route.LOCAL, Route.CLOUD):
