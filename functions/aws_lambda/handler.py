@@ -4,7 +4,8 @@ Glue only. At init (module scope, once per container) the model(s) at ``MODEL_UR
 downloaded into /tmp with every sha256 verified), loaded and warmed up; an invocation only validates, runs and
 encodes. Every path goes to ``Service.handle``, the very function `sdk serve` answers with, so both return the same
 response for the same request. Bodies arrive base64-encoded when binary (the OIP binary tensor extension) and
-binary responses go back base64-encoded.
+binary responses go back base64-encoded. HEAD on a GET route gets the GET's status and headers with no body (its
+Content-Length says how long the GET's is); a gzip or deflate request body is inflated by the service.
 
 Powertools as documented: a structured ``Logger`` with the Lambda context and the request id (never the event or the
 payload), EMF ``Metrics`` (latency, batch size, errors, cold start) and ``Tracer`` (responses not captured: they are

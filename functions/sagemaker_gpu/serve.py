@@ -2,8 +2,10 @@
 
 SageMaker runs the image as ``docker run IMAGE serve`` and calls ``GET /ping`` and ``POST /invocations`` (an OIP
 inference request; the model is chosen by ``X-Amzn-SageMaker-Target-Model``, else the only one); the ``/v2`` routes
-answer too. Models come from ``MODEL_URI`` (s3:// or a path, verified into ``AIAAS_CACHE_DIR``), else from
-``/opt/ml/model`` where SageMaker unpacks ``model_data_url``. Execution providers default to ``auto``: TensorRT, then
+answer too. SageMaker passes no Inference-Header-Content-Length, so binary tensors carry their JSON length in the
+content type (``application/vnd.sagemaker-triton.binary+json;json-header-size=N``), both ways. Models come from
+``MODEL_URI`` (s3:// or a path, verified into ``AIAAS_CACHE_DIR``), else from ``/opt/ml/model`` where SageMaker
+unpacks ``model_data_url``. Execution providers default to ``auto``: TensorRT, then
 CUDA, then CPU, as this GPU and the installed onnxruntime-gpu allow; what each session really uses is printed at start
 (onnxruntime-gpu silently falls back to the CPU when CUDA libraries are missing).
 

@@ -185,7 +185,7 @@ class _ModelQueue:
         batch = [first]
         if first.key is None:
             return batch
-        rows, keep = first.rows, deque()
+        rows, keep = first.rows, deque[_Item]()
         limit = self.limit
         while self.items:
             item = self.items.popleft()

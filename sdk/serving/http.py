@@ -2,8 +2,9 @@
 
 A raw ASGI callable rather than a framework: the service already routes, and on this 2-core machine a Starlette
 router in front of the same service cost measurable throughput for nothing (see the serving note). The app reads
-the body up to the configured limit (413 before reading more), hands it to ``Service.handle_async`` (which batches),
-and writes one access-log line per request: method, path, status, sizes, latency and request id, never the payload.
+the body up to the configured limit (413 before reading more; a gzip body is inflated by the service, within the same
+limit), hands it to ``Service.handle_async`` (which batches), and writes one access-log line per request: method,
+path, status, sizes, latency and request id, never the payload.
 
 Shutdown is graceful: on SIGINT/SIGTERM uvicorn stops accepting connections and waits for in-flight requests; then
 the lifespan shutdown drains the batcher, so every accepted request is answered.
@@ -115,12 +116,14 @@ class OipApp:
             response = self.service.error_response(method, path, headers, body)
         else:
             response = await self.service.handle_async(method, path, headers, body)
+        # A HEAD answer carries the Content-Length its GET would have (the service sets it) and no body.
+        sized = "content-length" in response.headers
         await send(
             {
                 "type": "http.response.start",
                 "status": response.status,
                 "headers": [
-                    (b"content-length", str(len(response.body)).encode()),
+                    *(() if sized else ((b"content-length", str(len(response.body)).encode()),)),
                     *((k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers.items()),
                 ],
             }
@@ -194,7 +197,7 @@ def build_server(
     """A uvicorn server for ``service``; ``on_ready`` gets the base URL once the socket listens (port 0: any free)."""
     uvicorn = import_uvicorn()
 
-    class _Server(uvicorn.Server):  # type: ignore[misc, name-defined]
+    class _Server(uvicorn.Server):  # type: ignore[name-defined]
         url: str | None = None
 
         async def startup(self, sockets: Any = None) -> None:

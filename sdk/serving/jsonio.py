@@ -12,11 +12,17 @@ from typing import Any
 
 import numpy as np
 
-try:  # orjson is optional: the `serve` extra brings it, the light client works without it.
-    import orjson as _orjson
-except ImportError:  # pragma: no cover - exercised where orjson is absent
-    _orjson = None
 
+def _optional_orjson() -> Any:
+    """orjson is optional: the `serve` extra brings it, the light client works without it."""
+    try:
+        import orjson
+    except ImportError:  # pragma: no cover - exercised where orjson is absent
+        return None
+    return orjson
+
+
+_orjson = _optional_orjson()
 HAVE_ORJSON = _orjson is not None
 
 

@@ -9,6 +9,10 @@ answer identical requests identically. Routes (Open Inference Protocol v2, plus 
     POST /v2/models/{name}[/versions/{v}]/infer
     GET  /ping · POST /invocations                   SageMaker (model: X-Amzn-SageMaker-Target-Model, else default)
 
+Every GET route answers HEAD too (RFC 9110 §9.1): the GET's status and headers, its Content-Length, no body. An
+inference body may come gzip- or deflate-encoded (``encoding``); ``/invocations`` answers binary tensors in
+SageMaker's framing (``codec.sagemaker_framing``), as does any request sent in it.
+
 Every error is ``{"error": "<message>"}`` with the status of its ``sdk.errors`` class. A 500 is a real fault only:
 it is logged with the request id (never the payload) and the client is told the id, not the traceback.
 """
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hmac
 import logging
 import re
@@ -39,9 +44,16 @@ from sdk.errors import (
     UnsupportedMediaType,
 )
 from sdk.runtime import LoadedModel
-from sdk.serving import jsonio
+from sdk.serving import encoding, jsonio
 from sdk.serving.batcher import Batcher
-from sdk.serving.codec import InferRequest, decode_request, encode_error, encode_response
+from sdk.serving.codec import (
+    SAGEMAKER_BINARY_CONTENT_TYPE,
+    InferRequest,
+    decode_request,
+    encode_error,
+    encode_response,
+    sagemaker_framing,
+)
 from sdk.serving.config import ServeConfig
 from sdk.serving.datatypes import oip_datatype
 from sdk.serving.repository import ModelRepository
@@ -57,12 +69,24 @@ CUSTOM_ATTRIBUTES_HEADER = "x-amzn-sagemaker-custom-attributes"
 # are written for curl -d, so it is accepted; anything else (text, multipart, XML, images) is refused.
 _BODY_TYPES = ("application/json", "application/octet-stream", "application/x-www-form-urlencoded", "")
 _REQUEST_ID = re.compile(r"^[\w.:-]{1,128}$")
+_BODY_HANDLERS = ("infer", "invocations")  # the routes that read a request body
 
 
 class Response(NamedTuple):
     status: int
     headers: dict[str, str]
     body: bytes
+
+
+class _Refusal(NamedTuple):
+    """A path no route takes with this method: 404, or 405 with the methods it allows."""
+
+    status: int
+    message: str
+    headers: dict[str, str]
+
+
+_Matched = tuple[str, dict[str, str], bool]  # handler, path parameters, public
 
 
 @dataclass(frozen=True)
@@ -91,6 +115,7 @@ class _Prepared:
     model: LoadedModel
     request: InferRequest
     feeds: dict[str, np.ndarray]
+    sagemaker: bool = False  # answer binary tensors in SageMaker's framing (the JSON length in the content type)
 
 
 _M = r"/v2/models/(?P<name>[^/]+)(?:/versions/(?P<version>[^/]+))?"
@@ -120,7 +145,7 @@ class Service:
         self.batcher = batcher
         self._token = self.config.auth_token.encode() if self.config.auth_token else None
         self.observer: Callable[[InferenceRecord], None] | None = None
-        self._routes: dict[tuple[str, str], Any] = {}
+        self._routes: dict[tuple[str, str], _Matched | _Refusal] = {}
         self._is_ready = False
 
     # --- lifecycle ---------------------------------------------------------------------------------------------
@@ -145,10 +170,10 @@ class Service:
             if isinstance(result, _Prepared):
                 start = time.perf_counter()
                 outputs = result.model.run_validated(result.feeds)
-                return self._respond(request, result, outputs, start)
-            return result
+                return _for_method(request, self._respond(request, result, outputs, start))
+            return _for_method(request, result)
         except Exception as exc:
-            return self._error(request, exc)
+            return _for_method(request, self._error(request, exc))
 
     async def handle_async(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> Response:
         """Answer one request on an event loop: models load and run off the loop, inference through the batcher."""
@@ -162,14 +187,15 @@ class Service:
                     outputs = await self.batcher.submit(result.model, result.feeds)
                 else:
                     outputs = await asyncio.to_thread(result.model.run_validated, result.feeds)
-                return self._respond(request, result, outputs, start)
-            return result
+                return _for_method(request, self._respond(request, result, outputs, start))
+            return _for_method(request, result)
         except Exception as exc:
-            return self._error(request, exc)
+            return _for_method(request, self._error(request, exc))
 
     def error_response(self, method: str, path: str, headers: Mapping[str, str], exc: Exception) -> Response:
         """The response for an error found before the service saw the request (e.g. a body over the limit)."""
-        return self._error(self._request(method, path, headers, b""), exc)
+        request = self._request(method, path, headers, b"")
+        return _for_method(request, self._error(request, exc))
 
     # --- plumbing ------------------------------------------------------------------------------------------------
 
@@ -179,40 +205,39 @@ class Service:
         request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
         return Request(method.upper(), path.split("?", 1)[0], lowered, body, request_id)
 
-    def _match(self, request: Request) -> tuple[str, dict[str, str], bool] | Response:
+    def _match(self, request: Request) -> _Matched | Response:
         key = (request.method, request.path)
         found = self._routes.get(key)
         if found is None:
             found = self._route(request.method, request.path)
             if len(self._routes) < 4096:  # the paths a server sees are few; the bound keeps scanners from growing it
                 self._routes[key] = found
-        if isinstance(found[0], str):
-            return found
-        status, message, extra = found
-        return self._plain(request, status, message, extra)
+        if isinstance(found, _Refusal):
+            return self._plain(request, found.status, found.message, found.headers)
+        return found
 
-    def _route(self, method: str, path: str) -> tuple[str, dict[str, str], bool] | tuple[int, str, dict[str, str]]:
-        """(handler, params, public) for a path, or (status, message, extra headers) for 404/405."""
+    def _route(self, method: str, path: str) -> _Matched | _Refusal:
+        """(handler, params, public) for a path, or the 404/405 refusal."""
         request_path = path
         path = path.rstrip("/") or "/"
-        allowed = []
+        allowed: list[str] = []
         for route_method, pattern, handler, public in _ROUTES:
             found = pattern.match(path)
             if found is None:
                 continue
-            if route_method == method:
+            if route_method == method or (method == "HEAD" and route_method == "GET"):
                 params = {k: unquote(v) for k, v in found.groupdict().items() if v is not None}
                 return handler, params, public
-            allowed.append(route_method)
+            allowed.extend(("GET", "HEAD") if route_method == "GET" else (route_method,))
         if allowed:
             methods = ", ".join(sorted(set(allowed)))
-            return 405, f"{method} is not allowed on {request_path}; use {methods}", {"allow": methods}
-        return 404, f"no route {method} {request_path}; see GET /v2 and /v2/models/NAME", {}
+            return _Refusal(405, f"{method} is not allowed on {request_path}; use {methods}", {"allow": methods})
+        return _Refusal(404, f"no route {method} {request_path}; see GET /v2 and /v2/models/NAME", {})
 
     async def _ensure_loaded(self, request: Request) -> None:
         """Load a model that is not loaded yet on a worker thread, so that the event loop never blocks on it."""
         matched = self._match(request)
-        if isinstance(matched, Response) or matched[0] not in ("infer", "invocations"):
+        if isinstance(matched, Response) or matched[0] not in _BODY_HANDLERS:
             return
         handler, params, public = matched
         if not public and self._token is not None:
@@ -244,6 +269,10 @@ class Service:
             raise PayloadTooLarge(
                 f"request body is {len(request.body)} bytes; this server accepts at most {self.config.max_body_bytes}"
             )
+        if handler in _BODY_HANDLERS and request.headers.get("content-encoding"):
+            body = encoding.decode_body(request.body, request.headers["content-encoding"], self.config.max_body_bytes)
+            headers = {k: v for k, v in request.headers.items() if k != "content-encoding"}
+            request = dataclasses.replace(request, body=body, headers=headers)
         route: Callable[..., Response | _Prepared] = getattr(self, f"_on_{handler}")
         return route(request, **params)
 
@@ -270,6 +299,8 @@ class Service:
                 extra["retry-after"] = str(max(1, round(exc.retry_after)))
             elif isinstance(exc, Unauthorized):
                 extra["www-authenticate"] = 'Bearer realm="aiaas"'
+            elif isinstance(exc, UnsupportedMediaType):
+                extra["accept-encoding"] = encoding.ACCEPTED  # RFC 9110 §15.5.16: the codings that would do
             if exc.status >= 500 and exc.status not in (501, 503):
                 logger.error("request %s: %s %s failed: %s", request.request_id, request.method, request.path, exc)
             message = f"{exc.message} (fix: {exc.hint})" if exc.hint else exc.message
@@ -319,15 +350,19 @@ class Service:
         ready = self.repository.is_loaded(name, version)
         return self._json(request, 200 if ready else 503, {"name": name, "ready": ready})
 
-    def _on_infer(self, request: Request, name: str, version: str | None = None) -> _Prepared:
-        _check_content_type(request)
+    def _on_infer(
+        self, request: Request, name: str, version: str | None = None, *, sagemaker: bool = False
+    ) -> _Prepared:
+        media = _check_content_type(request)
         model = self.repository.get(name, version)
         decoded = decode_request(request.body, request.headers)
         _check_against_model(model, decoded)
-        return _Prepared(model, decoded, model.validator(decoded.inputs))
+        sagemaker = sagemaker or media == SAGEMAKER_BINARY_CONTENT_TYPE  # answer in the framing it was asked in
+        return _Prepared(model, decoded, model.validator(decoded.inputs), sagemaker)
 
     def _on_invocations(self, request: Request) -> _Prepared:
-        return self._on_infer(request, **self._sagemaker_target(request))
+        # SageMaker passes no Inference-Header-Content-Length back to the caller: the framing must be its own.
+        return self._on_infer(request, **self._sagemaker_target(request), sagemaker=True)
 
     def _sagemaker_target(self, request: Request) -> dict[str, str]:
         """Which model /invocations runs: the target-model header, a ``model=`` custom attribute, the default."""
@@ -363,6 +398,8 @@ class Service:
         body, headers = encode_response(
             outputs, model_name=manifest.name, model_version=manifest.version, request=prepared.request
         )
+        if prepared.sagemaker:
+            headers = sagemaker_framing(headers)
         headers["x-request-id"] = request.request_id
         # Queue + model time, so a client can tell the network's share of a round trip (its bandwidth estimate).
         headers["server-timing"] = f"infer;dur={run_ms:.3f}"
@@ -373,14 +410,24 @@ def _tensor_metadata(name: str, dtype: str, shape: tuple[int, ...]) -> dict[str,
     return {"name": name, "datatype": oip_datatype(np.dtype(dtype)), "shape": list(shape)}
 
 
-def _check_content_type(request: Request) -> None:
+def _for_method(request: Request, response: Response) -> Response:
+    """A HEAD request's answer: the GET's status and headers, its Content-Length, and no body."""
+    if request.method != "HEAD":
+        return response
+    return Response(response.status, {**response.headers, "content-length": str(len(response.body))}, b"")
+
+
+def _check_content_type(request: Request) -> str:
+    """The request's media type, lowercase; raises UnsupportedMediaType (415) for one an inference body cannot be."""
     given = request.headers.get("content-type", "")
     media = given.split(";", 1)[0].strip().lower()
     if media not in _BODY_TYPES and not (media.startswith("application/") and media.endswith("+json")):
         raise UnsupportedMediaType(
-            f"Content-Type {given!r} is not supported; send application/json, or application/octet-stream "
-            "with the Inference-Header-Content-Length header for binary tensors"
+            f"Content-Type {given!r} is not supported; send application/json, or for binary tensors "
+            "application/octet-stream with the Inference-Header-Content-Length header (or "
+            f"{SAGEMAKER_BINARY_CONTENT_TYPE};json-header-size=N)"
         )
+    return media
 
 
 def _check_against_model(model: LoadedModel, request: InferRequest) -> None:

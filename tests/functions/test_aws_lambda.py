@@ -154,3 +154,31 @@ def test_model_from_s3_is_verified_into_tmp_at_init(
     s3.put_object(Bucket="models-lambda", Key="models/digits-cnn/1/model.onnx", Body=b"not the model")
     with pytest.raises(IntegrityError, match="model.onnx is truncated"):
         load_handler("s3://models-lambda/models/digits-cnn/1/", AIAAS_CACHE_DIR=str(tmp_path / "cache2"))
+
+
+def test_head_is_answered_like_get_with_its_length_and_no_body(load_handler, digits_artifact: Path) -> None:
+    module = load_handler(str(digits_artifact))
+    got = module.handler(event("apigw_v2_model_metadata.json"), FakeLambdaContext())
+    head = module.handler(event("apigw_v2_head_model_metadata.json"), FakeLambdaContext())
+    assert head["statusCode"] == got["statusCode"] == 200
+    assert _body(head) == b"" and head["headers"]["content-length"] == str(len(_body(got)))
+    assert head["headers"]["Content-Type"] == got["headers"]["Content-Type"] == "application/json"
+
+
+def test_gzip_encoded_body_is_inflated(load_handler, digits_artifact: Path) -> None:
+    module = load_handler(str(digits_artifact))
+    response = module.handler(event("function_url_infer_gzip_base64.json"), FakeLambdaContext())
+    assert response["statusCode"] == 200, response["body"]
+    document = json.loads(response["body"])
+    assert int(np.argmax(next(o for o in document["outputs"] if o["name"] == "probabilities")["data"])) == 7
+
+
+def test_sagemaker_framed_binary_request_gets_a_sagemaker_framed_answer(load_handler, digits_artifact: Path) -> None:
+    module = load_handler(str(digits_artifact))
+    response = module.handler(event("function_url_sagemaker_binary_framing.json"), FakeLambdaContext())
+    assert response["statusCode"] == 200 and response["isBase64Encoded"] is True
+    content_type = response["headers"]["Content-Type"]
+    assert content_type.startswith("application/vnd.sagemaker-triton.binary+json;json-header-size=")
+    assert "inference-header-content-length" not in {k.lower() for k in response["headers"]}
+    outputs, meta = decode_response(_body(response), {"content-type": content_type})
+    assert meta["id"] == "digit-7-sm" and int(outputs["probabilities"].argmax()) == 7

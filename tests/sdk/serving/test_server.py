@@ -247,5 +247,5 @@ def test_binding_beyond_loopback_without_a_token_warns(monkeypatch: pytest.Monke
 def test_unknown_store_model_is_a_readable_cli_error() -> None:
     from sdk.cli import app
 
-    result = CliRunner().invoke(app, ["serve", "--model", "resnet"])
-    assert result.exit_code == 1 and "unknown model 'resnet'" in result.output
+    result = CliRunner().invoke(app, ["serve", "--model", "resnet", "--port", "0"])
+    assert result.exit_code == 1 and "no model named 'resnet'" in result.output
