@@ -18,6 +18,7 @@ HTTP status it maps to, so a function answers a client with the same vocabulary 
     ├── Overloaded (503)                queue full; carries ``retry_after``
     ├── LocalUnavailable (503)          the edge route cannot serve this call
     ├── CloudUnavailable (503)          the cloud route cannot serve this call
+    │   └── CloudBadResponse (502)      the endpoint answered, but not as an inference server does
     ├── DeadlineExceeded (504)
     ├── MissingDependency (501)         an optional extra is not installed
     ├── ConfigError (500)               a setting that cannot be used
@@ -132,6 +133,15 @@ class LocalUnavailable(AiaasError):
 class CloudUnavailable(AiaasError):
     status = 503
     code = "cloud_unavailable"
+
+
+class CloudBadResponse(CloudUnavailable):
+    """The endpoint answered, but not with anything the protocol allows: a 2xx body that is no inference response or
+    metadata document, a redirect, a status no OIP server sends. A fault of the endpoint (or of its URL), never of the
+    caller's input: a public call falls back, and the circuit breaker counts it as a failure."""
+
+    status = 502
+    code = "cloud_bad_response"
 
 
 class DeadlineExceeded(AiaasError):

@@ -8,23 +8,102 @@ leave the event loop anyway, and one implementation of routing, retries and the 
 from __future__ import annotations
 
 import asyncio
+import random
+from pathlib import Path
 from typing import Any
 
+from sdk.artifacts.store import Store
 from sdk.client.client import Client, Result
+from sdk.client.config import AuthKind, ClientConfig, EndpointKind
+from sdk.config import RuntimeConfig
+from sdk.routing import Mode, Privacy, Router
+from sdk.routing.decision import ModeName, PrivacyName
 
 
 class AsyncClient:
-    def __init__(self, endpoint: str | None = None, *, max_concurrency: int = 32, **kwargs: Any) -> None:
-        self._client = Client(endpoint, **kwargs)
+    """Takes the arguments of ``Client`` (typed the same, so a type checker catches ``privacy="privat"`` here
+    too), plus ``max_concurrency``."""
+
+    def __init__(
+        self,
+        endpoint: str | None = None,
+        *,
+        max_concurrency: int = 32,
+        privacy: Privacy | PrivacyName | None = None,
+        mode: Mode | ModeName | None = None,
+        store: Store | str | Path | None = None,
+        config: ClientConfig | None = None,
+        runtime: RuntimeConfig | None = None,
+        router: Router | None = None,
+        rng: random.Random | None = None,
+        endpoint_kind: EndpointKind | None = None,
+        sagemaker_endpoint: str | None = None,
+        region: str | None = None,
+        auth: AuthKind | None = None,
+        token: str | None = None,
+        timeout_s: float | None = None,
+        connect_timeout_s: float | None = None,
+        max_attempts: int | None = None,
+        breaker_failures: int | None = None,
+        breaker_cooldown_s: float | None = None,
+        exploration_rate: float | None = None,
+        binary_threshold_bytes: int | None = None,
+        latency_state: str | Path | None = None,
+        persist_latency: bool | None = None,
+        metadata_ttl_s: float | None = None,
+    ) -> None:
+        self._client = Client(
+            endpoint,
+            privacy=privacy,
+            mode=mode,
+            store=store,
+            config=config,
+            runtime=runtime,
+            router=router,
+            rng=rng,
+            endpoint_kind=endpoint_kind,
+            sagemaker_endpoint=sagemaker_endpoint,
+            region=region,
+            auth=auth,
+            token=token,
+            timeout_s=timeout_s,
+            connect_timeout_s=connect_timeout_s,
+            max_attempts=max_attempts,
+            breaker_failures=breaker_failures,
+            breaker_cooldown_s=breaker_cooldown_s,
+            exploration_rate=exploration_rate,
+            binary_threshold_bytes=binary_threshold_bytes,
+            latency_state=latency_state,
+            persist_latency=persist_latency,
+            metadata_ttl_s=metadata_ttl_s,
+        )
         self._slots = asyncio.Semaphore(max_concurrency)
 
     @property
     def sync(self) -> Client:
         return self._client
 
-    async def predict(self, model: str, inputs: Any, **options: Any) -> Result:
+    async def predict(
+        self,
+        model: str,
+        inputs: Any,
+        *,
+        privacy: Privacy | PrivacyName | None = None,
+        mode: Mode | ModeName | None = None,
+        deadline_ms: float | None = None,
+        timeout_s: float | None = None,
+    ) -> Result:
+        """``Client.predict`` in a worker thread; the same arguments, the same errors."""
         async with self._slots:
-            return await asyncio.to_thread(self._client.predict, model, inputs, **options)
+            return await asyncio.to_thread(
+                self._client.predict,
+                model,
+                inputs,
+                privacy=privacy,
+                mode=mode,
+                deadline_ms=deadline_ms,
+                timeout_s=timeout_s,
+            )
 
     async def aclose(self) -> None:
         await asyncio.to_thread(self._client.close)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import difflib
 import logging
 import random
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -13,11 +15,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from sdk.artifacts.store import ModelRef, Store, open_store
-from sdk.client.config import ClientConfig
+from sdk.client.config import AuthKind, ClientConfig, EndpointKind
 from sdk.client.faults import CLOUD_FAULTS, LOCAL_FAULTS
 from sdk.client.local import LocalRoute
 from sdk.config import RuntimeConfig
-from sdk.errors import AiaasError, CloudUnavailable, LocalUnavailable, PrivacyViolation
+from sdk.errors import AiaasError, CloudUnavailable, LocalUnavailable, ModelNotFound, PrivacyViolation
 from sdk.routing import (
     Attempt,
     Availability,
@@ -30,6 +32,7 @@ from sdk.routing import (
     Router,
     RouterPolicy,
 )
+from sdk.routing.decision import ModeName, PrivacyName, choose
 
 if TYPE_CHECKING:
     from sdk.client.cloud import CloudRoute
@@ -73,16 +76,50 @@ class Client:
         self,
         endpoint: str | None = None,
         *,
-        privacy: str | None = None,
-        mode: str | None = None,
+        privacy: Privacy | PrivacyName | None = None,
+        mode: Mode | ModeName | None = None,
         store: Store | str | Path | None = None,
         config: ClientConfig | None = None,
         runtime: RuntimeConfig | None = None,
         router: Router | None = None,
         rng: random.Random | None = None,
-        **settings: Any,
+        # The other ClientConfig fields (None: the environment, the config file, then the default decide).
+        endpoint_kind: EndpointKind | None = None,
+        sagemaker_endpoint: str | None = None,
+        region: str | None = None,
+        auth: AuthKind | None = None,
+        token: str | None = None,
+        timeout_s: float | None = None,
+        connect_timeout_s: float | None = None,
+        max_attempts: int | None = None,
+        breaker_failures: int | None = None,
+        breaker_cooldown_s: float | None = None,
+        exploration_rate: float | None = None,
+        binary_threshold_bytes: int | None = None,
+        latency_state: str | Path | None = None,
+        persist_latency: bool | None = None,
+        metadata_ttl_s: float | None = None,
     ) -> None:
-        self.config = config or ClientConfig.from_env(endpoint=endpoint, privacy=privacy, mode=mode, **settings)
+        self.config = config or ClientConfig.from_env(
+            endpoint=endpoint,
+            privacy=privacy,
+            mode=mode,
+            endpoint_kind=endpoint_kind,
+            sagemaker_endpoint=sagemaker_endpoint,
+            region=region,
+            auth=auth,
+            token=token,
+            timeout_s=timeout_s,
+            connect_timeout_s=connect_timeout_s,
+            max_attempts=max_attempts,
+            breaker_failures=breaker_failures,
+            breaker_cooldown_s=breaker_cooldown_s,
+            exploration_rate=exploration_rate,
+            binary_threshold_bytes=binary_threshold_bytes,
+            latency_state=latency_state,
+            persist_latency=persist_latency,
+            metadata_ttl_s=metadata_ttl_s,
+        )
         self.store = store if store is not None and not isinstance(store, (str, Path)) else open_store(store)
         self.local = LocalRoute(self.store, runtime)
         self.cloud: CloudRoute | None = None
@@ -102,34 +139,53 @@ class Client:
         model: str,
         inputs: Any,
         *,
-        privacy: str | Privacy | None = None,
-        mode: str | Mode | None = None,
+        privacy: Privacy | PrivacyName | None = None,
+        mode: Mode | ModeName | None = None,
         deadline_ms: float | None = None,
         timeout_s: float | None = None,
     ) -> Result:
-        """Run ``model`` on ``inputs`` (a dict name -> array, or one array) where the router decides."""
+        """Run ``model`` on ``inputs`` (a dict name -> array, or one array) where the router decides.
+
+        A ``privacy`` or ``mode`` that is not one of the allowed values raises ``InvalidInput`` (the call is wrong,
+        as a 400 would say) before anything runs; the client's own defaults were checked as ``ConfigError``."""
         start = time.perf_counter()
         ModelRef.parse(model)
+        asked = choose(Privacy, privacy, setting="privacy") if privacy is not None else None
+        how = choose(Mode, mode if mode is not None else self.config.mode, setting="mode")
         floor = self.local.privacy_floor(model)
-        level = Privacy.strictest(privacy or self.config.privacy, floor)
-        how = Mode(mode or self.config.mode)
+        level = Privacy.strictest(asked or self.config.privacy, floor)
         local = self.local.availability(model)
-        if not local.ok and self.cloud is None:
-            self.store.resolve(model)  # raises ModelNotFound naming the models this device has
+        if not local.ok and self.cloud is None and level is Privacy.PUBLIC:
+            # No other route: the device's own reason is the answer (ModelNotFound naming the models here, a
+            # trusted-keys refusal with its fix), not a "cloud unavailable" about a cloud nobody configured.
+            failure = self.local.failure(model)
+            if failure is not None:
+                raise failure
         cloud = self._cloud_availability(level)
         if floor is None and level is Privacy.PUBLIC and cloud.ok:
             # The model is not on this device: learn its floor from the cloud's metadata (no payload is sent)
             # before any data could go there. Unknown, the cloud is not used.
-            floor, why = self._cloud_floor(model)
+            floor, why, error = self._cloud_floor(model)
+            if isinstance(error, ModelNotFound) and not local.ok:
+                raise self._nowhere(model, error)
             level = Privacy.strictest(level, floor)
             if why:
                 cloud = Availability(False, why)
             elif level is Privacy.PRIVATE:
                 cloud = Availability(False, "the model's privacy floor is private")
         size = payload_bytes(inputs) if level is Privacy.PUBLIC else 0
-        plan = self.router.plan(
-            model, privacy=level, mode=how, local=local, cloud=cloud, deadline_ms=deadline_ms, payload_bytes=size
-        )
+        try:
+            plan = self.router.plan(
+                model, privacy=level, mode=how, local=local, cloud=cloud, deadline_ms=deadline_ms, payload_bytes=size
+            )
+        except LocalUnavailable as exc:
+            failure = self.local.failure(model)
+            if failure is None or exc.__cause__ is not None:
+                raise
+            # Keep the device's reason as the cause, and its fix (sign the model) as the hint; for a model that is
+            # simply absent the router's own hint (pull it) says more than a list of the models here.
+            absent = isinstance(failure, ModelNotFound)
+            raise LocalUnavailable(exc.message, hint=exc.hint if absent else failure.hint or exc.hint) from failure
         decision = Decision(
             route=None,
             reason=plan.reason,
@@ -182,17 +238,37 @@ class Client:
             "every route failed: " + "; ".join(f"{a.route.value}: {a.message}" for a in decision.attempts)
         ) from last_error
 
-    def _cloud_floor(self, model: str) -> tuple[str | None, str | None]:
-        """(privacy floor the cloud publishes for ``model``, or why it could not be learned)."""
+    def _cloud_floor(self, model: str) -> tuple[str | None, str | None, AiaasError | None]:
+        """(privacy floor the cloud publishes for ``model``, or why it could not be learned, and the error)."""
         assert self.cloud is not None
         if self.config.endpoint_kind == "sagemaker":
-            return None, None  # no metadata route: the floor can only come from a local manifest
+            return None, None, None  # no metadata route: the floor can only come from a local manifest
         try:
-            metadata = self.cloud.metadata(model)
+            metadata = self.cloud.metadata(model)  # a dict whose "parameters" is a dict (CloudRoute checks)
         except AiaasError as exc:
-            return None, f"the model's privacy floor is unknown ({exc.code}: {exc.message})"
+            return None, f"the model's privacy floor is unknown ({exc.code}: {exc.message})", exc
         floor = (metadata.get("parameters") or {}).get("privacy_floor")
-        return (floor if floor in ("public", "private") else None), None
+        return (floor if floor in ("public", "private") else None), None, None
+
+    def _nowhere(self, model: str, cloud_error: ModelNotFound) -> AiaasError:
+        """The error for a model that neither this device nor the cloud knows (a typo, most often): the device's
+        own refusal if it has the model but may not use it, else ModelNotFound with the closest known name."""
+        failure = self.local.failure(model)
+        if failure is not None and not isinstance(failure, ModelNotFound):
+            return failure  # e.g. an unsigned copy refused under trusted keys: that is what to fix
+        name = ModelRef.parse(model).name
+        here = self.store.names()
+        # Our servers name what they serve in the 404 ("...; this server serves: a, b"); other servers may not.
+        served = re.search(r"serves: ([\w.@, -]+)$", cloud_error.message)
+        there = [n.strip() for n in served.group(1).split(",")] if served else []
+        close = difflib.get_close_matches(name, sorted({*here, *there} - {name}), n=1)
+        message = f"unknown model {model!r}: it is not on this device, and {self.config.cloud_url} does not serve it"
+        if close:
+            message += f"; did you mean {close[0]!r}?"
+        known = f"on this device: {', '.join(here) or 'none'}"
+        if served:
+            known += f"; in the cloud: {', '.join(there)}"
+        return ModelNotFound(message, hint=known)
 
     def _cloud_availability(self, level: Privacy) -> Availability:
         if level is Privacy.PRIVATE:

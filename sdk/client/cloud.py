@@ -4,6 +4,11 @@ endpoint, Triton/KServe), over one pooled httpx client, with retries inside the 
 Retries: connect errors, 429 and 503 only (a 500 is a real fault and falls back at once), with exponential backoff
 and full jitter, honouring Retry-After, never past the call's time budget. Hand-written rather than tenacity: the core
 install is httpx + numpy + typer only, and the loop must share its budget with the breaker and the deadline.
+
+What an answer means: a 2xx whose body parses is a success; a 2xx that does not parse (an HTML login page, a proxy's
+empty 200, metadata that is not an object), a redirect, or a status no OIP server sends is ``CloudBadResponse``: the
+endpoint's fault, counted by the breaker, and a public call falls back. A protocol 4xx is about the request and is
+raised as the caller's error (the endpoint itself is healthy).
 """
 
 from __future__ import annotations
@@ -12,8 +17,8 @@ import random
 import re
 import threading
 import time
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -22,12 +27,25 @@ import numpy as np
 from sdk.artifacts.store import ModelRef
 from sdk.client.auth import Bearer, SigV4
 from sdk.client.config import ClientConfig
-from sdk.errors import CloudUnavailable, ConfigError, DeadlineExceeded, InvalidInput, Overloaded, error_for_status
+from sdk.errors import (
+    AiaasError,
+    CloudBadResponse,
+    CloudUnavailable,
+    ConfigError,
+    DeadlineExceeded,
+    InvalidInput,
+    Overloaded,
+    error_for_status,
+)
 from sdk.routing.breaker import BreakerPolicy, CircuitBreaker
-from sdk.serving.codec import decode_response, encode_request
+from sdk.serving.codec import decode_response, encode_request, sagemaker_framing
 from sdk.serving.datatypes import numpy_dtype
 
 RETRY_STATUSES = (429, 503)
+# The 4xx statuses an OIP server (ours, KServe, Triton, AWS front doors) answers about a request; others mean the URL
+# does not lead to one (405 from a static site, 418, ...).
+PROTOCOL_4XX = (400, 401, 403, 404, 413, 415, 422, 429)
+T = TypeVar("T")
 _SERVER_TIMING = re.compile(r"(?:^|,)\s*infer;dur=([0-9.]+)")
 
 
@@ -104,13 +122,36 @@ class CloudRoute:
             )
         ref = ModelRef.parse(model)
         deadline = time.monotonic() + self.config.timeout_s
-        response = self._with_retries(self._model_path(ref), b"", {}, deadline, False, method="GET")
-        if response.status_code != 200:
-            raise error_for_status(response.status_code, _error_text(response))
-        data = response.json()
+        data = self._with_retries(
+            self._model_path(ref), b"", {}, deadline, False, read=self._metadata_document, method="GET"
+        )
         with self._lock:
             self._metadata[model] = (time.monotonic(), data)
         return data
+
+    def _metadata_document(self, response: httpx.Response) -> dict[str, Any]:
+        """The body of a 2xx metadata answer, checked for the shape the client reads (inputs, parameters)."""
+        try:
+            data = response.json()
+        except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError both are ValueErrors
+            raise self._bad(response, f"its model metadata is not JSON ({exc})") from exc
+        if not isinstance(data, dict):
+            raise self._bad(response, f"its model metadata is a JSON {type(data).__name__}, not an object")
+        inputs = data.get("inputs", [])
+        if not isinstance(inputs, list) or not all(
+            isinstance(i, dict) and isinstance(i.get("name"), str) and isinstance(i.get("datatype"), str)
+            for i in inputs
+        ):
+            raise self._bad(response, "its model metadata's 'inputs' is not a list of {name, datatype, ...} objects")
+        if data.get("parameters") is not None and not isinstance(data["parameters"], dict):
+            raise self._bad(response, "its model metadata's 'parameters' is not an object")
+        return data
+
+    def _bad(self, response: httpx.Response, what: str) -> CloudBadResponse:
+        return CloudBadResponse(
+            f"{self.base_url} answered HTTP {response.status_code}, but {what}",
+            hint="check that the endpoint URL leads to an inference server (sdk serve, a function URL, Triton...)",
+        )
 
     def _named_arrays(self, model: str, inputs: Any) -> dict[str, np.ndarray]:
         if isinstance(inputs, Mapping) and all(isinstance(v, np.ndarray) for v in inputs.values()):
@@ -143,12 +184,20 @@ class CloudRoute:
         binary = sum(a.nbytes for a in arrays.values()) >= self.config.binary_threshold_bytes
         body, headers = encode_request(arrays, binary=binary)
         if self.config.endpoint_kind == "sagemaker":
+            # InvokeEndpoint drops Inference-Header-Content-Length: binary framing rides in the content type (Triton's
+            # SageMaker convention), and decode_response reads the answer's from there too.
+            headers = sagemaker_framing(headers)
             headers["X-Amzn-SageMaker-Custom-Attributes"] = f"model={ModelRef.parse(model).name}"
         encoded = time.perf_counter()
         path = self._infer_path(model)
-        response = self._with_retries(path, body, headers, deadline, caller_deadline)
-        received = time.perf_counter()
-        outputs, _ = decode_response(response.content, response.headers, status=response.status_code)
+        received = encoded
+
+        def read(response: httpx.Response) -> tuple[dict[str, np.ndarray], httpx.Response]:
+            nonlocal received
+            received = time.perf_counter()
+            return self._outputs(response), response
+
+        outputs, response = self._with_retries(path, body, headers, deadline, caller_deadline, read=read)
         done = time.perf_counter()
         round_trip = (received - encoded) * 1000
         timings = {
@@ -163,6 +212,15 @@ class CloudRoute:
             timings["network"] = max(0.0, round_trip - timings["server"])
         return outputs, timings
 
+    def _outputs(self, response: httpx.Response) -> dict[str, np.ndarray]:
+        """The outputs of a 2xx inference answer. Whatever the codec refuses in it is the endpoint's fault, not the
+        caller's: the codec speaks of a bad *request* (MalformedRequest), which here would blame the wrong side."""
+        try:
+            outputs, _ = decode_response(response.content, response.headers, status=response.status_code)
+        except AiaasError as exc:
+            raise self._bad(response, f"its body is not an inference response: {exc.message}") from exc
+        return outputs
+
     def _with_retries(
         self,
         path: str,
@@ -171,8 +229,11 @@ class CloudRoute:
         deadline: float,
         caller_deadline: bool,
         *,
+        read: Callable[[httpx.Response], T],
         method: str = "POST",
-    ) -> httpx.Response:
+    ) -> T:
+        """``read`` turns a 2xx answer into the result; the breaker hears of the attempt only once that is known, so
+        an answer that does not parse counts as the failure it is."""
         attempts = self.config.max_attempts
         for attempt in range(attempts):
             if not self.breaker.allow():
@@ -190,10 +251,24 @@ class CloudRoute:
                 else:
                     self.breaker.record_failure()
                 raise
-            if response.status_code < 500 and response.status_code != 429:
+            status = response.status_code
+            if 200 <= status < 300:
+                try:
+                    result = read(response)
+                except CloudBadResponse:
+                    self.breaker.record_failure()
+                    raise
+                except BaseException:
+                    self.breaker.release()  # not a verdict on the endpoint, but a half-open probe must end
+                    raise
+                self.breaker.record_success()
+                return result
+            if status in PROTOCOL_4XX and status != 429:
                 self.breaker.record_success()  # the endpoint answered; a 4xx is about the request
-                return response
+                raise error_for_status(status, _error_text(response, limit=2000))
             self.breaker.record_failure()
+            if status < 500 and status != 429:
+                raise self._unexpected_status(response)
             retryable = response.status_code in RETRY_STATUSES and attempt + 1 < attempts
             if retryable and self._sleep(attempt, _retry_after(response), deadline):
                 continue
@@ -204,6 +279,27 @@ class CloudRoute:
                 )
             raise CloudUnavailable(f"{self.base_url} failed with HTTP {response.status_code}: {_error_text(response)}")
         raise CloudUnavailable(f"{self.base_url}: no attempt left")  # pragma: no cover - the loop always returns
+
+    def _unexpected_status(self, response: httpx.Response) -> CloudBadResponse:
+        status = response.status_code
+        if 300 <= status < 400:
+            where = response.headers.get("location")
+            return CloudBadResponse(
+                f"{self.base_url} answered HTTP {status}, a redirect{f' to {where}' if where else ''}: an inference "
+                "endpoint answers directly, and the client does not follow redirects (a signed request would not "
+                "survive one)",
+                hint="set the endpoint to the URL the service really answers on (https, no trailing path)",
+            )
+        if status == 424:  # SageMaker's ModelError: the container behind the endpoint failed or refused
+            return CloudBadResponse(
+                f"{self.base_url} answered HTTP 424 (the model container failed): {_error_text(response)}",
+                hint="see the endpoint's CloudWatch logs (/aws/sagemaker/Endpoints/NAME)",
+            )
+        return CloudBadResponse(
+            f"{self.base_url} answered HTTP {status}, which is no Open Inference Protocol answer: "
+            f"{_error_text(response)}",
+            hint="check that the endpoint URL leads to an inference server (sdk serve, a function URL, Triton...)",
+        )
 
     def _sleep(self, attempt: int, retry_after: float | None, deadline: float) -> bool:
         """Wait before the next attempt; False when the wait would not fit in the call's budget."""
@@ -234,11 +330,11 @@ class CloudRoute:
         self._http.close()
 
 
-def _error_text(response: httpx.Response) -> str:
+def _error_text(response: httpx.Response, *, limit: int = 200) -> str:
     try:
         data = response.json()
     except ValueError:
-        return response.text[:200] or response.reason_phrase
+        return response.text[:limit] or response.reason_phrase
     if isinstance(data, dict):  # ours and KServe: {"error": ...}; AWS front doors: {"Message": ...}
-        return str(data.get("error") or data.get("message") or data.get("Message") or data)[:200]
-    return str(data)[:200]
+        return str(data.get("error") or data.get("message") or data.get("Message") or data)[:limit]
+    return str(data)[:limit]

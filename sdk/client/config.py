@@ -7,15 +7,18 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from sdk.config import default_cache_dir, env, resolve
 from sdk.errors import ConfigError
-from sdk.routing.decision import Mode, Privacy
+from sdk.routing.decision import Mode, Privacy, choose
 
 CONFIG_ENV = "AIAAS_CONFIG"
 ENDPOINT_KINDS = ("oip", "lambda-url", "sagemaker")
 AUTH_KINDS = ("auto", "none", "bearer", "sigv4")
+# The same values, for type checkers (a test keeps the pairs equal).
+EndpointKind = Literal["oip", "lambda-url", "sagemaker"]
+AuthKind = Literal["auto", "none", "bearer", "sigv4"]
 
 
 def config_path() -> Path:
@@ -50,7 +53,8 @@ def write_config_file(values: dict[str, Any], path: Path | None = None) -> Path:
     unknown = set(current) - {f for f in ClientConfig.__dataclass_fields__}
     if unknown:
         raise ConfigError(f"unknown setting(s) {', '.join(sorted(unknown))} for {path}")
-    ClientConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in current.items()})  # validate first
+    checked: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in current.items()}
+    ClientConfig(**checked)  # validate first
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(current, indent=2, sort_keys=True) + "\n", encoding="utf-8")
@@ -91,10 +95,12 @@ class ClientConfig:
             raise ConfigError(f"endpoint_kind={self.endpoint_kind!r}; expected one of {', '.join(ENDPOINT_KINDS)}")
         if self.auth not in AUTH_KINDS:
             raise ConfigError(f"auth={self.auth!r}; expected one of {', '.join(AUTH_KINDS)}")
-        for name, enum in (("privacy", Privacy), ("mode", Mode)):
-            value = getattr(self, name)
-            if value not in {m.value for m in enum}:
-                raise ConfigError(f"{name}={value!r}; expected one of {', '.join(m.value for m in enum)}")
+        # Argument, AIAAS_PRIVACY / AIAAS_MODE or the config file: a typo is named, with the value it was likely
+        # meant to be. Members of the enums are kept as their string values (the field type).
+        for name, enum, var in (("privacy", Privacy, "AIAAS_PRIVACY"), ("mode", Mode, "AIAAS_MODE")):
+            source = f"the argument, {var} or the config file"
+            member = choose(enum, getattr(self, name), setting=name, source=source, error=ConfigError)
+            object.__setattr__(self, name, member.value)
         if self.timeout_s <= 0 or self.connect_timeout_s <= 0 or self.max_attempts < 1:
             raise ConfigError("timeouts must be > 0 and max_attempts >= 1")
         if self.breaker_failures < 1 or self.breaker_cooldown_s <= 0:

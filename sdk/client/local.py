@@ -12,7 +12,7 @@ from sdk.artifacts import signing
 from sdk.artifacts.manifest import read_manifest_bytes
 from sdk.artifacts.store import ModelRef, Store
 from sdk.config import RuntimeConfig
-from sdk.errors import ArtifactError, MissingDependency, ModelNotFound
+from sdk.errors import AiaasError, ArtifactError, MissingDependency, ModelNotFound
 from sdk.routing.router import Availability
 from sdk.runtime import LoadedModel, load
 
@@ -26,28 +26,28 @@ class LocalRoute:
         self.store = store
         self.config = config or RuntimeConfig.from_env()
         self._models: dict[str, LoadedModel] = {}
-        self._broken: dict[str, str] = {}
-        self._lookups: dict[str, tuple[float, Availability, str | None]] = {}
+        self._broken: dict[str, AiaasError] = {}
+        # ref -> (monotonic time, availability, privacy floor, the error that makes it unavailable)
+        self._lookups: dict[str, tuple[float, Availability, str | None, AiaasError | None]] = {}
         self._lock = threading.Lock()
 
-    def _lookup(self, ref: str) -> tuple[Availability, str | None]:
-        """(availability, privacy floor) from the store, cached for LOOKUP_TTL_S: a store read per call would cost
-        more than the model run of a small model. A model pulled meanwhile is seen within the TTL."""
+    def _lookup(self, ref: str) -> tuple[Availability, str | None, AiaasError | None]:
+        """(availability, privacy floor, why not) from the store, cached for LOOKUP_TTL_S: a store read per call
+        would cost more than the model run of a small model. A model pulled meanwhile is seen within the TTL."""
         now = time.monotonic()
         cached = self._lookups.get(ref)
         if cached is not None and now - cached[0] < LOOKUP_TTL_S:
-            return cached[1], cached[2]
+            return cached[1], cached[2], cached[3]
+        found: tuple[Availability, str | None, AiaasError | None]
         try:
             stored = self.store.resolve(ModelRef.parse(ref))
             # With trusted keys, a manifest they did not sign is ignored whole, its privacy floor included: a
             # lowered floor must not decide where data goes (the model counts as absent from this device).
             manifest, raw = read_manifest_bytes(stored.path)
             signing.require_trusted(stored.path, self.config.trusted_keys, ref=ref, manifest_bytes=raw)
-            found: tuple[Availability, str | None] = (Availability(True), manifest.privacy_floor)
-        except ModelNotFound as exc:
-            found = (Availability(False, exc.message), None)
-        except ArtifactError as exc:
-            found = (Availability(False, exc.message), None)
+            found = (Availability(True), manifest.privacy_floor, None)
+        except (ModelNotFound, ArtifactError) as exc:
+            found = (Availability(False, exc.message), None, exc)
         self._lookups[ref] = (now, *found)
         return found
 
@@ -55,8 +55,18 @@ class LocalRoute:
         if ref in self._models:
             return Availability(True)
         if ref in self._broken:
-            return Availability(False, self._broken[ref])
+            return Availability(False, self._broken[ref].message)
         return self._lookup(ref)[0]
+
+    def failure(self, ref: str) -> AiaasError | None:
+        """The error that makes ``ref`` unavailable here (ModelNotFound, a trusted-keys refusal, a broken artifact),
+        for the caller to raise when no other route can serve; None when it is available."""
+        if ref in self._models:
+            return None
+        broken = self._broken.get(ref)
+        error = broken if broken is not None else self._lookup(ref)[2]
+        # The same object may be raised by many calls: start its traceback afresh each time.
+        return error.with_traceback(None) if error is not None else None
 
     def privacy_floor(self, ref: str) -> str | None:
         """The manifest's privacy floor, read without loading the model; None when the model is not here."""
@@ -73,7 +83,7 @@ class LocalRoute:
                     self._models[ref] = load(ref, store=self.store, config=self.config)
                 except (ArtifactError, MissingDependency) as exc:
                     # A tampered or unloadable artifact stays refused until the cache is repaired.
-                    self._broken[ref] = exc.message
+                    self._broken[ref] = exc
                     raise
                 self._broken.pop(ref, None)
             return self._models[ref]

@@ -2,9 +2,39 @@
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import Any, Literal, TypeVar
+
+from sdk.errors import AiaasError, InvalidInput
+
+# The values a caller may write as plain strings; type checkers refuse any other (``privacy="privat"``). A test keeps
+# them equal to the enums' values.
+PrivacyName = Literal["public", "private"]
+ModeName = Literal["auto", "prefer_local", "local_only", "prefer_cloud", "cloud_only"]
+E = TypeVar("E", bound=Enum)
+
+
+def choose(
+    enum: type[E], value: object, *, setting: str, source: str = "", error: type[AiaasError] = InvalidInput
+) -> E:
+    """``value`` as a member of ``enum`` (a member or its string value), else ``error`` naming the bad value, the
+    allowed ones and the closest of them (a typo such as ``privat`` gets ``did you mean 'private'?``)."""
+    if isinstance(value, enum):
+        return value
+    try:
+        return enum(value)
+    except ValueError:
+        pass
+    allowed = [str(m.value) for m in enum]
+    close = difflib.get_close_matches(str(value).strip().lower(), allowed, n=1, cutoff=0.6)
+    suggestion = f"; did you mean {close[0]!r}?" if close else "."
+    where = f" (from {source})" if source else ""
+    raise error(
+        f"{setting}={value!r}{where} is not valid{suggestion} Allowed: {', '.join(allowed)}",
+        hint=f"use one of {', '.join(allowed)}",
+    )
 
 
 class Route(str, Enum):
@@ -21,8 +51,10 @@ class Privacy(str, Enum):
 
     @classmethod
     def strictest(cls, *levels: Privacy | str | None) -> Privacy:
-        """Privacy is raised, never lowered: any private level makes the call private."""
-        return cls.PRIVATE if any(level is not None and cls(level) is cls.PRIVATE for level in levels) else cls.PUBLIC
+        """Privacy is raised, never lowered: any private level makes the call private. A value that is no privacy
+        level raises ``InvalidInput`` naming it (never a bare ValueError)."""
+        parsed = [choose(cls, level, setting="privacy") for level in levels if level is not None]
+        return cls.PRIVATE if cls.PRIVATE in parsed else cls.PUBLIC
 
 
 class Mode(str, Enum):

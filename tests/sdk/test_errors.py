@@ -19,6 +19,7 @@ from sdk import errors
         (errors.Overloaded, 503),
         (errors.LocalUnavailable, 503),
         (errors.CloudUnavailable, 503),
+        (errors.CloudBadResponse, 502),
         (errors.DeadlineExceeded, 504),
         (errors.ConfigError, 500),
         (errors.RuntimeFault, 500),
@@ -27,6 +28,13 @@ from sdk import errors
 def test_every_error_carries_its_http_status_and_derives_from_the_one_root(cls: type, status: int) -> None:
     assert cls.status == status
     assert issubclass(cls, errors.AiaasError)
+
+
+def test_a_bad_cloud_response_is_a_cloud_fault_not_the_callers_input() -> None:
+    """A garbage answer from the endpoint must fall back like any cloud fault, never read as the caller's 400."""
+    assert issubclass(errors.CloudBadResponse, errors.CloudUnavailable)
+    assert not issubclass(errors.CloudBadResponse, errors.InvalidInput)
+    assert errors.CloudBadResponse.code == "cloud_bad_response"
 
 
 def test_integrity_error_names_the_file() -> None:

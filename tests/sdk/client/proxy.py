@@ -1,6 +1,8 @@
 """A real HTTP reverse proxy on loopback in front of a real `sdk serve`, that can delay, fail or refuse on demand.
 
-It counts every request that reaches it (the "cloud"), so tests can prove a private call never got there.
+It counts every request that reaches it (the "cloud"), so tests can prove a private call never got there. A canned
+answer is a status, or (status, headers) or (status, headers, body): the body defaults to an ``{"error": ...}``
+object, and may be anything (an HTML page, an empty 200, JSON that is not an inference response).
 """
 
 from __future__ import annotations
@@ -13,6 +15,18 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 
+DEFAULT_BODY = b'{"error": "injected by the test proxy"}'
+Canned = tuple[int, dict[str, str], bytes]
+Answer = int | tuple[int, dict[str, str]] | tuple[int, dict[str, str], bytes]
+
+
+def _canned(answer: Answer) -> Canned:
+    if isinstance(answer, int):
+        return answer, {}, DEFAULT_BODY
+    if len(answer) == 2:
+        return answer[0], answer[1], DEFAULT_BODY
+    return answer
+
 
 class FaultProxy:
     def __init__(self, upstream: str) -> None:
@@ -20,8 +34,8 @@ class FaultProxy:
         self.lock = threading.Lock()
         self.requests: list[tuple[str, str, int]] = []  # (method, path, body bytes)
         self.delay_s = 0.0
-        self.statuses: deque[tuple[int, dict[str, str]]] = deque()  # canned answers served before forwarding
-        self.always: tuple[int, dict[str, str]] | None = None
+        self.statuses: deque[Canned] = deque()  # canned answers served before forwarding
+        self.always: Canned | None = None
         self._client = httpx.Client(base_url=self.upstream, timeout=30)
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
@@ -38,14 +52,13 @@ class FaultProxy:
             self.always = None
             self.delay_s = 0.0
 
-    def fail_next(self, *answers: int | tuple[int, dict[str, str]]) -> None:
+    def fail_next(self, *answers: Answer) -> None:
         with self.lock:
-            for answer in answers:
-                self.statuses.append(answer if isinstance(answer, tuple) else (answer, {}))
+            self.statuses.extend(_canned(answer) for answer in answers)
 
-    def fail_always(self, status: int, headers: dict[str, str] | None = None) -> None:
+    def fail_always(self, status: int, headers: dict[str, str] | None = None, body: bytes = DEFAULT_BODY) -> None:
         with self.lock:
-            self.always = (status, headers or {})
+            self.always = (status, headers or {}, body)
 
     @property
     def count(self) -> int:
@@ -88,8 +101,7 @@ class FaultProxy:
                 if delay:
                     time.sleep(delay)
                 if canned is not None:
-                    status, headers = canned
-                    payload = b'{"error": "injected by the test proxy"}'
+                    status, headers, payload = canned
                     self.send_response(status)
                     for key, value in {"content-type": "application/json", **headers}.items():
                         self.send_header(key, value)
