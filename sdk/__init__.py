@@ -9,6 +9,7 @@ from sdk.client import AsyncClient, Client, ClientConfig, Result
 from sdk.config import RuntimeConfig, StoreConfig
 from sdk.errors import (
     AiaasError,
+    CloudBadResponse,
     CloudUnavailable,
     ConfigError,
     DeadlineExceeded,
@@ -34,6 +35,7 @@ __all__ = [
     "AsyncClient",
     "Client",
     "ClientConfig",
+    "CloudBadResponse",
     "CloudUnavailable",
     "ConfigError",
     "DeadlineExceeded",

@@ -38,6 +38,7 @@ def test_public_api_is_pinned() -> None:
             "Reason",
             "Result",
             "Route",
+            "CloudBadResponse",
             "CloudUnavailable",
             "ConfigError",
             "DeadlineExceeded",
