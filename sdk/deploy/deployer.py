@@ -1,9 +1,9 @@
 """``Deployer``: verify → upload → release on the target → move the alias object; and rollback, the same way back.
 
-Every change runs as a step of a ``Transaction``: when one fails, the done ones are undone in reverse, so the alias
-(and with it the traffic) stays on the version that served before, and the report says what was done and what was
-rolled back. Uploads are content-addressed and kept (a retry reuses them; a version is only visible once its
-manifest, written last, is there).
+Every change runs as a step of a ``Transaction`` that wraps the whole run: an exception anywhere in it (in a step or
+between two) undoes the done steps in reverse, so the alias (and with it the traffic) stays on the version that served
+before, and the report says where it stopped, what was done and what was rolled back. Uploads are content-addressed
+and kept (a retry reuses them; a version is only visible once its manifest, written last, is there).
 """
 
 from __future__ import annotations
@@ -128,42 +128,52 @@ class Deployer:
         report = DeployReport("deploy", self.environment.name, target, alias=alias, dry_run=dry_run)
         tx = Transaction(observer=self.observer)
         try:
-            weight = _canary_weight(canary)
-            manifest = tx.run("verify artifact", lambda: _verified(artifact_dir))
-            report.model, report.version = manifest.name, manifest.version
-            releaser = self.target(target, alias)
-            uploader = Uploader(
-                self.clients.s3, self.bucket, self.prefix, settings=self.transfer, progress=self.progress
-            )
-            plan, snapshot = tx.run(
-                "plan", lambda: self._plan(uploader, artifact_dir, manifest, releaser, alias, weight)
-            )
-            if dry_run:
-                tx.note("upload", PLANNED, plan.describe(planned=True))
-                tx.note("release", PLANNED, _planned_release(releaser, manifest.version, weight, snapshot))
-                report.alias_record = snapshot.record
-                return report
-            image = self._build_image(tx, target, releaser) if build_image else None
-            tx.run("upload", lambda: _outcome_of_upload(uploader, artifact_dir, plan))
-            record = releaser.release(
-                tx,
-                model_uri=self.version_uri(manifest.name, manifest.version),
-                name=manifest.name,
-                version=manifest.version,
-                canary=weight,
-                image_uri=image,
-            )
-            primary = manifest.version if weight is None else str(snapshot.version)
-            canary_record = None if weight is None else {"version": manifest.version, "weight": weight}
-            report.alias_record = tx.run(
-                "write alias object",
-                lambda: self._write_alias(manifest.name, alias, snapshot, primary, record, canary_record),
-            )
+            with tx:  # any exception in here, in a step or between two, undoes the done steps
+                self._deploy(tx, report, artifact_dir, target, alias, canary, build_image, dry_run)
         except AiaasError as exc:
             report.error = exc
         finally:
-            report.steps = tx.steps
+            report.steps, report.failed_at, report.started = tx.steps, tx.failed_at, tx.started
         return report
+
+    def _deploy(
+        self,
+        tx: Transaction,
+        report: DeployReport,
+        artifact_dir: str | Path,
+        target: str,
+        alias: str,
+        canary: float | None,
+        build_image: bool,
+        dry_run: bool,
+    ) -> None:
+        weight = _canary_weight(canary)
+        manifest = tx.check("verify artifact", lambda: _verified(artifact_dir))
+        report.model, report.version = manifest.name, manifest.version
+        releaser = self.target(target, alias)
+        uploader = Uploader(self.clients.s3, self.bucket, self.prefix, settings=self.transfer, progress=self.progress)
+        plan, snapshot = tx.check("plan", lambda: self._plan(uploader, artifact_dir, manifest, releaser, alias, weight))
+        if dry_run:
+            tx.note("upload", PLANNED, plan.describe(planned=True))
+            tx.note("release", PLANNED, _planned_release(releaser, manifest.version, weight, snapshot))
+            report.alias_record = snapshot.record
+            return
+        image = self._build_image(tx, target, releaser) if build_image else None
+        tx.run("upload", lambda: _outcome_of_upload(uploader, artifact_dir, plan))
+        record = releaser.release(
+            tx,
+            model_uri=self.version_uri(manifest.name, manifest.version),
+            name=manifest.name,
+            version=manifest.version,
+            canary=weight,
+            image_uri=image,
+        )
+        primary = manifest.version if weight is None else str(snapshot.version)
+        canary_record = None if weight is None else {"version": manifest.version, "weight": weight}
+        report.alias_record = tx.run(
+            "write alias object",
+            lambda: self._write_alias(manifest.name, alias, snapshot, primary, record, canary_record),
+        )
 
     def _plan(
         self,
@@ -254,41 +264,54 @@ class Deployer:
         report = DeployReport("rollback", self.environment.name, kind, model=name, alias=alias or "", dry_run=dry_run)
         tx = Transaction(observer=self.observer)
         try:
-            alias = alias or self.default_alias(kind)
-            report.alias = alias
-            snapshot = self.aliases.read(name, alias)
-            if snapshot.record is None:
-                raise ModelNotFound(
-                    f"{name}@{alias} was never deployed to {self.environment.name}: nothing to roll back",
-                    hint=f"see `sdk status {name} --env {self.environment.name}`",
-                )
-            kind = target or str(snapshot.target.get("kind") or "lambda")
-            report.target = kind
-            releaser = self.target(kind, alias)
-            version, prefer = tx.run("plan", lambda: self._rollback_plan(name, alias, snapshot, kind, to, releaser))
-            report.version = version
-            tx.run("verify stored version", lambda: self._verify_stored(name, version))
-            if dry_run:
-                tx.note("release", PLANNED, _planned_release(releaser, version, None, snapshot))
-                report.alias_record = snapshot.record
-                return report
-            record = releaser.release(
-                tx,
-                model_uri=self.version_uri(name, version),
-                name=name,
-                version=version,
-                canary=None,
-                image_uri=None,
-                prefer=prefer,
-            )
-            report.alias_record = tx.run(
-                "write alias object", lambda: self._write_alias(name, alias, snapshot, version, record, None)
-            )
+            with tx:  # as for deploy: any exception in here undoes the done steps
+                self._rollback(tx, report, name, alias, to, target, dry_run)
         except AiaasError as exc:
             report.error = exc
         finally:
-            report.steps = tx.steps
+            report.steps, report.failed_at, report.started = tx.steps, tx.failed_at, tx.started
         return report
+
+    def _rollback(
+        self,
+        tx: Transaction,
+        report: DeployReport,
+        name: str,
+        alias: str | None,
+        to: str | None,
+        target: str | None,
+        dry_run: bool,
+    ) -> None:
+        alias = alias or self.default_alias(target or "lambda")
+        report.alias = alias
+        snapshot = self.aliases.read(name, alias)
+        if snapshot.record is None:
+            raise ModelNotFound(
+                f"{name}@{alias} was never deployed to {self.environment.name}: nothing to roll back",
+                hint=f"see `sdk status {name} --env {self.environment.name}`",
+            )
+        kind = target or str(snapshot.target.get("kind") or "lambda")
+        report.target = kind
+        releaser = self.target(kind, alias)
+        version, prefer = tx.check("plan", lambda: self._rollback_plan(name, alias, snapshot, kind, to, releaser))
+        report.version = version
+        tx.check("verify stored version", lambda: self._verify_stored(name, version))
+        if dry_run:
+            tx.note("release", PLANNED, _planned_release(releaser, version, None, snapshot))
+            report.alias_record = snapshot.record
+            return
+        record = releaser.release(
+            tx,
+            model_uri=self.version_uri(name, version),
+            name=name,
+            version=version,
+            canary=None,
+            image_uri=None,
+            prefer=prefer,
+        )
+        report.alias_record = tx.run(
+            "write alias object", lambda: self._write_alias(name, alias, snapshot, version, record, None)
+        )
 
     def _rollback_plan(
         self, name: str, alias: str, snapshot: AliasSnapshot, kind: str, to: str | None, releaser: Target

@@ -171,11 +171,11 @@ class LambdaTarget:
             new = reuse
         else:
             if image_uri:
-                tx.run("update function image", lambda: self._update_image(state, image_uri))
+                tx.run("update function image", lambda: self._update_image(tx, state, image_uri))
                 # Our own image update moved the revision: the guard of the next change starts from here.
                 state = replace(state, config_revision_id=self.read_state().config_revision_id)
-            tx.run("update function configuration", lambda: self._update_environment(state, model_uri))
-            new = str(tx.run("publish function version", lambda: self._publish(f"aiaas {name}@{version}")))
+            tx.run("update function configuration", lambda: self._update_environment(tx, state, model_uri))
+            new = str(tx.run("publish function version", lambda: self._publish(tx, f"aiaas {name}@{version}")))
         primary, weights = (str(state.function_version), {new: canary}) if canary is not None else (new, {})
         tx.run("move function alias", lambda: self._move_alias(state, primary, weights))
         record: dict[str, Any] = {
@@ -188,31 +188,23 @@ class LambdaTarget:
             record["canary_function_version"] = new
         return record
 
-    def _update_image(self, state: LambdaState, image_uri: str) -> Outcome[None]:
-        self._wait_idle()
-        with aws_errors(f"updating the image of {self.function}"):
-            self.client.update_function_code(FunctionName=self.function, ImageUri=image_uri)
-        self._wait_updated()
-
+    def _update_image(self, tx: Transaction, state: LambdaState, image_uri: str) -> Outcome[None]:
         def undo() -> str:
+            self._wait_idle()
             with aws_errors(f"restoring the image of {self.function}"):
                 self.client.update_function_code(FunctionName=self.function, ImageUri=state.image_uri)
             self._wait_updated()
             return f"image of {self.function} is {state.image_uri} again"
 
+        self._wait_idle()
+        with aws_errors(f"updating the image of {self.function}"):
+            self.client.update_function_code(FunctionName=self.function, ImageUri=image_uri)
+        if state.image_uri:
+            tx.compensate(undo)  # from here on, even a failed wait puts the previous image back
+        self._wait_updated()
         return Outcome(f"{self.function} runs image {image_uri}", undo=undo if state.image_uri else None)
 
-    def _update_environment(self, state: LambdaState, model_uri: str) -> Outcome[None]:
-        self._wait_idle()
-        variables = {**state.environment, MODEL_URI: model_uri}
-        # Only over the configuration that was read: a concurrent change fails this deploy instead of being lost.
-        guard = {"RevisionId": state.config_revision_id} if state.config_revision_id else {}
-        with aws_errors(f"updating the configuration of {self.function}"):
-            self.client.update_function_configuration(
-                FunctionName=self.function, Environment={"Variables": variables}, **guard
-            )
-        self._wait_updated()
-
+    def _update_environment(self, tx: Transaction, state: LambdaState, model_uri: str) -> Outcome[None]:
         def undo() -> str:
             self._wait_idle()
             with aws_errors(f"restoring the configuration of {self.function}"):
@@ -222,25 +214,36 @@ class LambdaTarget:
             self._wait_updated()
             return f"$LATEST MODEL_URI is {state.environment.get(MODEL_URI, '(unset)')} again"
 
+        self._wait_idle()
+        variables = {**state.environment, MODEL_URI: model_uri}
+        # Only over the configuration that was read: a concurrent change fails this deploy instead of being lost.
+        guard = {"RevisionId": state.config_revision_id} if state.config_revision_id else {}
+        with aws_errors(f"updating the configuration of {self.function}"):
+            self.client.update_function_configuration(
+                FunctionName=self.function, Environment={"Variables": variables}, **guard
+            )
+        tx.compensate(undo)  # from here on, even a failed wait restores the configuration
+        self._wait_updated()
         before = state.environment.get(MODEL_URI, "(unset)")
         return Outcome(f"$LATEST MODEL_URI {before} -> {model_uri}; update Successful", undo=undo)
 
-    def _publish(self, label: str) -> Outcome[str]:
+    def _publish(self, tx: Transaction, label: str) -> Outcome[str]:
         with aws_errors(f"reading {self.function}"):
             code = self.client.get_function_configuration(FunctionName=self.function)["CodeSha256"]
         with aws_errors(f"publishing a version of {self.function}"):
             published = self.client.publish_version(FunctionName=self.function, CodeSha256=code, Description=label)
         version = str(published["Version"])
-        with aws_errors(f"waiting for version {version} of {self.function} to be Active"):
-            self.client.get_waiter("published_version_active").wait(
-                FunctionName=self.function, Qualifier=version, WaiterConfig=self._waiter_config()
-            )
 
         def undo() -> str:
             with aws_errors(f"deleting version {version} of {self.function}"):
                 self.client.delete_function(FunctionName=self.function, Qualifier=version)
             return f"deleted version {version} (nothing routed to it)"
 
+        tx.compensate(undo)  # a version that never became Active is deleted too
+        with aws_errors(f"waiting for version {version} of {self.function} to be Active"):
+            self.client.get_waiter("published_version_active").wait(
+                FunctionName=self.function, Qualifier=version, WaiterConfig=self._waiter_config()
+            )
         return Outcome(f"published version {version} of {self.function}", value=version, undo=undo)
 
     def _move_alias(self, state: LambdaState, primary: str, weights: dict[str, float]) -> Outcome[None]:

@@ -24,6 +24,10 @@ class DeployReport:
     error: AiaasError | None = None
     # What the alias points at afterwards (the alias record as written, or as it was when nothing changed).
     alias_record: dict[str, Any] | None = None
+    # Where it stopped (the transaction's ``failed_at``): "at 'STEP'", "between steps, after 'STEP'", ...
+    failed_at: str = ""
+    # Whether a step that changes something had started (False: it stopped in its checks, nothing was changed).
+    started: bool = False
 
     @property
     def ok(self) -> bool:
@@ -31,7 +35,8 @@ class DeployReport:
 
     @property
     def rolled_back(self) -> list[Step]:
-        return [s for s in self.steps if s.status in (ROLLED_BACK, UNDO_FAILED)]
+        """The steps undone (or whose undo failed), the failed step too when it had changed something."""
+        return [s for s in self.steps if s.status in (ROLLED_BACK, UNDO_FAILED) or (s.status == FAILED and s.undo)]
 
     def raise_for_error(self) -> DeployReport:
         """Raise the error that stopped the deploy (after everything done was undone); return self when it succeeded."""
@@ -47,17 +52,18 @@ class DeployReport:
             return f"dry run: {self.action} {ref} to {where} would run {planned} step(s); nothing was changed"
         if self.ok:
             return f"{self.action} {ref} to {where}: done"
-        failed = next((s.name for s in self.steps if s.status == FAILED), None)
-        if failed is None:
-            return f"{self.action} {ref} refused before it started: nothing was changed"
+        failed_at = self.failed_at or next((f"at {s.name!r}" for s in self.steps if s.status == FAILED), "")
+        if not failed_at or not self.started:  # it stopped in its checks
+            return f"{self.action} {ref} refused {failed_at or 'before it started'}: nothing was changed"
         undone = ", ".join(s.name for s in self.rolled_back) or "nothing to undo"
         stuck = [s.name for s in self.steps if s.status == UNDO_FAILED]
         kept = [s.name for s in self.steps if s.status == KEPT]
         tail = f"; kept for a retry: {', '.join(kept)}" if kept else ""
-        tail += f"; UNDO FAILED for {', '.join(stuck)}: see the step log" if stuck else ""
-        return (
-            f"{self.action} {ref} failed at {failed!r}; rolled back: {undone}; the previous version still serves{tail}"
-        )
+        head = f"{self.action} {ref} failed {failed_at}; rolled back: {undone}"
+        if stuck:
+            stuck_list = ", ".join(stuck)
+            return f"{head}; UNDO FAILED for {stuck_list}: see the step log, the previous version may not serve{tail}"
+        return f"{head}; the previous version still serves{tail}"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -73,6 +79,7 @@ class DeployReport:
             "steps": [s.to_dict() for s in self.steps],
             "done": [s.name for s in self.steps if s.status in (DONE, KEPT)],
             "rolled_back": [s.name for s in self.rolled_back],
+            "failed_at": self.failed_at,
             "error": None
             if self.error is None
             else {"type": type(self.error).__name__, "message": self.error.message, "hint": self.error.hint},

@@ -156,7 +156,7 @@ class SageMakerTarget:
             config_name = str(
                 tx.run("create endpoint configuration", lambda: self._create_config(state, model_name, version, canary))
             )
-        tx.run("update endpoint", lambda: self._update_endpoint(state, config_name))
+        tx.run("update endpoint", lambda: self._update_endpoint(tx, state, config_name))
         record: dict[str, Any] = {"kind": self.kind, "endpoint": self.endpoint, "endpoint_config": config_name}
         if model_name:
             record["model"] = model_name
@@ -217,10 +217,9 @@ class SageMakerTarget:
         detail = f"created endpoint configuration {name} ({shown}" + (f", canary {canary:.0%})" if canary else ")")
         return Outcome(detail, value=name, undo=undo)
 
-    def _update_endpoint(self, state: EndpointState, config_name: str) -> Outcome[None]:
+    def _update_endpoint(self, tx: Transaction, state: EndpointState, config_name: str) -> Outcome[None]:
         if state.config_name == config_name:
             return Outcome(f"{self.label} already runs {config_name}", status=SKIPPED)
-        self._switch(config_name)
 
         def undo() -> str:
             now = self.read_state()
@@ -229,12 +228,21 @@ class SageMakerTarget:
             self._switch(state.config_name)
             return f"{self.label} runs {state.config_name} again"
 
+        self._request_switch(config_name)
+        tx.compensate(undo)  # the endpoint may switch even when the wait or the check below fails
+        self._await_switch(config_name)
         return Outcome(f"{self.label}: {state.config_name} -> {config_name}, InService", undo=undo)
 
     def _switch(self, config_name: str) -> None:
         """UpdateEndpoint to ``config_name`` and wait; raise unless the endpoint ends InService on it."""
+        self._request_switch(config_name)
+        self._await_switch(config_name)
+
+    def _request_switch(self, config_name: str) -> None:
         with aws_errors(f"updating {self.label}"):
             self.client.update_endpoint(EndpointName=self.endpoint, EndpointConfigName=config_name)
+
+    def _await_switch(self, config_name: str) -> None:
         try:
             self.client.get_waiter("endpoint_in_service").wait(
                 EndpointName=self.endpoint,

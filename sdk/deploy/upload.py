@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from sdk.artifacts.integrity import sha256_bytes
-from sdk.artifacts.manifest import MANIFEST_FILE, Manifest
+from sdk.artifacts.manifest import MANIFEST_FILE, RESERVED_VERSIONS, Manifest
 from sdk.artifacts.s3 import botocore_errors
-from sdk.deploy.aws import aws_errors, is_not_found
+from sdk.deploy.aws import aws_errors, is_not_found, translate
 from sdk.deploy.progress import NoProgress, TransferProgress
-from sdk.errors import ConfigError, IntegrityError, ManifestError, ModelNotFound
+from sdk.errors import CloudUnavailable, ConfigError, IntegrityError, ManifestError, ModelNotFound
 
 MiB = 1 << 20
 UPLOAD, SKIP, COPY = "upload", "skip", "copy"
@@ -171,8 +171,8 @@ class Uploader:
             )
             folders = [p["Prefix"] for page in pages for p in page.get("CommonPrefixes", [])]
         for folder in folders:
-            if folder == self.version_prefix(manifest):
-                continue
+            if folder == self.version_prefix(manifest) or folder[len(root) :].rstrip("/") in RESERVED_VERSIONS:
+                continue  # this version itself, or the alias objects' folder
             try:
                 with aws_errors(f"reading s3://{self.bucket}/{folder}{MANIFEST_FILE}", service="s3"):
                     body = self.client.get_object(Bucket=self.bucket, Key=f"{folder}{MANIFEST_FILE}")["Body"].read()
@@ -222,15 +222,22 @@ class Uploader:
         return extra
 
     def _upload(self, path: Path, item: PlannedObject, config: Any) -> None:
-        with aws_errors(f"uploading {item.file} to s3://{self.bucket}/{item.key}", service="s3"):
-            self.client.upload_file(
-                str(path),
-                self.bucket,
-                item.key,
-                ExtraArgs=self._extra_args(item, "application/octet-stream"),
-                Config=config,
-                Callback=self.progress.advance,
-            )
+        what = f"uploading {item.file} to s3://{self.bucket}/{item.key}"
+        with aws_errors(what, service="s3"):
+            try:
+                self.client.upload_file(
+                    str(path),
+                    self.bucket,
+                    item.key,
+                    ExtraArgs=self._extra_args(item, "application/octet-stream"),
+                    Config=config,
+                    Callback=self.progress.advance,
+                )
+            except _upload_failed() as exc:  # boto3's managed transfer wraps the failed call's botocore error
+                cause = exc.__context__
+                if isinstance(cause, botocore_errors()):
+                    raise translate(cause, what, service="s3") from exc
+                raise CloudUnavailable(f"{what} failed: {exc}", hint="run the deploy again") from exc
 
     def _copy(self, item: PlannedObject, config: Any) -> None:
         extra = {
@@ -259,6 +266,15 @@ class Uploader:
                 ChecksumSHA256=_b64(item.sha256),
                 IfNoneMatch="*",  # two deploys of one version: the second finds it written and fails cleanly
             )
+
+
+def _upload_failed() -> tuple[type[Exception], ...]:
+    """boto3's own upload error (not a botocore one), or () without boto3 (an injected stand-in client)."""
+    try:
+        from boto3.exceptions import S3UploadFailedError
+    except ImportError:
+        return ()
+    return (S3UploadFailedError,)
 
 
 def _b64(sha256_hex: str) -> str:

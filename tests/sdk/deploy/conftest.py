@@ -225,4 +225,14 @@ def step(report: DeployReport, name: str) -> Step:
     return next(s for s in report.steps if s.name == name)
 
 
+# A stand-in for the docker client (no Docker engine here): logs its arguments, "builds" a fixed image ID.
+FAKE_DOCKER = """#!/bin/sh
+echo "$@" >> "{log}"
+case "$1" in
+  info) echo 27.0.0 ;;
+  build) while [ $# -gt 0 ]; do [ "$1" = --iidfile ] && printf 'sha256:0123456789abcdef0123' > "$2"; shift; done ;;
+  login) cat > /dev/null ;;
+esac
+"""
+
 SMALL_PARTS = TransferSettings(multipart_threshold=5 * 1024 * 1024, multipart_chunksize=5 * 1024 * 1024)

@@ -10,11 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 from typer.testing import CliRunner
 
 import sdk.deploy.aws
 from sdk.cli import app
-from tests.sdk.deploy.conftest import FUNCTION, STORE_URI, Cloud, inject_fault
+from tests.sdk.deploy.conftest import FAKE_DOCKER, FUNCTION, STORE_URI, Cloud, inject_fault
 
 pytestmark = pytest.mark.integration
 
@@ -80,6 +81,41 @@ def test_a_failure_prints_what_was_done_and_what_was_rolled_back(
     assert cloud.alias()["FunctionVersion"] == "2"
 
 
+def test_a_failed_step_that_had_changed_something_prints_its_undo(
+    cloud: Cloud, make_artifact, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """$LATEST's configuration was updated, then waiting for the update failed: the failed step's change is undone
+    and printed as such, right after the failure."""
+    assert sdk_cli("deploy", str(make_artifact("1")), "--env", "dev").exit_code == 0
+    make_client = sdk.deploy.aws.make_client
+    updated, failed = [False], [False]
+
+    def after_update(**_: Any) -> None:
+        updated[0] = True
+
+    def fail_the_wait_once(model: Any, **_: Any) -> None:
+        if updated[0] and not failed[0]:
+            failed[0] = True
+            raise ClientError({"Error": {"Code": "ServiceException", "Message": "injected"}}, model.name)
+
+    def faulty(service: str, environment: Any) -> Any:
+        client = make_client(service, environment)
+        if service == "lambda":
+            client.meta.events.register("after-call.lambda.UpdateFunctionConfiguration", after_update)
+            client.meta.events.register("before-call.lambda.GetFunction", fail_the_wait_once)
+        return client
+
+    monkeypatch.setattr(sdk.deploy.aws, "make_client", faulty)
+    result = sdk_cli("deploy", str(make_artifact("2")), "--env", "dev")
+    assert result.exit_code == 1
+    lines = result.stdout.splitlines()
+    failure = next(i for i, line in enumerate(lines) if line.startswith("✗ update function configuration: failed:"))
+    undone = f"↺ update function configuration: undone: $LATEST MODEL_URI is {STORE_URI}digits-cnn/1/ again"
+    assert lines[failure + 1] == undone
+    assert "failed at 'update function configuration'; rolled back: update function configuration;" in result.stdout
+    assert cloud.model_uri() == f"{STORE_URI}digits-cnn/1/"
+
+
 def test_errors_are_one_readable_line_with_the_fix(cloud: Cloud, make_artifact) -> None:
     result = sdk_cli("deploy", str(make_artifact("1")), "--env", "prod")
     assert result.exit_code == 1
@@ -119,16 +155,6 @@ def test_build_image_without_a_docker_engine_is_skipped_with_the_reason(
         "- build image: skipped: no Docker engine: `docker` is not on PATH; the function keeps its current image"
         in result.stdout
     )
-
-
-FAKE_DOCKER = """#!/bin/sh
-echo "$@" >> "{log}"
-case "$1" in
-  info) echo 27.0.0 ;;
-  build) while [ $# -gt 0 ]; do [ "$1" = --iidfile ] && printf 'sha256:0123456789abcdef0123' > "$2"; shift; done ;;
-  login) cat > /dev/null ;;
-esac
-"""
 
 
 def test_build_image_with_a_docker_engine_pushes_to_the_functions_repository(

@@ -244,7 +244,9 @@ def test_an_environment_without_a_function_says_how_to_fix_it(cloud: Cloud, make
     report = cloud.deployer().deploy(make_artifact("1"))
     assert isinstance(report.error, ConfigError) and report.error.message == "environment dev names no Lambda function"
     assert "sdk configure --from-terraform" in (report.error.hint or "")
-    assert report.summary() == "deploy digits-cnn@1 refused before it started: nothing was changed"
+    assert report.summary() == (
+        "deploy digits-cnn@1 refused between steps, after 'verify artifact': nothing was changed"
+    )
 
 
 def test_a_function_that_does_not_exist_stops_the_deploy_before_any_upload(cloud: Cloud, make_artifact) -> None:
