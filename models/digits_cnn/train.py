@@ -2,8 +2,11 @@
 
     python -m models.digits_cnn.train --out sdk/_embedded/digits-cnn/1
 
-Seeded end to end (data split, initialisation, batch order, single-threaded kernels): the same seed and torch version
-give the same weights, so the shipped artifact can be rebuilt.
+Seeded end to end (data split, initialisation, batch order, single-threaded kernels): the same seed, torch version
+and instruction set give the same weights, so the shipped artifact can be rebuilt. Another instruction set (AVX2 vs
+AVX-512) picks other float kernels: the weights then differ in the last bits and the model agrees with the shipped one
+in accuracy and predictions, not bit for bit. The manifest records the training CPU (``source.cpu``) to tell which.
+The shipped artifact predates that record: it was trained with torch's AVX2 kernels (``SHIPPED_ISA``).
 """
 
 from __future__ import annotations
@@ -21,11 +24,15 @@ from tqdm import tqdm
 from models.digits_cnn.data import DESCRIPTION, INPUTS, LABELS, NAME, OUTPUTS, load_split
 from models.digits_cnn.model import DigitsCNN
 from sdk.artifacts import Manifest, Source
+from sdk.artifacts.cpu import this_cpu_record
 from sdk.compile import ArtifactWriter, check_parity
 from sdk.compile.torch_export import DEFAULT_OPSET, export_torch, run_onnx, run_torch, weights_sha256
 
 OUTPUT_NAMES = tuple(spec.name for spec in OUTPUTS)
 PARITY_TOLERANCE = 1e-4
+# The instruction set torch trained the shipped sdk/_embedded/digits-cnn/1 with (its manifest predates source.cpu):
+# on an AVX-512 machine, ATEN_CPU_CAPABILITY=avx2 retrains its exact weights (checked 2026-11-30).
+SHIPPED_ISA = "avx2"
 
 
 def train(*, seed: int = 0, epochs: int = 40, progress: bool = True) -> tuple[DigitsCNN, float]:
@@ -99,6 +106,7 @@ def build_artifact(model: DigitsCNN, out: Path, *, version: str, accuracy: float
             framework_version=torch.__version__,
             recipe="models/digits_cnn",
             sha256=weights_sha256(model),
+            cpu=this_cpu_record(),  # main() and the tests train and build in one process: this CPU trained it
         ),
         inputs=INPUTS,
         outputs=OUTPUTS,
@@ -143,6 +151,7 @@ def main(argv: list[str] | None = None) -> None:
     model, accuracy = train(seed=args.seed, epochs=args.epochs)
     manifest = build_artifact(model, args.out, version=args.version, accuracy=accuracy, seed=args.seed)
     parity = manifest.artifacts[0].parity
+    assert parity is not None  # build_artifact always runs the gate
     print(f"{manifest.ref}: test accuracy {accuracy:.4f}; parity max|diff| {parity.value:.2e} -> {args.out}")
     if args.samples:
         write_samples(args.samples, args.seed)

@@ -8,7 +8,7 @@ loaded before both match (see ``sdk.artifacts.integrity``). The schema, version 
       "name": "digits-cnn", "version": "1", "created_at": "2026-11-28T20:00:00Z", "description": "...",
       "task": "classification",
       "source": {"framework": "pytorch", "framework_version": "2.13.0", "recipe": "models/digits_cnn",
-                 "sha256": "<sha256 of the source weights>"},
+                 "sha256": "<sha256 of the source weights>", "cpu": {"model": "AMD EPYC 7B13", "isa": "avx2"}},
       "inputs":  [{"name": "image", "dtype": "float32", "shape": [-1, 1, 8, 8],
                    "dim_names": ["batch", null, null, null],
                    "max_shape": null, "allow_non_finite": false, "description": "..."}],
@@ -23,7 +23,15 @@ loaded before both match (see ``sdk.artifacts.integrity``). The schema, version 
       "metrics": {"test_accuracy": 0.98}
     }
 
-Shapes use -1 for a dynamic dimension. ``privacy_floor`` raises (never lowers) a call's privacy.
+Shapes use -1 for a dynamic dimension. ``privacy_floor`` raises (never lowers) a call's privacy. ``source.cpu``
+(optional) is the CPU that produced the manifest's numbers: float kernels differ by instruction set, so a rebuild
+on another ``isa`` matches within tolerances, not bit for bit. A signed manifest also holds ``"signature"``
+(``sdk.artifacts.signing``).
+
+Unknown keys are refused at every level, naming the key, where it is and the closest known key: a misspelt
+``privacy_flor`` must not load as public, and a reader must not drop what a newer schema meant. Open on purpose
+(any key): ``target`` (engine-specific: ``runtime``, ``opset``, ``fused``, ``scheme``, TensorRT's engine keys...),
+``metrics`` and ``parity.extra`` (named numbers).
 """
 
 from __future__ import annotations
@@ -32,11 +40,12 @@ import json
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from sdk.artifacts.json_reader import JsonReader
 from sdk.errors import ManifestError
 
 SCHEMA_VERSION = 1
@@ -123,11 +132,22 @@ class ExtraFile:
 
 
 @dataclass(frozen=True, kw_only=True)
+class CpuRecord:
+    """The CPU that trained or ran a source model (``sdk.artifacts.cpu``): ``isa`` is e.g. ``avx2`` or
+    ``avx512+vnni+bf16``, the instruction sets that change float kernels."""
+
+    model: str = ""
+    isa: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
 class Source:
     framework: str
     framework_version: str = ""
     recipe: str = ""
     sha256: str = ""
+    # Where the source's numbers (weights when trained in the same run, parity, metrics) were produced; None: unknown.
+    cpu: CpuRecord | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -319,7 +339,9 @@ def _file_problems(name: str, sha256: str, size: int, seen: set[str]) -> list[st
 
 
 def _plain(obj: Any) -> Any:
-    if isinstance(obj, (Source, ArtifactFile, ExtraFile, Parity)):
+    if isinstance(obj, Source) and obj.cpu is None:  # optional, and absent from manifests written before it
+        return {k: _plain(v) for k, v in obj.__dict__.items() if k != "cpu"}
+    if isinstance(obj, (Source, CpuRecord, ArtifactFile, ExtraFile, Parity)):
         return {k: _plain(v) for k, v in obj.__dict__.items()}
     if isinstance(obj, Mapping):
         return {k: _plain(v) for k, v in obj.items()}
@@ -340,49 +362,28 @@ def _spec_to_dict(spec: TensorSpec) -> dict[str, Any]:
     }
 
 
-class _Reader:
-    """Reads typed fields out of parsed JSON, naming the exact field that is wrong."""
-
-    def __init__(self, origin: str) -> None:
-        self.origin = origin
-
-    def fail(self, where: str, what: str) -> ManifestError:
-        return ManifestError(f"{self.origin}: {where} {what}")
-
-    def obj(self, value: Any, where: str) -> Mapping[str, Any]:
-        if not isinstance(value, Mapping):
-            raise self.fail(where, f"must be an object, got {type(value).__name__}")
-        return value
-
-    def get(self, data: Mapping[str, Any], key: str, kind: type | tuple[type, ...], where: str, **default: Any) -> Any:
-        if key not in data or data[key] is None:
-            if "default" in default:
-                return default["default"]
-            raise self.fail(f"{where}.{key}".lstrip("."), "is required")
-        value = data[key]
-        ok = isinstance(value, kind) and not (isinstance(value, bool) and bool not in _as_tuple(kind))
-        if not ok:
-            names = "/".join(k.__name__ for k in _as_tuple(kind))
-            raise self.fail(f"{where}.{key}".lstrip("."), f"must be {names}, got {type(value).__name__}")
-        return value
-
-    def int_list(
-        self, data: Mapping[str, Any], key: str, where: str, *, optional: bool = False
-    ) -> tuple[int, ...] | None:
-        value = self.get(data, key, list, where, **({"default": None} if optional else {}))
-        if value is None:
-            return None
-        if not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
-            raise self.fail(f"{where}.{key}", f"must be a list of integers, got {value!r}")
-        return tuple(value)
+def _keys(cls: Any) -> frozenset[str]:
+    return frozenset(f.name for f in fields(cls))
 
 
-def _as_tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
-    return kind if isinstance(kind, tuple) else (kind,)
+SIGNATURE_FIELD = "signature"  # written by sdk.artifacts.signing, over everything else in the manifest
+SIGNATURE_KEYS = frozenset({"algorithm", "key_id", "value"})
+TOP_KEYS = _keys(Manifest) | {SIGNATURE_FIELD}
 
 
-def _spec_from_dict(r: _Reader, data: Any, where: str) -> TensorSpec:
-    d = r.obj(data, where)
+def _check_schema_version(r: JsonReader, d: Mapping[str, Any]) -> None:
+    """First of all: a newer schema may add or rename keys, and its reader must say so, not name one of them."""
+    version = r.get(d, "schema_version", int, "")
+    if version > SCHEMA_VERSION:
+        raise r.fail(
+            "schema_version",
+            f"{version} is not supported (this SDK reads {SCHEMA_VERSION}): a newer aiaas-sdk wrote this manifest",
+            hint="upgrade aiaas-sdk (pip install -U aiaas-sdk) to load it",
+        )
+
+
+def _spec_from_dict(r: JsonReader, data: Any, where: str) -> TensorSpec:
+    d = r.only(r.obj(data, where), _keys(TensorSpec), where)
     names = r.get(d, "dim_names", list, where, default=None)
     if names is not None and not all(n is None or isinstance(n, str) for n in names):
         raise r.fail(f"{where}.dim_names", "must hold strings or null")
@@ -399,10 +400,10 @@ def _spec_from_dict(r: _Reader, data: Any, where: str) -> TensorSpec:
     )
 
 
-def _parity_from_dict(r: _Reader, data: Any, where: str) -> Parity | None:
+def _parity_from_dict(r: JsonReader, data: Any, where: str) -> Parity | None:
     if data is None:
         return None
-    d = r.obj(data, where)
+    d = r.only(r.obj(data, where), _keys(Parity), where)
     extra = r.obj(r.get(d, "extra", dict, where, default={}), f"{where}.extra")
     return Parity(
         reference=r.get(d, "reference", str, where),
@@ -416,14 +417,33 @@ def _parity_from_dict(r: _Reader, data: Any, where: str) -> Parity | None:
     )
 
 
+def _source_from_dict(r: JsonReader, data: Any) -> Source:
+    src = r.only(r.obj(data, "source"), _keys(Source), "source")
+    cpu = None
+    if src.get("cpu") is not None:
+        c = r.only(r.obj(src["cpu"], "source.cpu"), _keys(CpuRecord), "source.cpu")
+        cpu = CpuRecord(model=r.get(c, "model", str, "source.cpu", default=""), isa=r.get(c, "isa", str, "source.cpu"))
+    return Source(
+        framework=r.get(src, "framework", str, "source"),
+        framework_version=r.get(src, "framework_version", str, "source", default=""),
+        recipe=r.get(src, "recipe", str, "source", default=""),
+        sha256=r.get(src, "sha256", str, "source", default=""),
+        cpu=cpu,
+    )
+
+
 def _manifest_from_dict(data: Any, origin: str) -> Manifest:
-    r = _Reader(origin)
+    r = JsonReader(origin)
     d = r.obj(data, "manifest")
-    src = r.obj(r.get(d, "source", dict, ""), "source")
+    _check_schema_version(r, d)
+    r.only(d, TOP_KEYS, "")
+    if d.get(SIGNATURE_FIELD) is not None:
+        r.only(r.obj(d[SIGNATURE_FIELD], SIGNATURE_FIELD), SIGNATURE_KEYS, SIGNATURE_FIELD)
+    source = _source_from_dict(r, r.get(d, "source", dict, ""))
     artifacts = []
     for i, item in enumerate(r.get(d, "artifacts", list, "")):
         where = f"artifacts[{i}]"
-        a = r.obj(item, where)
+        a = r.only(r.obj(item, where), _keys(ArtifactFile), where)
         artifacts.append(
             ArtifactFile(
                 kind=r.get(a, "kind", str, where),
@@ -438,7 +458,7 @@ def _manifest_from_dict(data: Any, origin: str) -> Manifest:
     files = []
     for i, item in enumerate(r.get(d, "files", list, "", default=[])):
         where = f"files[{i}]"
-        f = r.obj(item, where)
+        f = r.only(r.obj(item, where), _keys(ExtraFile), where)
         files.append(
             ExtraFile(
                 file=r.get(f, "file", str, where),
@@ -452,7 +472,7 @@ def _manifest_from_dict(data: Any, origin: str) -> Manifest:
     if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in metrics.values()):
         raise r.fail("metrics", "values must be numbers")
     try:
-        return _build_manifest(r, d, src, artifacts, files, labels, metrics)
+        return _build_manifest(r, d, source, artifacts, files, labels, metrics)
     except ManifestError as exc:
         if exc.message.startswith(origin):
             raise
@@ -460,9 +480,9 @@ def _manifest_from_dict(data: Any, origin: str) -> Manifest:
 
 
 def _build_manifest(
-    r: _Reader,
+    r: JsonReader,
     d: Mapping[str, Any],
-    src: Mapping[str, Any],
+    source: Source,
     artifacts: list[ArtifactFile],
     files: list[ExtraFile],
     labels: list[Any] | None,
@@ -475,12 +495,7 @@ def _build_manifest(
         created_at=r.get(d, "created_at", str, "", default=""),
         description=r.get(d, "description", str, "", default=""),
         task=r.get(d, "task", str, "", default=""),
-        source=Source(
-            framework=r.get(src, "framework", str, "source"),
-            framework_version=r.get(src, "framework_version", str, "source", default=""),
-            recipe=r.get(src, "recipe", str, "source", default=""),
-            sha256=r.get(src, "sha256", str, "source", default=""),
-        ),
+        source=source,
         inputs=tuple(_spec_from_dict(r, s, f"inputs[{i}]") for i, s in enumerate(r.get(d, "inputs", list, ""))),
         outputs=tuple(_spec_from_dict(r, s, f"outputs[{i}]") for i, s in enumerate(r.get(d, "outputs", list, ""))),
         artifacts=tuple(artifacts),

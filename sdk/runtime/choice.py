@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from sdk.artifacts.cpu import this_cpu
 from sdk.artifacts.manifest import ArtifactFile, Manifest, TensorSpec
 from sdk.config import RuntimeConfig, default_cache_dir
 from sdk.errors import ManifestError
@@ -124,21 +125,11 @@ def fastest(timings: Mapping[str, float], *, margin: float = MARGIN) -> str:
     return best if timings[best] < timings[first] * (1 - margin) else first
 
 
-@functools.cache  # the CPU does not change under a running process: read /proc/cpuinfo once
+@functools.cache  # the CPU does not change under a running process
 def device_signature() -> str:
-    """What makes one CPU faster with one engine than another: model name and instruction-set flags."""
-    parts = [platform.machine(), platform.processor()]
-    try:
-        text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        text = ""
-    for line in text.splitlines():
-        key = line.split(":", 1)[0].strip()
-        if key in ("model name", "flags", "Features", "CPU part"):
-            parts.append(line.split(":", 1)[1].strip())
-            if key in ("flags", "Features"):
-                break
-    parts.append(str(os.cpu_count()))
+    """What makes one CPU faster with one engine than another: model name, instruction-set flags, core count."""
+    cpu = this_cpu()  # read once per process (sdk.artifacts.cpu)
+    parts = [cpu.machine, platform.processor(), cpu.model, " ".join(cpu.flags), str(os.cpu_count())]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
 

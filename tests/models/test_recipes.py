@@ -8,6 +8,7 @@ import pytest
 
 from sdk import load
 from sdk.artifacts import verify_artifact
+from sdk.artifacts.cpu import this_cpu_record
 from sdk.compile import compile_source, from_recipe, load_recipe
 
 pytestmark = pytest.mark.slow
@@ -19,6 +20,7 @@ def compile_recipe(repo: Path, name: str, epochs: int | None, out: Path, precisi
     result = compile_source(from_recipe(recipe, trained, seed=0), out, precisions=precisions)
     assert result.manifest is not None
     verify_artifact(out, result.manifest)
+    assert result.manifest.source.cpu == this_cpu_record()  # float results depend on it: the manifest says which
     for artifact in result.manifest.artifacts:
         assert artifact.parity is not None and artifact.parity.passed, artifact
     return trained, result.manifest

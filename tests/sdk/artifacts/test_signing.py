@@ -26,7 +26,7 @@ def keys(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {"key": release[0], "pub": release[1], "other_key": other[0], "other_pub": other[1]}
 
 
-def trusting(*keys: Path) -> RuntimeConfig:
+def trusting(*keys: Path | str) -> RuntimeConfig:
     return RuntimeConfig(trusted_keys=tuple(str(k) for k in keys))
 
 
