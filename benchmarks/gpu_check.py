@@ -1,15 +1,21 @@
 """GPU check for a lent NVIDIA machine: the PyTorch reference models on CUDA in fp32 and fp16 against the fp32 ONNX
 artifacts run by ONNX Runtime on the CPU, and MiniLM's torch fp16 throughput that a TensorRT engine must beat.
 
-The lent machine has PyTorch + CUDA and a CPU-only onnxruntime, nothing else installable, and takes at most 64 MiB
-per call. So the work is split:
+The lent machine has PyTorch + CUDA, transformers and a CPU-only onnxruntime, nothing else installable, and takes at
+most 64 MiB per call. So the work is split:
 
-    # here (CPU): train/load each PyTorch recipe, trace it to TorchScript, run its fp32 ONNX artifact in ONNX Runtime
-    # on held-out real inputs, and write a bundle (TorchScript files + inputs + ORT outputs; MiniLM in fp16 to fit)
+    # here (CPU): train/load each PyTorch recipe, run its fp32 ONNX artifact in ONNX Runtime on held-out real inputs,
+    # and write a bundle: each model's weights (.npz; MiniLM's in fp16 to fit) and what rebuilds it (its class in
+    # this repo's models/, and for MiniLM the BERT config), its inputs and the ORT outputs
     python benchmarks/gpu_check.py prepare --out gpu_bundle [--models digits-cnn,sunspots-lstm,minilm-l6]
 
-    # on the GPU machine (only torch and numpy needed): compare and time
+    # on the GPU machine, from a copy of this repo (torch and numpy; transformers for MiniLM): rebuild each model on
+    # the device, load its weights, compare and time
     python benchmarks/gpu_check.py run --bundle gpu_bundle [--device cuda]
+
+Why not TorchScript (the first version of this script): a trace made on the CPU keeps ``device=cpu`` constants (the
+LSTM's initial state, BERT's attention-mask constants) and failed on an H200 ("Input and hidden tensors are not at
+the same device"). A module rebuilt on the device from its code takes every device from its inputs and weights.
 
 `run` prints one table: per model and precision, max |diff| against ORT fp32 on the CPU (and mean cosine for
 embeddings), which is the fp16 parity a TensorRT fp16 engine would face; then MiniLM fp16 throughput at 1x128 and
@@ -19,25 +25,77 @@ embeddings), which is the fp16 parity a TensorRT fp16 engine would face; then Mi
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import statistics
 import sys
 import time
-import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+REPO = Path(__file__).resolve().parent.parent
 DEFAULT_MODELS = ("digits-cnn", "sunspots-lstm", "digits-transformer", "minilm-l6")
 QUICK_EPOCHS = {"digits-cnn": 5, "sunspots-lstm": 20, "digits-transformer": 3}  # parity, not accuracy, is checked
 HALF_IN_BUNDLE = {"minilm-l6"}  # 90 MB in fp32: shipped as fp16 so the bundle fits one 64 MiB transfer
+BUNDLE_LIMIT = 64 * 2**20
 
 
-def prepare(out: Path, models: list[str], repo: Path) -> None:
+def build_spec(module: Any) -> dict[str, Any]:
+    """What rebuilds ``module`` elsewhere: its class (constructed with no arguments, as the recipes do) and, for a
+    module wrapping a transformers model in ``.bert`` (MiniLM), that model's config."""
+    cls = type(module)
+    spec: dict[str, Any] = {"class": f"{cls.__module__}:{cls.__qualname__}"}
+    config = getattr(getattr(module, "bert", None), "config", None)
+    if config is not None:
+        spec["transformers_config"] = config.to_dict()
+        spec["attn_implementation"] = getattr(config, "_attn_implementation", None) or "eager"
+    return spec
+
+
+def build(spec: Mapping[str, Any], weights: Path, device: str) -> Any:
+    """The bundled model rebuilt on ``device`` and loaded with its weights. Loading is strict: a class whose tensors
+    differ in name or shape from the bundled ones fails here, not with wrong numbers later."""
     import torch
 
-    sys.path.insert(0, str(repo))
+    module_name, _, qualname = spec["class"].partition(":")
+    cls = getattr(importlib.import_module(module_name), qualname)
+    with torch.device(device):
+        if "transformers_config" in spec:
+            from transformers import AutoConfig, AutoModel
+
+            settings = dict(spec["transformers_config"])
+            config = AutoConfig.for_model(settings.pop("model_type"), **settings)
+            module = cls(AutoModel.from_config(config, attn_implementation=spec["attn_implementation"]))
+        else:
+            module = cls()
+    with np.load(weights, allow_pickle=False) as archive:
+        state = {k: torch.tensor(archive[k]) for k in archive.files}
+    module.load_state_dict(state)
+    return module.eval()
+
+
+def load_model(bundle: Path, name: str, device: str) -> Any:
+    """Model ``name`` of ``bundle``, rebuilt on ``device`` (this repo's ``models`` must be importable)."""
+    index = json.loads((bundle / "index.json").read_text())
+    return build(index[name]["build"], bundle / f"{name}.weights.npz", device)
+
+
+def _outputs(result: Any) -> tuple[Any, ...]:
+    return tuple(result) if isinstance(result, (tuple, list)) else (result,)
+
+
+def _save(path: Path, arrays: Mapping[str, Any]) -> None:
+    np.savez(path, **dict(arrays))
+
+
+def prepare(out: Path, models: list[str], repo: Path = REPO) -> None:
+    import torch
+
+    if str(repo) not in sys.path:
+        sys.path.insert(0, str(repo))
     from sdk.compile.recipe import load_recipe
     from sdk.compile.sources import dynamic_axes
     from sdk.compile.torch_export import export_torch, run_onnx
@@ -53,29 +111,31 @@ def prepare(out: Path, models: list[str], repo: Path) -> None:
         onnx_bytes = export_torch(module, example, output_names=recipe.output_names, dynamic_axes=dynamic_axes(recipe))
         reference = run_onnx(onnx_bytes, inputs)
         half = name in HALF_IN_BUNDLE
-        # TorchScript, although deprecated, is what loads on the GPU machine with no model code and no transformers.
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            traced = torch.jit.trace(module, tuple(torch.from_numpy(v) for v in example.values()), strict=False)
-        if half:
-            traced = traced.half()
-        traced.save(str(out / f"{name}.pt"))
-        np.savez(out / f"{name}.inputs.npz", **inputs)
-        np.savez(out / f"{name}.ort_fp32.npz", **reference)
-        index[name] = {"inputs": list(inputs), "outputs": list(reference), "weights": "fp16" if half else "fp32"}
-        size = (out / f"{name}.pt").stat().st_size / 1e6
-        print(f"prepared {name}: {size:.1f} MB TorchScript, {len(next(iter(inputs.values())))} held-out samples")
+        state = {k: v.detach().cpu() for k, v in module.state_dict().items()}
+        weights = out / f"{name}.weights.npz"
+        _save(weights, {k: (v.half() if half and v.is_floating_point() else v).numpy() for k, v in state.items()})
+        entry: dict[str, Any] = {
+            "inputs": list(inputs),
+            "outputs": list(reference),
+            "weights": "fp16" if half else "fp32",
+            "build": build_spec(module),
+        }
+        # Rebuild it here, before it travels: an fp32 bundle must give the very outputs of the module it came from.
+        rebuilt = build(entry["build"], weights, "cpu")
+        with torch.no_grad():
+            feeds = [torch.from_numpy(v) for v in example.values()]
+            drift = max(float((a - b).abs().max()) for a, b in zip(_outputs(rebuilt(*feeds)), _outputs(module(*feeds))))
+        if not half and drift != 0.0:
+            raise RuntimeError(f"{name}: the model rebuilt from the bundle differs from the trained one by {drift:.3g}")
+        _save(out / f"{name}.inputs.npz", inputs)
+        _save(out / f"{name}.ort_fp32.npz", reference)
+        index[name] = entry
+        print(f"prepared {name}: {weights.stat().st_size / 1e6:.1f} MB of {entry['weights']} weights, "
+              f"{len(next(iter(inputs.values())))} held-out samples, rebuilt here within {drift:.2g}")  # fmt: skip
     (out / "index.json").write_text(json.dumps(index, indent=2))
     total = sum(p.stat().st_size for p in out.iterdir())
-    print(f"bundle {out}: {total / 2**20:.1f} MiB")
-
-
-def _load(path: Path, device: str) -> Any:
-    import torch
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # TorchScript: see prepare()
-        return torch.jit.load(str(path), map_location=device)
+    over = " (over the 64 MiB a call carries)" if total > BUNDLE_LIMIT else ""
+    print(f"bundle {out}: {total / 2**20:.1f} MiB{over}")
 
 
 def _cosine(a: np.ndarray, b: np.ndarray) -> float:
@@ -83,28 +143,37 @@ def _cosine(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.mean((a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))))
 
 
-def run(bundle: Path, device: str) -> list[dict[str, Any]]:
+def _error(name: str, precision: str, exc: Exception) -> dict[str, Any]:
+    return {"model": name, "precision": precision, "error": str(exc).strip().splitlines()[-1][:160]}
+
+
+def run(bundle: Path, device: str, repo: Path = REPO) -> list[dict[str, Any]]:
     import torch
 
+    if str(repo) not in sys.path:
+        sys.path.insert(0, str(repo))
     index = json.loads((bundle / "index.json").read_text())
-    rows = []
+    rows: list[dict[str, Any]] = []
     print(f"torch {torch.__version__}, device {device}"
           + (f" ({torch.cuda.get_device_name()})" if device == "cuda" else ""))  # fmt: skip
     for name, entry in index.items():
         inputs = dict(np.load(bundle / f"{name}.inputs.npz"))
         reference = dict(np.load(bundle / f"{name}.ort_fp32.npz"))
-        module = _load(bundle / f"{name}.pt", device).eval()
+        try:
+            module = load_model(bundle, name, device)
+        except (ImportError, RuntimeError) as exc:  # e.g. transformers missing, or a class that no longer matches
+            rows.append(_error(name, "fp32/fp16", exc))
+            continue
         for precision, dtype in (("fp32", torch.float32), ("fp16", torch.float16)):
             module = module.to(dtype)
             feeds = [torch.from_numpy(v).to(device) for v in inputs.values()]
             feeds = [f.to(dtype) if f.is_floating_point() else f for f in feeds]
             try:
                 with torch.no_grad():
-                    result = module(*feeds)
-            except RuntimeError as exc:  # e.g. a traced graph with fp32 constants that .to(half) cannot reach
-                rows.append({"model": name, "precision": precision, "error": str(exc).strip().splitlines()[-1][:120]})
+                    results = _outputs(module(*feeds))
+            except RuntimeError as exc:  # e.g. a kernel with no fp16 version on this device
+                rows.append(_error(name, precision, exc))
                 continue
-            results = result if isinstance(result, (tuple, list)) else (result,)
             outputs = {n: r.float().cpu().numpy() for n, r in zip(entry["outputs"], results)}
             diffs = {n: float(np.max(np.abs(outputs[n] - reference[n]))) for n in entry["outputs"]}
             row = {
@@ -123,12 +192,12 @@ def run(bundle: Path, device: str) -> list[dict[str, Any]]:
     return rows
 
 
-def throughput(bundle: Path, device: str, runs: int = 100) -> None:
+def throughput(bundle: Path, device: str, runs: int | None = None) -> None:
     import torch
 
-    module = _load(bundle / "minilm-l6.pt", device).eval()
+    runs = runs or (100 if device == "cuda" else 3)  # on the CPU a smoke test of the code path, not a measurement
     dtype = torch.float16 if device == "cuda" else torch.float32
-    module = module.to(dtype)
+    module = load_model(bundle, "minilm-l6", device).to(dtype)
     for batch, seq in ((1, 128), (32, 128)):
         ids = torch.randint(1000, 20000, (batch, seq), device=device)
         mask = torch.ones(batch, seq, dtype=torch.int64, device=device)
@@ -159,15 +228,16 @@ def main() -> None:
     p = sub.add_parser("prepare", help="build the bundle here (CPU)")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--models", default=",".join(DEFAULT_MODELS))
-    p.add_argument("--repo", type=Path, default=Path(__file__).resolve().parent.parent)
+    p.add_argument("--repo", type=Path, default=REPO)
     r = sub.add_parser("run", help="compare and time on the GPU machine")
     r.add_argument("--bundle", type=Path, required=True)
     r.add_argument("--device", default="cuda")
+    r.add_argument("--repo", type=Path, default=REPO, help="the repo whose models/ rebuilds the bundled models")
     args = parser.parse_args()
     if args.command == "prepare":
         prepare(args.out, [m.strip() for m in args.models.split(",") if m.strip()], args.repo)
     else:
-        run(args.bundle, args.device)
+        run(args.bundle, args.device, args.repo)
 
 
 if __name__ == "__main__":

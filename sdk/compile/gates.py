@@ -62,8 +62,8 @@ class QualityResult:
 
     @property
     def bound(self) -> float:
-        value = self.gate.max_drop if self.gate.max_drop is not None else self.gate.max_relative_increase
-        return float(self.gate.minimum if value is None else value)
+        gate = self.gate
+        return float(next(b for b in (gate.max_drop, gate.max_relative_increase, gate.minimum) if b is not None))
 
     @property
     def metric(self) -> str:

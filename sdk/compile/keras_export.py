@@ -18,38 +18,31 @@ from typing import Any
 import numpy as np
 
 from sdk.artifacts.manifest import TensorSpec
-from sdk.errors import ConfigError, MissingDependency
+from sdk.compile.extras import TF, require
+from sdk.errors import ConfigError
 
 DEFAULT_OPSET = 17
-TF_INSTALL = 'pip install "aiaas-sdk[tf]"'
+TF_INSTALL = TF.command
 
 
 def import_keras() -> Any:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            import keras
-            import tensorflow  # noqa: F401  (Keras' ONNX export needs the TensorFlow backend)
-    except ImportError as exc:
-        raise MissingDependency("tensorflow", "tf", purpose="compiling Keras / TensorFlow models") from exc
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        keras = require("keras", purpose="compiling Keras / TensorFlow models")
+        require("tensorflow", purpose="compiling Keras / TensorFlow models")  # Keras' ONNX export needs it
     return keras
 
 
 def _import_tf2onnx() -> Any:
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            import tf2onnx
-    except ImportError as exc:
-        raise MissingDependency("tf2onnx", "tf", purpose="exporting TensorFlow models to ONNX") from exc
-    return tf2onnx
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return require("tf2onnx", purpose="exporting TensorFlow models to ONNX")
 
 
 def rename_io(model: bytes, inputs: Sequence[TensorSpec], outputs: Sequence[TensorSpec]) -> bytes:
     """Give the graph's inputs and outputs the manifest's names, and its dynamic axes the manifest's dim names."""
-    import onnx
-
+    onnx = require("onnx", purpose="exporting TensorFlow models to ONNX")
     graph_model = onnx.load_from_string(model)
     graph = graph_model.graph
     initializers = {i.name for i in graph.initializer}

@@ -17,18 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sdk.compile.extras import OPENVINO, require
 from sdk.compile.recipe import TransformerFusion
-from sdk.errors import MissingDependency
 
 CONV_OPS = frozenset({"Conv", "ConvTranspose", "ConvInteger", "QLinearConv"})
 
 
 def import_onnx() -> Any:
-    try:
-        import onnx
-    except ImportError as exc:
-        raise MissingDependency("onnx", "compile", purpose="optimizing ONNX models") from exc
-    return onnx
+    return require("onnx", purpose="optimizing ONNX models")
 
 
 @contextlib.contextmanager
@@ -54,7 +50,7 @@ def fuse_transformer(model: bytes, fusion: TransformerFusion) -> tuple[bytes, di
     Returns the fused graph and the count of each fused operator (so the caller can tell if fusion did not happen).
     """
     onnx = import_onnx()
-    from onnxruntime.transformers.optimizer import optimize_model
+    optimize_model = require("onnxruntime.transformers.optimizer", purpose="fusing Transformer graphs").optimize_model
 
     with tempfile.TemporaryDirectory() as tmp, _quiet_ort_tools():
         path = Path(tmp) / "model.onnx"
@@ -74,7 +70,9 @@ def fuse_transformer(model: bytes, fusion: TransformerFusion) -> tuple[bytes, di
 def to_fp16(model: bytes) -> bytes:
     """Weights and compute in fp16, inputs and outputs kept fp32 (the manifest's signature does not change)."""
     onnx = import_onnx()
-    from onnxruntime.transformers.float16 import convert_float_to_float16
+    convert_float_to_float16 = require(
+        "onnxruntime.transformers.float16", purpose="converting models to fp16"
+    ).convert_float_to_float16
 
     with _quiet_ort_tools():
         converted = convert_float_to_float16(onnx.load_from_string(model), keep_io_types=True)
@@ -127,12 +125,12 @@ def quantize_int8(model: bytes, scheme: Int8Scheme, *, op_types_to_quantize: Seq
 
 def _quantize(src: Path, dst: Path, *, nodes: Sequence[str], per_channel: bool, ops: Sequence[str]) -> None:
     onnx = import_onnx()
-    from onnxruntime.quantization import QuantType, quantize_dynamic
+    quantization = require("onnxruntime.quantization", purpose="int8 quantization")
 
-    quantize_dynamic(
+    quantization.quantize_dynamic(
         src,
         dst,
-        weight_type=QuantType.QInt8,
+        weight_type=quantization.QuantType.QInt8,
         per_channel=per_channel,
         op_types_to_quantize=list(ops),
         nodes_to_quantize=list(nodes),
@@ -153,7 +151,7 @@ def static_int8_unavailable() -> str | None:
 
     missing = [m for m in ("nncf", "openvino") if importlib.util.find_spec(m) is None]
     if missing:
-        return f'{" and ".join(missing)} not installed (pip install "aiaas-sdk[openvino]")'
+        return f"{' and '.join(missing)} not installed ({OPENVINO.command})"
     return None
 
 
@@ -165,10 +163,7 @@ def quantize_static_int8(model: bytes, calibration: Sequence[Mapping[str, Any]],
     ``model`` must be a plain ONNX graph: NNCF does not know ONNX Runtime's fused contrib operators.
     """
     onnx = import_onnx()
-    try:
-        import nncf
-    except ImportError as exc:
-        raise MissingDependency("nncf", "openvino", purpose="static int8 quantization") from exc
+    nncf = require("nncf", purpose="static int8 quantization")
     graph = onnx.load_from_string(model)
     options: dict[str, Any] = {"model_type": nncf.ModelType.TRANSFORMER} if transformer else {}
     sink = io.StringIO()

@@ -1,13 +1,17 @@
 """Write an artifact folder: model files that passed the parity gate, extra files, and the manifest last.
 
 The manifest is written last, so a folder with a manifest is complete; every file's sha256 and size are computed from
-the bytes written.
+the bytes written. ``staged_folder`` writes it beside its destination and swaps it in only when complete, so a
+failed or interrupted compile leaves the previous folder as it was.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-from collections.abc import Mapping
+import shutil
+import tempfile
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -99,3 +103,40 @@ class ArtifactWriter:
         manifest = Manifest(artifacts=tuple(self._artifacts), files=tuple(self._files), **self._header)
         write_manifest(self.folder, manifest)
         return manifest
+
+
+@contextlib.contextmanager
+def staged_folder(target: str | Path) -> Iterator[Path]:
+    """Yield an empty staging folder beside ``target``; when the block completes, the staging folder becomes
+    ``target`` (replacing the previous one whole: no stale files survive). On any exception, KeyboardInterrupt
+    included, the staging folder is removed and ``target`` is left untouched.
+
+    The staging folder is a sibling, so each swap is a rename on one filesystem; between the two renames a reader
+    finds ``target`` missing, never half-written.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.staging-", dir=target.parent))
+    try:
+        yield staging
+        _swap_in(staging, target)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def _swap_in(staging: Path, target: Path) -> None:
+    """Rename ``staging`` to ``target``; the previous ``target`` is moved aside first and restored if that fails."""
+    if not target.exists():
+        staging.rename(target)
+        return
+    aside = Path(tempfile.mkdtemp(prefix=f".{target.name}.previous-", dir=target.parent))
+    previous = aside / target.name
+    target.rename(previous)
+    try:
+        staging.rename(target)
+    except BaseException:
+        previous.rename(target)  # if even this fails, the previous folder stays in ``aside``, never deleted
+        aside.rmdir()
+        raise
+    shutil.rmtree(aside, ignore_errors=True)

@@ -3,12 +3,13 @@
 Every artifact is checked against the source model on held-out real inputs before anything is written: fp32 must
 match within max |diff| (``check_parity``), fp16/int8 must keep the task metric (``check_quality``). One failure
 stops the compile with every number listed, unless ``allow_degraded`` gives the reason to ship anyway (recorded in
-the manifest). The folder is written only at the end, manifest last.
+the manifest). Every gate, TensorRT engines' included, is passed before anything is written; the folder is then
+written beside ``out`` and swapped in whole (``staged_folder``), so a failed or interrupted compile leaves the
+previous folder as it was.
 """
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,10 +17,11 @@ from typing import Any
 
 import numpy as np
 
+from sdk.artifacts.cpu import this_cpu_record
 from sdk.artifacts.manifest import Manifest, Source
 from sdk.compile import optimize
 from sdk.compile.gates import GateResult, QualityResult, check_quality
-from sdk.compile.package import ArtifactWriter
+from sdk.compile.package import ArtifactWriter, staged_folder
 from sdk.compile.parity import check_parity
 from sdk.compile.progress import Progress
 from sdk.compile.sources import CompileSource
@@ -119,18 +121,24 @@ def compile_source(
         static = _static_int8(source, plain, reference, source_scores, ref_name, target, progress)
         if static is not None:
             candidates.append(static)
+    _raise_if_any_failed(source.name, candidates, samples, allow_degraded)
+    engines = _engines(source, fp32, wanted, reference, source_scores, ref_name, progress) if tensorrt else []
+    _raise_if_any_failed(source.name, engines, samples, allow_degraded)
+    with progress.step(f"write the artifact folder {out}") as step, staged_folder(out) as staging:
+        manifest = _write(source, staging, candidates, engines, version, allow_degraded, source_scores, privacy_floor)
+        step.detail = ", ".join(a.file for a in manifest.artifacts)
+    return CompileResult(manifest, out, candidates, list(progress.notes))
+
+
+def _raise_if_any_failed(name: str, candidates: Sequence[Candidate], samples: int, allow_degraded: str | None) -> None:
+    """ParityFailure listing every candidate that missed its gate, unless ``allow_degraded`` ships them anyway."""
     failed = [c for c in candidates if not c.gate.passed]
     if failed and not allow_degraded:
         lines = "; ".join(f"{c.file} ({c.precision}): {c.gate.summary()}" for c in failed)
         raise ParityFailure(
-            f"{source.name}: {len(failed)} artifact(s) failed the gate on {samples} held-out samples: {lines}",
+            f"{name}: {len(failed)} artifact(s) failed the gate on {samples} held-out samples: {lines}",
             hint="nothing was written; fix the export, drop the precision, or pass --allow-degraded REASON",
         )
-    engines = _engines(source, fp32, wanted, reference, source_scores, ref_name, progress) if tensorrt else []
-    with progress.step(f"write the artifact folder {out}") as step:
-        manifest = _write(source, out, candidates, engines, version, allow_degraded, source_scores, privacy_floor)
-        step.detail = ", ".join(a.file for a in manifest.artifacts)
-    return CompileResult(manifest, out, candidates, list(progress.notes))
 
 
 def _reduced(
@@ -149,7 +157,7 @@ def _reduced(
         if refusal:
             progress.note(refusal)
             return None
-        attempts = [(s.name, s) for s in optimize.INT8_SCHEMES]
+        attempts: list[tuple[str, optimize.Int8Scheme | None]] = [(s.name, s) for s in optimize.INT8_SCHEMES]
     else:
         attempts = [("fp16", None)]
     candidate: Candidate | None = None
@@ -282,8 +290,7 @@ def _write(
     source_scores: Mapping[str, float],
     privacy_floor: str,
 ) -> Manifest:
-    if out.exists():
-        shutil.rmtree(out)
+    """Write the artifact folder into ``out``, an empty staging folder (the caller swaps it in)."""
     metrics: dict[str, float] = {**source.metrics}
     metrics.update({f"source.{k}": float(v) for k, v in source_scores.items()})
     for c in candidates:
@@ -299,6 +306,7 @@ def _write(
             framework_version=source.framework_version,
             recipe=source.recipe,
             sha256=source.weights_sha256,
+            cpu=this_cpu_record(),  # float results differ by instruction set: say which produced these
         ),
         inputs=source.inputs,
         outputs=source.outputs,

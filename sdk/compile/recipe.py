@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from sdk.artifacts.manifest import TensorSpec
+from sdk.compile.extras import translating_imports
 from sdk.errors import ConfigError, ModelNotFound
 
 FRAMEWORKS = ("pytorch", "keras")
@@ -169,13 +170,9 @@ def load_recipe(name_or_path: str | Path, *, root: Path | None = None) -> Recipe
     if str(top) not in sys.path:
         sys.path.insert(0, str(top))
     module_name = f"{folder.parent.name}.{folder.name}.recipe"
-    try:
+    # A recipe imports its framework at the top: without torch that is MissingDependency with the pinned install.
+    with translating_imports(f"the recipe {folder}", hint="install what the recipe needs (see models/README.md)"):
         module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ConfigError(
-            f"recipe {folder} could not be imported: {exc}",
-            hint="install what the recipe needs (see models/README.md)",
-        ) from exc
     recipe = getattr(module, "RECIPE", None)
     if not isinstance(recipe, Recipe):
         raise ConfigError(f"{folder / 'recipe.py'} must define RECIPE = sdk.compile.Recipe(...)")
@@ -209,5 +206,7 @@ def read_trained(folder: Path, *, root: Path | None = None) -> tuple[Recipe, Tra
     if not (Path(where) / "recipe.py").is_file():
         where = record["recipe"]
     recipe = load_recipe(where, root=root)
-    trained = Trained(recipe.load(folder), {k: float(v) for k, v in record.get("metrics", {}).items()})
+    with translating_imports(f"loading {folder} with the recipe {recipe.name}"):
+        model = recipe.load(folder)
+    trained = Trained(model, {k: float(v) for k, v in record.get("metrics", {}).items()})
     return recipe, trained, int(record.get("seed", 0))

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from sdk.artifacts.manifest import NAME_PATTERN, TensorSpec
+from sdk.compile.extras import translating_imports
 from sdk.compile.recipe import (
     TRAINED_FILE,
     Evaluation,
@@ -224,11 +225,13 @@ def load_factory(spec: str) -> tuple[Any, dict[str, np.ndarray] | None]:
         raise ConfigError(f"cannot import {path}")
     module = importlib.util.module_from_spec(loader)
     sys.modules[module_name] = module
-    loader.loader.exec_module(module)
+    with translating_imports(f"the factory {spec}"):
+        loader.loader.exec_module(module)
     factory = getattr(module, function, None)
     if not callable(factory):
         raise ConfigError(f"{path} has no function {function!r}")
-    made = factory()
+    with translating_imports(f"the factory {spec}"):
+        made = factory()
     if isinstance(made, tuple) and len(made) == 2 and isinstance(made[1], Mapping):
         return made[0], {k: np.asarray(v) for k, v in made[1].items()}
     return made, None
@@ -383,5 +386,6 @@ def resolve_source(
     if path.is_file() and path.suffix in (".keras", ".h5"):
         return from_keras_file(path, inputs_file, name)
     recipe = load_recipe(source, root=root)
-    trained = recipe.train(seed=seed, epochs=epochs or recipe.default_epochs, progress=progress)
-    return from_recipe(recipe, trained, seed=seed)
+    with translating_imports(f"the recipe {recipe.name}"):  # e.g. MiniLM's weights package, imported when it trains
+        trained = recipe.train(seed=seed, epochs=epochs or recipe.default_epochs, progress=progress)
+        return from_recipe(recipe, trained, seed=seed)

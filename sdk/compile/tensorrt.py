@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from sdk.artifacts.manifest import TensorSpec
+from sdk.compile.extras import GPU, require
 from sdk.errors import ArtifactError, ConfigError
 
 ENGINE_PRECISIONS = ("fp32", "fp16", "int8")
@@ -61,9 +62,9 @@ def unavailable_reason(trt: ModuleType | None = None, compute_capability: str | 
     """Why no engine can be built here (one line), or None when TensorRT and a GPU are both present."""
     if trt is None:
         try:
-            import tensorrt as trt
+            import tensorrt  # noqa: F401  (present is all that is asked here)
         except ImportError:
-            return 'TensorRT is not installed (pip install "aiaas-sdk[gpu]" on a host with an NVIDIA GPU)'
+            return f"TensorRT is not installed ({GPU.command} on a host with an NVIDIA GPU)"
     if (compute_capability or gpu_compute_capability()) is None:
         return "no NVIDIA GPU is visible (nvidia-smi found none)"
     return None
@@ -127,7 +128,9 @@ def profile_shapes(spec: TensorSpec) -> tuple[tuple[int, ...], tuple[int, ...], 
     low, opt, high = [], [], []
     for size, name, bound in zip(spec.shape, names, bounds):
         if size != -1:
-            low.append(size), opt.append(size), high.append(size)
+            low.append(size)
+            opt.append(size)
+            high.append(size)
             continue
         top = bound if bound > 0 else DEFAULT_MAX.get(name or "batch", DEFAULT_MAX["batch"])
         low.append(1)
@@ -147,7 +150,7 @@ def build_engine(
     """Build a serialized engine with the TensorRT Python API: one optimization profile covering the dynamic
     dimensions, fp16/int8 flags by precision, and a timing cache reused across builds."""
     if trt is None:
-        import tensorrt as trt
+        trt = require("tensorrt", purpose="building TensorRT engines")
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
     flags = 0
@@ -184,8 +187,8 @@ def build_engine(
 
 def run_engine(engine: bytes, inputs: Mapping[str, np.ndarray], output_names: Sequence[str]) -> dict[str, np.ndarray]:
     """Run a serialized engine once on ``inputs`` (CUDA memory through torch), for the parity gate on the GPU host."""
-    import tensorrt as trt
-    import torch
+    trt = require("tensorrt", purpose="running TensorRT engines")
+    torch = require("torch", purpose="running TensorRT engines (CUDA memory through torch)")
 
     runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
     loaded = runtime.deserialize_cuda_engine(engine)

@@ -10,19 +10,14 @@ from typing import Any
 
 import numpy as np
 
+from sdk.compile.extras import require
 from sdk.config import RuntimeConfig
-from sdk.errors import MissingDependency
 
 DEFAULT_OPSET = 17
-TORCH_INSTALL = 'pip install torch==2.13.0 "aiaas-sdk[compile]"'
 
 
 def import_torch() -> Any:
-    try:
-        import torch
-    except ImportError as exc:
-        raise MissingDependency("torch", "compile", purpose="compiling PyTorch models", command=TORCH_INSTALL) from exc
-    return torch
+    return require("torch", purpose="compiling PyTorch models")
 
 
 def export_torch(
@@ -36,6 +31,7 @@ def export_torch(
     """Export with the TorchScript exporter: on this CPU it gave ORT the fastest graphs and no external data file
     (FACTS.md: the dynamo exporter was slower than torch eager for MiniLM and writes ``model.onnx.data``)."""
     torch = import_torch()
+    require("onnx", purpose="exporting PyTorch models to ONNX")  # else torch raises its own OnnxExporterError
     module.eval()
     args = tuple(torch.from_numpy(np.ascontiguousarray(v)) for v in example_inputs.values())
     buffer = io.BytesIO()
