@@ -24,7 +24,7 @@ import httpx
 import numpy as np
 
 from sdk import Client
-from sdk.routing import Availability, LatencyModel, Mode, Privacy, Route, Router, RouterPolicy
+from sdk.client import Availability, LatencyModel, Mode, Privacy, Route, Router, RouterPolicy
 from sdk.serving.codec import encode_request
 
 UP = Availability(True)

@@ -5,7 +5,7 @@
 
 from sdk._version import __version__
 from sdk.artifacts import Manifest, TensorSpec
-from sdk.client import AsyncClient, Client, ClientConfig, Result
+from sdk.client import AsyncClient, Client, ClientConfig, Decision, Mode, Privacy, Reason, Result, Route
 from sdk.config import RuntimeConfig, StoreConfig
 from sdk.errors import (
     AiaasError,
@@ -27,7 +27,6 @@ from sdk.errors import (
     RuntimeFault,
     Unauthorized,
 )
-from sdk.routing import Decision, Mode, Privacy, Reason, Route
 from sdk.runtime import LoadedModel, load
 
 __all__ = [

@@ -16,9 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from sdk.client import Client
+from sdk.client import Client, Mode
 from sdk.errors import AiaasError, InvalidInput, MissingDependency
-from sdk.routing import Mode
 from sdk.serving.datatypes import numpy_dtype
 
 ROUTE_MODES = {"local": Mode.LOCAL_ONLY, "cloud": Mode.CLOUD_ONLY}

@@ -24,12 +24,23 @@ HTTP status it maps to, so a function answers a client with the same vocabulary 
     ├── ConfigError (500)               a setting that cannot be used
     └── RuntimeFault (500)              the model itself failed while running
 
+Each class declares its own ``code`` (a stable name, unique in the tree) and its status (or inherits it); the classes
+register themselves as they are defined (``REGISTRY``: code -> class). A server sends the code beside the message
+(``{"error": msg, "code": ...}``) and ``error_for_status`` rebuilds the server's exact class from it, so an integrity
+failure in the cloud arrives as ``IntegrityError``; a server that sends no code (KServe, Triton, an AWS front door)
+gets the class its status maps to.
+
 Exceptions of httpx, onnxruntime and botocore are translated at the boundary with ``raise Ours(...) from exc``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import ClassVar
+
+_BY_CODE: dict[str, type[AiaasError]] = {}
+_BY_STATUS: dict[int, type[AiaasError]] = {}  # the first (most general) remote class that declares each status
 
 
 class AiaasError(Exception):
@@ -37,14 +48,41 @@ class AiaasError(Exception):
 
     status: ClassVar[int] = 500
     code: ClassVar[str] = "internal"
+    # Whether a client rebuilds this class from a server's answer. False for what only this side can know: its own
+    # routes, its own installation, its privacy rule (a server's 403 is about credentials, never a PrivacyViolation).
+    remote: ClassVar[bool] = True
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
 
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        _register(cls)
+
     def __str__(self) -> str:
         return self.message
+
+    @classmethod
+    def from_wire(cls, message: str) -> AiaasError:
+        """This error as a client rebuilds it from a server's answer: the message is all the wire carries."""
+        return cls(message)
+
+
+def _register(cls: type[AiaasError]) -> None:
+    code = cls.__dict__.get("code")
+    if not isinstance(code, str) or not code:
+        raise TypeError(f"{cls.__qualname__} must declare its own error code (code = '...')")
+    if code in _BY_CODE:
+        raise TypeError(f"error code {code!r} of {cls.__qualname__} is already {_BY_CODE[code].__qualname__}'s")
+    _BY_CODE[code] = cls
+    if cls.remote:
+        _BY_STATUS.setdefault(cls.status, cls)
+
+
+_register(AiaasError)
+REGISTRY: Mapping[str, type[AiaasError]] = MappingProxyType(_BY_CODE)
 
 
 class InvalidInput(AiaasError):
@@ -77,6 +115,7 @@ class PrivacyViolation(AiaasError):
 
     status = 403
     code = "privacy_violation"
+    remote = False
 
 
 class ModelNotFound(AiaasError):
@@ -109,6 +148,10 @@ class IntegrityError(ArtifactError):
         super().__init__(message, hint=hint)
         self.file = file
 
+    @classmethod
+    def from_wire(cls, message: str) -> IntegrityError:
+        return cls(message, file="")  # the server's message names the file; the wire carries no field for it
+
 
 class ParityFailure(ArtifactError):
     """A compiled artifact does not reproduce its source model within tolerance; it is not written."""
@@ -128,11 +171,13 @@ class Overloaded(AiaasError):
 class LocalUnavailable(AiaasError):
     status = 503
     code = "local_unavailable"
+    remote = False
 
 
 class CloudUnavailable(AiaasError):
     status = 503
     code = "cloud_unavailable"
+    remote = False  # a client's verdict on its cloud route; a server that is unavailable says 503 (Overloaded)
 
 
 class CloudBadResponse(CloudUnavailable):
@@ -154,6 +199,7 @@ class MissingDependency(AiaasError):
 
     status = 501
     code = "missing_dependency"
+    remote = False  # about this installation: a server's missing extra is its own fault (a 501), not the caller's
 
     def __init__(self, module: str, extra: str, *, purpose: str, command: str | None = None) -> None:
         command = command or f'pip install "aiaas-sdk[{extra}]"'
@@ -173,20 +219,29 @@ class RuntimeFault(AiaasError):
     code = "runtime_fault"
 
 
-def error_for_status(status: int, message: str) -> AiaasError:
-    """The error a client raises for an error response ``status`` from a server speaking our protocol."""
-    by_status: dict[int, type[AiaasError]] = {
-        400: InvalidInput,
-        401: Unauthorized,
-        # A server's 403 is about the caller's credentials or permissions (an AWS function URL that refuses a
-        # signature): PrivacyViolation is raised by the client itself, never read off the wire.
-        403: Unauthorized,
-        404: ModelNotFound,
-        413: PayloadTooLarge,
-        415: UnsupportedMediaType,
-        422: ArtifactError,
-        504: DeadlineExceeded,
-    }
-    if status in (429, 503):
-        return Overloaded(message)
-    return by_status.get(status, AiaasError)(message)
+# Statuses other servers send that no remote class of ours declares, and the class each means.
+_STATUS_ALIASES: dict[int, type[AiaasError]] = {
+    # A server's 403 is about the caller's credentials or permissions (an AWS function URL that refuses a
+    # signature): PrivacyViolation is raised by the client itself, never read off the wire.
+    403: Unauthorized,
+    429: Overloaded,  # throttled (AWS front doors, proxies)
+}
+
+
+def error_class(code: str) -> type[AiaasError] | None:
+    """The class registered under ``code``, or None."""
+    return _BY_CODE.get(code)
+
+
+def error_for_status(status: int, message: str, *, code: object = None) -> AiaasError:
+    """The error a client raises for an error answer ``status`` from a server speaking our protocol.
+
+    ``code`` (the body's ``"code"``, which our servers send) names the server's exact class; it is taken when it
+    agrees with the status (the class declares that status and refines the class the status maps to, so a code can
+    never turn an answer into a different kind of error). Otherwise, and for servers that send no code, the class is
+    the one the status maps to."""
+    base = _STATUS_ALIASES.get(status) or _BY_STATUS.get(status, AiaasError)
+    cls = _BY_CODE.get(code) if isinstance(code, str) else None
+    if cls is None or not cls.remote or cls.status != status or not issubclass(cls, base):
+        cls = base
+    return cls.from_wire(message)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -11,13 +10,12 @@ import numpy as np
 import typer
 from rich.markup import escape
 
-from sdk.artifacts import open_store
+from sdk.artifacts import Manifest
 from sdk.cli._base import console, verbose_enabled
 from sdk.cli.inputs import read_inputs
 from sdk.cli.options import JsonOption, StoreOption
-from sdk.client import Client
-from sdk.routing import Decision, Mode, Privacy, Reason, Route
-from sdk.runtime import LoadedModel, RuntimeInfo, load
+from sdk.client import Client, Decision, Mode, Privacy, Result
+from sdk.runtime import RuntimeInfo
 
 
 def predict(
@@ -54,40 +52,19 @@ def predict(
       sdk predict digits-cnn -i digit.json --endpoint http://127.0.0.1:8080 --privacy public --explain
     """
     inputs = read_inputs(input)
-    loaded: LoadedModel | None
-    info: RuntimeInfo | None
-    if Path(model).is_dir() or precision is not None:
-        loaded = load(model, store=open_store(store), precision=precision)
-        outputs, decision, info = _run_local_artifact(loaded, inputs)
-    else:
-        with Client(
-            endpoint, privacy=privacy.value if privacy else None, mode=mode.value if mode else None, store=store
-        ) as client:
+    result: Result
+    with Client(
+        endpoint, privacy=privacy.value if privacy else None, mode=mode.value if mode else None, store=store
+    ) as client:
+        if Path(model).is_dir() or precision is not None:
+            result = client.run_local(model, inputs, precision=precision)
+        else:
             result = client.predict(model, inputs, deadline_ms=deadline_ms)
-            outputs, decision = result.outputs, result.decision
-            info = client.local.model(model).info if decision.route is Route.LOCAL else None
-            loaded = client.local.model(model) if client.local.availability(model).ok else None
     if as_json:
-        console.print_json(json.dumps(_as_json(model, outputs, decision, info)))
+        console.print_json(json.dumps(_as_json(model, result.outputs, result.decision, result.runtime)))
         return
-    _print_outputs(loaded, model, outputs, top)
-    _print_decision(decision, info, explain, verbose=verbose_enabled(ctx))
-
-
-def _run_local_artifact(loaded: LoadedModel, inputs: Any) -> tuple[dict[str, np.ndarray], Decision, RuntimeInfo]:
-    start = time.perf_counter()
-    outputs = loaded(inputs)
-    ms = (time.perf_counter() - start) * 1000
-    decision = Decision(
-        route=Route.LOCAL,
-        reason=Reason.MODE,
-        explanation="an artifact folder or a precision was named: runs on this device",
-        privacy=Privacy.strictest(loaded.manifest.privacy_floor),
-        mode=Mode.LOCAL_ONLY,
-        actual_ms=ms,
-        timings={"run": ms},
-    )
-    return outputs, decision, loaded.info
+    _print_outputs(result.manifest, model, result.outputs, top)
+    _print_decision(result.decision, result.runtime, explain, verbose=verbose_enabled(ctx))
 
 
 def _as_json(
@@ -112,8 +89,7 @@ def _as_json(
     return body
 
 
-def _print_outputs(loaded: LoadedModel | None, model: str, outputs: dict[str, np.ndarray], top: int) -> None:
-    manifest = loaded.manifest if loaded is not None else None
+def _print_outputs(manifest: Manifest | None, model: str, outputs: dict[str, np.ndarray], top: int) -> None:
     labels = manifest.labels if manifest else None
     scores_name = "probabilities" if "probabilities" in outputs else next(iter(outputs))
     scores = outputs[scores_name]

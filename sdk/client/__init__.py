@@ -1,7 +1,38 @@
-"""The app-facing client: `Client.predict` routes each call to the edge or the cloud and returns the Decision."""
+"""The app-facing client: `Client.predict` routes each call to the edge or the cloud and returns the Decision.
+
+The routing vocabulary is the client's own::
+
+    decision    Decision, Attempt, Route, Privacy, Mode, Reason: what every result says about where it ran and why
+    router      Router: the ordered routes for one call, from privacy, mode, deadline and estimates
+    latency     LatencyModel: per (model, route) estimates, learned from the calls themselves
+    breaker     CircuitBreaker: the cloud route's transport stops calling an endpoint that keeps failing
+    local       the edge route (the local store and runtime)
+    cloud       the cloud route (an Open Inference Protocol endpoint over httpx; loaded only when a cloud is set)
+"""
 
 from sdk.client.aio import AsyncClient
 from sdk.client.client import Client, Result
 from sdk.client.config import ClientConfig
+from sdk.client.decision import Attempt, Decision, Mode, Privacy, Reason, Route
+from sdk.client.latency import LatencyModel, LatencyPolicy, Prediction
+from sdk.client.router import Availability, Plan, Router, RouterPolicy
 
-__all__ = ["AsyncClient", "Client", "ClientConfig", "Result"]
+__all__ = [
+    "AsyncClient",
+    "Attempt",
+    "Availability",
+    "Client",
+    "ClientConfig",
+    "Decision",
+    "LatencyModel",
+    "LatencyPolicy",
+    "Mode",
+    "Plan",
+    "Prediction",
+    "Privacy",
+    "Reason",
+    "Result",
+    "Route",
+    "Router",
+    "RouterPolicy",
+]

@@ -10,19 +10,23 @@ from __future__ import annotations
 import asyncio
 import random
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sdk.artifacts.store import Store
 from sdk.client.client import Client, Result
 from sdk.client.config import AuthKind, ClientConfig, EndpointKind
 from sdk.config import RuntimeConfig
-from sdk.routing import Mode, Privacy, Router
-from sdk.routing.decision import ModeName, PrivacyName
+
+if TYPE_CHECKING:
+    import httpx
+from sdk.client.decision import Mode, ModeName, Privacy, PrivacyName
+from sdk.client.router import Router
 
 
 class AsyncClient:
     """Takes the arguments of ``Client`` (typed the same, so a type checker catches ``privacy="privat"`` here
-    too), plus ``max_concurrency``."""
+    too), plus ``max_concurrency``. ``transport`` is a synchronous ``httpx.BaseTransport``: the calls run in worker
+    threads."""
 
     def __init__(
         self,
@@ -51,6 +55,7 @@ class AsyncClient:
         latency_state: str | Path | None = None,
         persist_latency: bool | None = None,
         metadata_ttl_s: float | None = None,
+        transport: httpx.BaseTransport | None = None,
     ) -> None:
         self._client = Client(
             endpoint,
@@ -76,6 +81,7 @@ class AsyncClient:
             latency_state=latency_state,
             persist_latency=persist_latency,
             metadata_ttl_s=metadata_ttl_s,
+            transport=transport,
         )
         self._slots = asyncio.Semaphore(max_concurrency)
 
@@ -104,6 +110,18 @@ class AsyncClient:
                 deadline_ms=deadline_ms,
                 timeout_s=timeout_s,
             )
+
+    async def run_local(
+        self,
+        model: str | Path,
+        inputs: Any,
+        *,
+        precision: str | None = None,
+        privacy: Privacy | PrivacyName | None = None,
+    ) -> Result:
+        """``Client.run_local`` in a worker thread."""
+        async with self._slots:
+            return await asyncio.to_thread(self._client.run_local, model, inputs, precision=precision, privacy=privacy)
 
     async def aclose(self) -> None:
         await asyncio.to_thread(self._client.close)

@@ -14,27 +14,21 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from sdk.artifacts.manifest import Manifest
 from sdk.artifacts.store import ModelRef, Store, open_store
 from sdk.client.config import AuthKind, ClientConfig, EndpointKind
+from sdk.client.decision import Attempt, Decision, Mode, ModeName, Privacy, PrivacyName, Reason, Route, choose
 from sdk.client.faults import CLOUD_FAULTS, LOCAL_FAULTS
+from sdk.client.latency import LatencyModel
 from sdk.client.local import LocalRoute
+from sdk.client.router import Availability, Router, RouterPolicy
 from sdk.config import RuntimeConfig
 from sdk.errors import AiaasError, CloudUnavailable, LocalUnavailable, ModelNotFound, PrivacyViolation
-from sdk.routing import (
-    Attempt,
-    Availability,
-    Decision,
-    LatencyModel,
-    Mode,
-    Privacy,
-    Reason,
-    Route,
-    Router,
-    RouterPolicy,
-)
-from sdk.routing.decision import ModeName, PrivacyName, choose
+from sdk.runtime import RuntimeInfo
 
 if TYPE_CHECKING:
+    import httpx
+
     from sdk.client.cloud import CloudRoute
 
 logger = logging.getLogger("sdk.client")
@@ -42,11 +36,17 @@ logger = logging.getLogger("sdk.client")
 
 @dataclass
 class Result:
-    """A prediction: outputs by name, and the Decision that says where it ran and why."""
+    """A prediction: outputs by name, and the Decision that says where it ran and why.
+
+    ``runtime`` says how this device ran it (runtime, providers, the verified artifact); None when the cloud
+    answered. ``manifest`` is this device's manifest of the model: the one that ran, or for a cloud answer the local
+    copy's when there is one (read, not loaded; the protocol carries no labels), else None."""
 
     outputs: dict[str, np.ndarray]
     decision: Decision
     model: str
+    runtime: RuntimeInfo | None = None
+    manifest: Manifest | None = None
 
     def __getitem__(self, name: str) -> np.ndarray:
         return self.outputs[name]
@@ -55,6 +55,11 @@ class Result:
     def route(self) -> Route:
         assert self.decision.route is not None
         return self.decision.route
+
+    @property
+    def labels(self) -> tuple[str, ...] | None:
+        """The class labels of the outputs' last axis, from ``manifest``; None when unknown."""
+        return self.manifest.labels if self.manifest is not None else None
 
 
 def payload_bytes(inputs: Any) -> int:
@@ -99,7 +104,10 @@ class Client:
         latency_state: str | Path | None = None,
         persist_latency: bool | None = None,
         metadata_ttl_s: float | None = None,
+        transport: httpx.BaseTransport | None = None,
     ) -> None:
+        """``transport``: the httpx transport the cloud route sends through (default: the network). Tests pass
+        ``sdk.testing.ServiceTransport`` to run the real serving core in this process, or an ``httpx.MockTransport``."""
         self.config = config or ClientConfig.from_env(
             endpoint=endpoint,
             privacy=privacy,
@@ -126,7 +134,7 @@ class Client:
         if self.config.cloud_url:
             from sdk.client.cloud import CloudRoute  # httpx loads only for clients that have a cloud
 
-            self.cloud = CloudRoute(self.config)
+            self.cloud = CloudRoute(self.config, transport=transport)
         latency = LatencyModel()
         if self.config.persist_latency and self.config.latency_state:
             latency.load(self.config.latency_state, endpoint=self.config.cloud_url)
@@ -226,7 +234,10 @@ class Client:
                 decision.explanation = f"{failed.route.value} failed ({failed.error}); answered by {route.value}"
             if logger.isEnabledFor(logging.DEBUG):  # the line is built only when someone reads it
                 logger.debug("decision for %s: %s", model, decision.line())
-            return Result(outputs, decision, model)
+            if route is Route.LOCAL:
+                loaded = self.local.model(model)  # loaded by the run: a dict read
+                return Result(outputs, decision, model, runtime=loaded.info, manifest=loaded.manifest)
+            return Result(outputs, decision, model, manifest=self.local.manifest(model))
         assert last_error is not None
         if len(decision.attempts) == 1 and level is Privacy.PUBLIC:
             raise last_error  # one route was tried: its own error says best what went wrong (and how to fix it)
@@ -237,6 +248,34 @@ class Client:
         raise CloudUnavailable(
             "every route failed: " + "; ".join(f"{a.route.value}: {a.message}" for a in decision.attempts)
         ) from last_error
+
+    def run_local(
+        self,
+        model: str | Path,
+        inputs: Any,
+        *,
+        precision: str | None = None,
+        privacy: Privacy | PrivacyName | None = None,
+    ) -> Result:
+        """Run ``model`` on this device, outside the router: the path of an artifact folder, or a model of the
+        store in a chosen ``precision`` (fp32, fp16, int8). Nothing is sent anywhere and no latency is learned; the
+        Decision says ``local``, reason ``mode``, mode ``local_only``. The artifact's files are checked against their
+        sha256 when it is first loaded; it stays loaded until ``close``."""
+        asked = choose(Privacy, privacy, setting="privacy") if privacy is not None else None
+        loaded = self.local.pinned(model, precision)
+        start = time.perf_counter()
+        outputs = loaded(inputs)
+        ms = (time.perf_counter() - start) * 1000
+        decision = Decision(
+            route=Route.LOCAL,
+            reason=Reason.MODE,
+            explanation="an artifact folder or a precision was named: runs on this device",
+            privacy=Privacy.strictest(asked or self.config.privacy, loaded.manifest.privacy_floor),
+            mode=Mode.LOCAL_ONLY,
+            actual_ms=ms,
+            timings={"run": ms},
+        )
+        return Result(outputs, decision, str(model), runtime=loaded.info, manifest=loaded.manifest)
 
     def _cloud_floor(self, model: str) -> tuple[str | None, str | None, AiaasError | None]:
         """(privacy floor the cloud publishes for ``model``, or why it could not be learned, and the error)."""

@@ -8,7 +8,8 @@ install is httpx + numpy + typer only, and the loop must share its budget with t
 What an answer means: a 2xx whose body parses is a success; a 2xx that does not parse (an HTML login page, a proxy's
 empty 200, metadata that is not an object), a redirect, or a status no OIP server sends is ``CloudBadResponse``: the
 endpoint's fault, counted by the breaker, and a public call falls back. A protocol 4xx is about the request and is
-raised as the caller's error (the endpoint itself is healthy).
+raised as the caller's error (the endpoint itself is healthy), as the exact class the server names in the body's
+``code`` (an ``IntegrityError`` in the cloud arrives as one), else as the class its status maps to.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import numpy as np
 
 from sdk.artifacts.store import ModelRef
 from sdk.client.auth import Bearer, SigV4
+from sdk.client.breaker import BreakerPolicy, CircuitBreaker
 from sdk.client.config import ClientConfig
 from sdk.errors import (
     AiaasError,
@@ -37,7 +39,6 @@ from sdk.errors import (
     Overloaded,
     error_for_status,
 )
-from sdk.routing.breaker import BreakerPolicy, CircuitBreaker
 from sdk.serving.codec import decode_response, encode_request, sagemaker_framing
 from sdk.serving.datatypes import numpy_dtype
 
@@ -265,7 +266,8 @@ class CloudRoute:
                 return result
             if status in PROTOCOL_4XX and status != 429:
                 self.breaker.record_success()  # the endpoint answered; a 4xx is about the request
-                raise error_for_status(status, _error_text(response, limit=2000))
+                # Our servers name the exact class ({"error": ..., "code": ...}); others get the status's class.
+                raise error_for_status(status, _error_text(response, limit=2000), code=_error_code(response))
             self.breaker.record_failure()
             if status < 500 and status != 429:
                 raise self._unexpected_status(response)
@@ -328,6 +330,15 @@ class CloudRoute:
 
     def close(self) -> None:
         self._http.close()
+
+
+def _error_code(response: httpx.Response) -> object:
+    """The ``code`` beside the message in an error body (our servers send one), or None."""
+    try:
+        data = response.json()
+    except ValueError:
+        return None
+    return data.get("code") if isinstance(data, dict) else None
 
 
 def _error_text(response: httpx.Response, *, limit: int = 200) -> str:

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from sdk.client.decision import Mode, Privacy, choose
 from sdk.config import default_cache_dir, env, resolve
 from sdk.errors import ConfigError
-from sdk.routing.decision import Mode, Privacy, choose
 
 CONFIG_ENV = "AIAAS_CONFIG"
 ENDPOINT_KINDS = ("oip", "lambda-url", "sagemaker")

@@ -10,9 +10,8 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
-from sdk.client import Client, Result
+from sdk.client import Client, Mode, Result, Route
 from sdk.errors import AiaasError
-from sdk.routing import Mode, Route
 
 
 @dataclass

@@ -11,9 +11,9 @@ import time
 import numpy as np
 import pytest
 
+from sdk.client import Mode, Reason, Route
+from sdk.client.breaker import State
 from sdk.errors import CloudBadResponse, CloudUnavailable, InvalidInput, PrivacyViolation
-from sdk.routing import Mode, Reason, Route
-from sdk.routing.breaker import State
 
 pytestmark = pytest.mark.integration
 

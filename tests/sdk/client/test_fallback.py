@@ -8,9 +8,9 @@ import time
 import numpy as np
 import pytest
 
+from sdk.client import Reason, Route
+from sdk.client.breaker import State
 from sdk.errors import InvalidInput
-from sdk.routing import Reason, Route
-from sdk.routing.breaker import State
 
 pytestmark = pytest.mark.integration
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sdk.routing import Reason, Route
+from sdk.client import Reason, Route
 
 pytestmark = pytest.mark.integration
 
@@ -119,7 +119,7 @@ def test_async_client_routes_concurrent_calls(proxy, edge_roots) -> None:
 
 
 def test_saved_cloud_estimates_apply_only_to_the_endpoint_they_were_measured_on(tmp_path) -> None:
-    from sdk.routing import LatencyModel
+    from sdk.client import LatencyModel
 
     state = tmp_path / "latency.json"
     measured = LatencyModel()

@@ -8,8 +8,8 @@ import logging
 import numpy as np
 import pytest
 
+from sdk.client import Mode, Reason, Route
 from sdk.errors import LocalUnavailable, PrivacyViolation
-from sdk.routing import Mode, Reason, Route
 
 pytestmark = pytest.mark.integration
 

@@ -12,9 +12,9 @@ import pytest
 
 from sdk import Client
 from sdk.artifacts import builtin_store
+from sdk.client import Route
 from sdk.client.cloud import CloudRoute
 from sdk.client.config import ClientConfig
-from sdk.routing import Route
 from tests.sdk.serving.conftest import RunningServer
 from tests.sdk.serving.sagemaker_front import SageMakerFront
 

@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 
 from sdk import AsyncClient, Client, ClientConfig
+from sdk.client import Mode, Privacy, Route
 from sdk.client.config import AUTH_KINDS, ENDPOINT_KINDS, AuthKind, EndpointKind
+from sdk.client.decision import ModeName, PrivacyName
 from sdk.errors import ConfigError, InvalidInput
-from sdk.routing import Mode, Privacy, Route
-from sdk.routing.decision import ModeName, PrivacyName
 
 REPO = Path(__file__).resolve().parents[3]
 DIGIT = np.full((1, 1, 8, 8), 0.5, np.float32)
@@ -39,7 +39,7 @@ BAD = """\
 GOOD = """\
     import asyncio
     from sdk import AsyncClient, Client
-    from sdk.routing import Mode, Privacy
+    from sdk.client import Mode, Privacy
 
     client = Client("http://127.0.0.1:8080", privacy="private", mode="auto", timeout_s=5, max_attempts=2)
     client.predict("digits-cnn", {}, privacy=Privacy.PUBLIC, mode=Mode.PREFER_CLOUD, deadline_ms=5)

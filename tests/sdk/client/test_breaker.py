@@ -1,7 +1,6 @@
 from __future__ import annotations
 
-from sdk.routing import BreakerPolicy, CircuitBreaker
-from sdk.routing.breaker import State
+from sdk.client.breaker import BreakerPolicy, CircuitBreaker, State
 
 
 class Clock:

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from sdk.routing import LatencyModel, LatencyPolicy, Route
+from sdk.client import LatencyModel, LatencyPolicy, Route
 
 
 class Clock:

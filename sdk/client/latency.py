@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sdk.routing.decision import Route
+from sdk.client.decision import Route
 
 STATE_VERSION = 1
 REGIME_SAMPLES = 3

@@ -5,8 +5,8 @@ import random
 
 import pytest
 
+from sdk.client import Availability, LatencyModel, Mode, Privacy, Reason, Route, Router, RouterPolicy
 from sdk.errors import CloudUnavailable, LocalUnavailable, PrivacyViolation
-from sdk.routing import Availability, LatencyModel, Mode, Privacy, Reason, Route, Router, RouterPolicy
 
 UP = Availability(True)
 DOWN = Availability(False, "circuit open")

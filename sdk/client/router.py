@@ -10,9 +10,9 @@ import random
 import threading
 from dataclasses import dataclass, field
 
+from sdk.client.decision import Mode, Privacy, Reason, Route
+from sdk.client.latency import LatencyModel, Prediction
 from sdk.errors import CloudUnavailable, LocalUnavailable, PrivacyViolation
-from sdk.routing.decision import Mode, Privacy, Reason, Route
-from sdk.routing.latency import LatencyModel, Prediction
 
 
 @dataclass(frozen=True, kw_only=True)
