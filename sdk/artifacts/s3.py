@@ -2,36 +2,29 @@
 
 Same layout and reference rules as the local store. A resolved version is downloaded into a local cache folder
 (``/tmp`` on Lambda) and every file is checked against the sha256 and size its manifest records before the folder is
-used; a partial or tampered download never reaches the cache (it is staged, verified, then renamed into place). A
-cached version is verified again on each use, so a cache edited behind our back is refused too.
+used; a partial or tampered download never reaches the cache (``sdk.artifacts.s3_download``: staged, verified,
+renamed into place; an interrupted one resumes). A cached version is verified again on each use, so a cache edited
+behind our back is refused too.
 
 boto3 is imported on first use (the ``aws`` extra); clients can be injected. botocore's errors become ours at this
-boundary: a missing object is ``ModelNotFound``, missing access or credentials ``ConfigError``, an unreachable
-endpoint ``CloudUnavailable``.
+boundary (``sdk.artifacts.aws_errors``): a missing object is ``ModelNotFound``, missing access or credentials
+``ConfigError``, an unreachable endpoint ``CloudUnavailable``.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from sdk.artifacts.integrity import sha256_file, verify_artifact
+from sdk.artifacts.aws_errors import aws_errors, if_exists
 from sdk.artifacts.manifest import MANIFEST_FILE, NAME_PATTERN, RESERVED_VERSIONS, VERSION_PATTERN, Manifest
+from sdk.artifacts.s3_download import download_folder
+from sdk.artifacts.staging import holds
 from sdk.artifacts.store import ALIASES_DIR, ModelRef, StoredModel, resolve_version, version_key
 from sdk.config import default_cache_dir
-from sdk.errors import (
-    AiaasError,
-    CloudUnavailable,
-    ConfigError,
-    IntegrityError,
-    ManifestError,
-    MissingDependency,
-    ModelNotFound,
-)
+from sdk.errors import ConfigError, MissingDependency
 
 
 def parse_s3_uri(uri: str) -> tuple[str, str]:
@@ -56,42 +49,6 @@ def s3_client(client: Any = None) -> Any:
     return boto3.client("s3")
 
 
-def _translate(exc: Exception, what: str) -> AiaasError:
-    """A botocore exception as one of ours."""
-    response = getattr(exc, "response", None) or {}
-    code = str(response.get("Error", {}).get("Code", ""))
-    name = type(exc).__name__
-    if code in ("NoSuchKey", "404", "NotFound"):
-        return ModelNotFound(f"{what} does not exist")
-    if code == "NoSuchBucket":
-        return ConfigError(f"{what}: the bucket does not exist")
-    if code in ("AccessDenied", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken"):
-        return ConfigError(f"{what}: access denied ({code})", hint="check the credentials and the role's S3 policy")
-    if name in ("NoCredentialsError", "PartialCredentialsError"):
-        return ConfigError(f"{what}: no AWS credentials found", hint="configure credentials (env, profile or role)")
-    if name in ("EndpointConnectionError", "ConnectTimeoutError", "ReadTimeoutError", "ConnectionClosedError"):
-        return CloudUnavailable(f"{what}: S3 is unreachable ({name})")
-    return CloudUnavailable(f"{what}: S3 request failed ({name}: {code or exc})")
-
-
-def translate_error(exc: Exception, what: str) -> AiaasError:
-    """A botocore exception raised by an S3 call about ``what``, as one of ours (for other modules' S3 calls)."""
-    return _translate(exc, what)
-
-
-def botocore_errors() -> tuple[type[Exception], ...]:
-    """botocore's exception roots, or () when botocore is absent (an injected stand-in client)."""
-    return _botocore_errors()
-
-
-def _botocore_errors() -> tuple[type[Exception], ...]:
-    try:
-        from botocore.exceptions import BotoCoreError, ClientError
-    except ImportError:  # an injected stand-in client without botocore
-        return ()
-    return (BotoCoreError, ClientError)
-
-
 class S3Store:
     """A read-only model store under an S3 prefix, materialised version by version into a verified local cache."""
 
@@ -101,28 +58,23 @@ class S3Store:
         self.label = self.uri
         self.client = s3_client(client)
         self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir() / "s3"
-        self._errors = _botocore_errors()
 
     # --- listing -----------------------------------------------------------------------------------------------
 
     def _keys(self, prefix: str) -> Iterator[str]:
-        try:
+        with aws_errors(f"listing s3://{self.bucket}/{prefix}", service="s3"):
             for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
                 for item in page.get("Contents", []):
                     yield item["Key"]
-        except self._errors as exc:
-            raise _translate(exc, f"listing s3://{self.bucket}/{prefix}") from exc
 
     def names(self) -> list[str]:
-        try:
+        with aws_errors(f"listing {self.uri}", service="s3"):
             pages = self.client.get_paginator("list_objects_v2").paginate(
                 Bucket=self.bucket, Prefix=self.prefix, Delimiter="/"
             )
             found = [
                 p["Prefix"][len(self.prefix) :].rstrip("/") for page in pages for p in page.get("CommonPrefixes", [])
             ]
-        except self._errors as exc:
-            raise _translate(exc, f"listing {self.uri}") from exc
         return sorted(n for n in found if NAME_PATTERN.match(n))
 
     def versions(self, name: str) -> list[str]:
@@ -152,10 +104,7 @@ class S3Store:
         return out
 
     def _get(self, key: str) -> bytes:
-        try:
-            return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
-        except self._errors as exc:
-            raise _translate(exc, f"s3://{self.bucket}/{key}") from exc
+        return read_object(self.client, self.bucket, key)
 
     # --- resolving and fetching ----------------------------------------------------------------------------------
 
@@ -183,142 +132,28 @@ class S3Store:
         return resolve_version(self, ref if isinstance(ref, ModelRef) else ModelRef.parse(ref))
 
 
+def read_object(client: Any, bucket: str, key: str) -> bytes:
+    """The bytes of one (small) object: a manifest, an alias record."""
+    with aws_errors(f"s3://{bucket}/{key}", service="s3"):
+        return bytes(client.get_object(Bucket=bucket, Key=key)["Body"].read())
+
+
 def is_artifact_uri(uri: str, *, client: Any = None) -> bool:
     """True when ``uri`` is one artifact folder (it holds manifest.json), not a store root."""
     bucket, prefix = parse_s3_uri(uri)
     client = s3_client(client)
-    try:
-        client.head_object(Bucket=bucket, Key=f"{prefix}{MANIFEST_FILE}")
-        return True
-    except _botocore_errors() as exc:
-        error = _translate(exc, uri)
-        if isinstance(error, ModelNotFound):
-            return False
-        raise error from exc
+    key = f"{prefix}{MANIFEST_FILE}"
+    return if_exists(lambda: client.head_object(Bucket=bucket, Key=key), uri, service="s3") is not None
 
 
 def fetch_artifact(uri: str, *, client: Any = None, cache_dir: str | Path | None = None) -> Path:
-    """Download the artifact folder at ``uri`` into the cache, verified file by file; return the local folder."""
+    """The artifact folder at ``uri``, downloaded into the cache (resumed if interrupted, every file verified) unless
+    the cache already holds it intact; returns the local folder."""
     bucket, prefix = parse_s3_uri(uri)
     client = s3_client(client)
-    errors = _botocore_errors()
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir() / "s3"
     target = root / bucket / prefix
-    try:
-        manifest_bytes = client.get_object(Bucket=bucket, Key=f"{prefix}{MANIFEST_FILE}")["Body"].read()
-    except errors as exc:
-        raise _translate(exc, f"s3://{bucket}/{prefix}{MANIFEST_FILE}") from exc
-    manifest = Manifest.from_json(manifest_bytes, origin=f"s3://{bucket}/{prefix}{MANIFEST_FILE}")
-    if _cached(target, manifest_bytes, manifest):
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".fetch.", dir=target.parent))
-    try:
-        (staging / MANIFEST_FILE).write_bytes(manifest_bytes)
-        for name, _, _ in manifest.all_files():
-            destination = staging / name
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                client.download_file(bucket, f"{prefix}{name}", str(destination))
-            except errors as exc:
-                raise _translate(exc, f"s3://{bucket}/{prefix}{name}") from exc
-        verify_artifact(staging, manifest)  # a mismatch raises IntegrityError: nothing reaches the cache
-        if target.exists():
-            shutil.rmtree(target)
-        staging.rename(target)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
+    manifest_bytes = read_object(client, bucket, f"{prefix}{MANIFEST_FILE}")
+    if not holds(target, manifest_bytes):
+        download_folder(client, bucket, prefix, target, manifest_bytes)
     return target
-
-
-def _cached(target: Path, manifest_bytes: bytes, manifest: Manifest) -> bool:
-    """A cached copy counts only if it holds the same manifest and every file still matches it."""
-    try:
-        if (target / MANIFEST_FILE).read_bytes() != manifest_bytes:
-            return False
-        verify_artifact(target, manifest)
-    except (OSError, IntegrityError, ManifestError):
-        return False
-    return True
-
-
-# --- resumable, verified download of one object ----------------------------------------------------------------------
-
-PART_SUFFIX = ".part"
-_DOWNLOAD_CHUNK = 1 << 20
-
-
-def download_verified(
-    client: Any,
-    bucket: str,
-    key: str,
-    destination: Path,
-    *,
-    sha256: str,
-    size: int,
-    on_bytes: Callable[[int], None] | None = None,
-) -> bool:
-    """Download ``s3://bucket/key`` to ``destination``, checked against ``sha256`` and ``size``; True if bytes moved.
-
-    The bytes land in ``destination + '.part'`` first and only a verified file is renamed into place, so a reader never
-    sees a partial or tampered file. An interrupted download resumes where it stopped (a ranged GET); if the resumed
-    file does not verify it is downloaded once more from the start, and a fresh download that still does not match
-    raises ``IntegrityError`` (the stored object is not what the manifest vouches for) and leaves nothing behind.
-    """
-    if destination.is_file() and destination.stat().st_size == size and sha256_file(destination) == sha256:
-        return False
-    part = destination.with_name(destination.name + PART_SUFFIX)
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    resumed = part.is_file() and 0 < part.stat().st_size <= size
-    if not resumed:
-        part.unlink(missing_ok=True)
-    for attempt in ("resume", "fresh") if resumed else ("fresh",):
-        if attempt == "fresh" and part.exists():
-            if on_bytes is not None and resumed:
-                on_bytes(-part.stat().st_size)  # the progress shown for the discarded bytes is taken back
-            part.unlink()
-        _fetch_into(client, bucket, key, part, size=size, on_bytes=on_bytes)
-        actual_size = part.stat().st_size
-        if actual_size == size and sha256_file(part) == sha256:
-            part.replace(destination)
-            return True
-    part.unlink(missing_ok=True)
-    name = destination.name
-    if actual_size != size:
-        raise IntegrityError(
-            f"{name} from s3://{bucket}/{key} is {actual_size} bytes, its manifest records {size}",
-            file=name,
-            hint="the stored object was changed or truncated; deploy the version again",
-        )
-    raise IntegrityError(
-        f"{name} from s3://{bucket}/{key} failed its sha256 check: the stored object does not match its manifest",
-        file=name,
-        hint="the object was modified after it was deployed; deploy the version again (nothing was cached)",
-    )
-
-
-def _fetch_into(
-    client: Any, bucket: str, key: str, part: Path, *, size: int, on_bytes: Callable[[int], None] | None
-) -> None:
-    """Append the object's bytes from ``len(part)`` on (a ranged GET when resuming)."""
-    have = part.stat().st_size if part.exists() else 0
-    if have >= size and size > 0:
-        return
-    arguments: dict[str, Any] = {"Bucket": bucket, "Key": key}
-    if have:
-        arguments["Range"] = f"bytes={have}-"
-        if on_bytes is not None:
-            on_bytes(have)
-    try:
-        body = client.get_object(**arguments)["Body"]
-        with part.open("ab") as handle:
-            while chunk := body.read(_DOWNLOAD_CHUNK):
-                handle.write(chunk)
-                have += len(chunk)
-                if on_bytes is not None:
-                    on_bytes(len(chunk))
-                if have > size:  # larger than the manifest says: stop here, the size check refuses it
-                    break
-    except _botocore_errors() as exc:
-        raise _translate(exc, f"s3://{bucket}/{key}") from exc

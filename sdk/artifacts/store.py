@@ -20,15 +20,18 @@ from typing import Any, Protocol
 
 from sdk.artifacts.integrity import verify_artifact
 from sdk.artifacts.manifest import (
+    MANIFEST_FILE,
     NAME_PATTERN,
     RESERVED_VERSIONS,
     VERSION_PATTERN,
     Manifest,
     read_manifest,
+    read_manifest_bytes,
     utc_now,
 )
+from sdk.artifacts.staging import staged
 from sdk.config import StoreConfig
-from sdk.errors import ConfigError, ModelNotFound
+from sdk.errors import ConfigError, ManifestError, ModelNotFound
 
 ALIASES_DIR = "aliases"
 # A bare NAME means the version `sdk deploy` serves (alias "live"), else the "latest" alias, else the highest version.
@@ -182,26 +185,17 @@ class LocalStore:
         """Copy a verified artifact folder into the store (atomically) and optionally point ``alias`` at it."""
         self._writable()
         source = Path(artifact_dir)
-        manifest = read_manifest(source)
+        manifest, manifest_bytes = read_manifest_bytes(source)
         verify_artifact(source, manifest)
         target = self.root / manifest.name / manifest.version
         if target.exists() and not replace:
             raise ConfigError(
                 f"{manifest.ref} is already in {self.label}", hint="bump the version, or pass replace=True"
             )
-        target.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{manifest.version}.", dir=target.parent))
-        try:
-            for name, _, _ in [("manifest.json", "", 0), *manifest.all_files()]:
+        with staged(target, manifest_bytes) as staging:
+            for name, _, _ in manifest.all_files():
                 (staging / name).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(source / name, staging / name)
-            verify_artifact(staging, manifest)
-            if target.exists():
-                shutil.rmtree(target)
-            staging.rename(target)
-        finally:
-            if staging.exists():
-                shutil.rmtree(staging, ignore_errors=True)
         if alias:
             self.set_alias(manifest.name, alias, manifest.version)
         return StoredModel(manifest.name, manifest.version, target, self.label)
@@ -222,6 +216,34 @@ class LocalStore:
         folder.mkdir(parents=True, exist_ok=True)
         _atomic_write(folder / f"{alias}.json", json.dumps(record, indent=2) + "\n")
         return record
+
+
+class ArtifactFolderStore:
+    """A store holding exactly one artifact folder (a function's ``MODEL_URI`` that names one model version)."""
+
+    def __init__(self, folder: str | Path, *, label: str | None = None) -> None:
+        self.folder = Path(folder)
+        self.manifest = read_manifest(self.folder)
+        self.label = label or str(self.folder)
+
+    def names(self) -> list[str]:
+        return [self.manifest.name]
+
+    def versions(self, name: str) -> list[str]:
+        return [self.manifest.version] if name == self.manifest.name else []
+
+    def aliases(self, name: str) -> dict[str, dict[str, Any]]:
+        return {}
+
+    def resolve(self, ref: str | ModelRef) -> StoredModel:
+        parsed = ref if isinstance(ref, ModelRef) else ModelRef.parse(ref)
+        if parsed.name != self.manifest.name:
+            raise ModelNotFound(f"unknown model {parsed.name!r}; {self.label} holds only {self.manifest.name}")
+        if parsed.ref not in (None, self.manifest.version):
+            raise ModelNotFound(
+                f"{parsed.name} has no version {parsed.ref!r} here; this server holds version {self.manifest.version}"
+            )
+        return StoredModel(self.manifest.name, self.manifest.version, self.folder, self.label)
 
 
 class LayeredStore:
@@ -267,28 +289,52 @@ def builtin_store() -> LocalStore:
 
 def open_store(
     root: str | Path | None = None, *, include_builtin: bool | None = None, cache_dir: str | Path | None = None
-) -> LayeredStore:
-    """The user's store (argument, then ``AIAAS_STORE``, then ~/.cache/aiaas/models), then the built-in models.
+) -> Store:
+    """The store a ``--store``, ``MODEL_URI`` or ``AIAAS_STORE`` value names (argument, then ``AIAAS_STORE``, then
+    ~/.cache/aiaas/models): the one place a string becomes a store.
 
-    An ``s3://bucket/prefix`` root is a read-only S3 store (the `aws` extra), fetched version by version into
-    ``cache_dir`` with every sha256 verified.
+    - one artifact folder (it holds manifest.json), local or ``s3://``: that version alone (``ArtifactFolderStore``);
+    - an ``s3://bucket/prefix`` store root: the read-only S3 store (the `aws` extra) alone;
+    - a local store root: that store, then the built-in models unless ``include_builtin`` is false (argument, then
+      ``AIAAS_INCLUDE_BUILTIN``).
+
+    S3 versions are fetched into ``cache_dir`` with every sha256 verified.
     """
     text = str(root) if root is not None else os.environ.get("AIAAS_STORE")
-    s3 = text is not None and text.startswith("s3://")
-    config = StoreConfig.from_env(
-        root=Path(text) if text is not None and not s3 else None,
-        include_builtin=include_builtin,
-    )
-    if s3:
-        from sdk.artifacts.s3 import S3Store
+    if text is not None and text.startswith("s3://"):
+        from sdk.artifacts.s3 import S3Store, fetch_artifact, is_artifact_uri, s3_client
 
-        primary: Store = S3Store(str(text), cache_dir=cache_dir)
-    else:
-        primary = LocalStore(config.root)
-    stores: list[Store] = [primary]
+        client = s3_client()
+        if is_artifact_uri(text, client=client):
+            return ArtifactFolderStore(fetch_artifact(text, client=client, cache_dir=cache_dir), label=text)
+        return S3Store(text, client=client, cache_dir=cache_dir)
+    config = StoreConfig.from_env(root=Path(text) if text is not None else None, include_builtin=include_builtin)
+    if (config.root / MANIFEST_FILE).is_file():
+        return ArtifactFolderStore(config.root)
+    stores: list[Store] = [LocalStore(config.root)]
     if config.include_builtin:
         stores.append(builtin_store())
     return LayeredStore(stores)
+
+
+def locate_model(model: str | Path | StoredModel, store: Store | None = None) -> StoredModel:
+    """What a model argument names: a ``StoredModel`` as it is; an artifact folder (a ``Path``, a string with a
+    ``/`` or a leading ``.``, or a folder here holding manifest.json; an ``s3://`` URI of one); else a reference
+    (``name``, ``name@alias``, ``name@version``) resolved in ``store`` (default: ``open_store()``)."""
+    if isinstance(model, StoredModel):
+        return model
+    text = str(model)
+    if (
+        isinstance(model, Path)
+        or "/" in text
+        or text.startswith(".")
+        or (Path(text).expanduser() / MANIFEST_FILE).is_file()
+    ):
+        opened = open_store(text, include_builtin=False)
+        if not isinstance(opened, ArtifactFolderStore):
+            raise ManifestError(f"{Path(text).expanduser()} is not an artifact folder (no manifest.json)")
+        return opened.resolve(ModelRef(opened.manifest.name))
+    return (store or open_store()).resolve(text)
 
 
 def iter_models(store: Store) -> Iterable[StoredModel]:

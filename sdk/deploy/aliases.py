@@ -18,9 +18,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from sdk.artifacts.aws_errors import aws_errors, if_exists
 from sdk.artifacts.manifest import utc_now
-from sdk.artifacts.s3 import botocore_errors
-from sdk.deploy.aws import aws_errors, is_not_found
 from sdk.errors import ConfigError
 
 HISTORY_LIMIT = 50
@@ -70,14 +69,15 @@ class AliasObjects:
 
     def read(self, name: str, alias: str) -> AliasSnapshot:
         key = self.key(name, alias)
-        with aws_errors(f"reading {self.uri(name, alias)}", service="s3"):
-            try:
-                response = self.client.get_object(Bucket=self.bucket, Key=key)
-            except botocore_errors() as exc:
-                if is_not_found(exc):
-                    return AliasSnapshot(None)
-                raise
-            raw = response["Body"].read()
+
+        def get() -> tuple[dict[str, Any], bytes]:
+            response = self.client.get_object(Bucket=self.bucket, Key=key)
+            return response, response["Body"].read()
+
+        found = if_exists(get, f"reading {self.uri(name, alias)}", service="s3")
+        if found is None:
+            return AliasSnapshot(None)
+        response, raw = found
         try:
             record = json.loads(raw)
         except json.JSONDecodeError as exc:

@@ -8,7 +8,7 @@ and kept (a retry reuses them; a version is only visible once its manifest, writ
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from sdk.deploy.progress import TransferProgress
 from sdk.deploy.report import DeployReport
 from sdk.deploy.sagemaker_target import SageMakerTarget
 from sdk.deploy.steps import KEPT, PLANNED, SKIPPED, Outcome, Step, Transaction
+from sdk.deploy.target import DeployTarget, TargetFactory
 from sdk.deploy.upload import SKIP, TransferSettings, Uploader, UploadPlan
 from sdk.deploy.verify import verify_for_deploy
 from sdk.environments import Environment
@@ -31,11 +32,13 @@ from sdk.errors import AiaasError, ConfigError, IntegrityError, ModelNotFound
 TARGETS = ("lambda", "sagemaker")
 DEFAULT_ALIAS = SERVING_ALIAS
 
-Target = LambdaTarget | SageMakerTarget
-
 
 class Deployer:
-    """Deploys artifact folders to one environment. Clients are made from the environment unless injected."""
+    """Deploys artifact folders to one environment. Clients are made from the environment unless injected.
+
+    A target is anything of the ``DeployTarget`` shape, made by kind: ``lambda`` and ``sagemaker`` from the
+    environment, others from ``targets`` (kind -> a factory taking the alias).
+    """
 
     def __init__(
         self,
@@ -54,6 +57,7 @@ class Deployer:
         endpoint_poll_s: float = 30.0,
         docker: str = "docker",
         build_context: str | Path = ".",
+        targets: Mapping[str, TargetFactory] | None = None,
     ) -> None:
         self.environment = environment
         injected = {"s3": s3, "lambda": lambda_client, "sagemaker": sagemaker, "ecr": ecr}
@@ -69,6 +73,11 @@ class Deployer:
         self.endpoint_poll_s = endpoint_poll_s
         self.docker = docker
         self.build_context = Path(build_context)
+        self.targets: dict[str, TargetFactory] = {
+            "lambda": self._lambda_target,
+            "sagemaker": self._sagemaker_target,
+            **(targets or {}),
+        }
 
     # --- the pieces -----------------------------------------------------------------------------------------------
 
@@ -86,30 +95,36 @@ class Deployer:
     def default_alias(self, kind: str) -> str:
         return (self.environment.function_alias if kind == "lambda" else None) or DEFAULT_ALIAS
 
-    def target(self, kind: str, alias: str) -> Target:
+    def target(self, kind: str, alias: str) -> DeployTarget:
+        make = self.targets.get(kind)
+        if make is None:
+            raise ConfigError(f"unknown target {kind!r}", hint=f"use one of: {', '.join(self.targets)}")
+        return make(alias)
+
+    def _lambda_target(self, alias: str) -> LambdaTarget:
         env = self.environment
-        if kind == "lambda":
-            if not env.function_name:
-                raise ConfigError(
-                    f"environment {env.name} names no Lambda function",
-                    hint=f"apply infra/envs/{env.name} and run `sdk configure --from-terraform`, or pass --function",
-                )
-            return LambdaTarget(
-                self.clients.lambda_, env.function_name, alias, timeout_s=self.timeout_s, poll_s=self.poll_s
+        if not env.function_name:
+            raise ConfigError(
+                f"environment {env.name} names no Lambda function",
+                hint=f"apply infra/envs/{env.name} and run `sdk configure --from-terraform`, or pass --function",
             )
-        if kind == "sagemaker":
-            if not env.sagemaker_endpoint:
-                raise ConfigError(
-                    f"environment {env.name} names no SageMaker endpoint",
-                    hint="apply the env with create_gpu_endpoint = true, or pass --endpoint",
-                )
-            return SageMakerTarget(
-                self.clients.sagemaker,
-                env.sagemaker_endpoint,
-                timeout_s=self.endpoint_timeout_s,
-                poll_s=self.endpoint_poll_s,
+        return LambdaTarget(
+            self.clients.lambda_, env.function_name, alias, timeout_s=self.timeout_s, poll_s=self.poll_s
+        )
+
+    def _sagemaker_target(self, alias: str) -> SageMakerTarget:
+        env = self.environment
+        if not env.sagemaker_endpoint:
+            raise ConfigError(
+                f"environment {env.name} names no SageMaker endpoint",
+                hint="apply the env with create_gpu_endpoint = true, or pass --endpoint",
             )
-        raise ConfigError(f"unknown target {kind!r}", hint=f"use one of: {', '.join(TARGETS)}")
+        return SageMakerTarget(
+            self.clients.sagemaker,
+            env.sagemaker_endpoint,
+            timeout_s=self.endpoint_timeout_s,
+            poll_s=self.endpoint_poll_s,
+        )
 
     # --- deploy ---------------------------------------------------------------------------------------------------
 
@@ -126,10 +141,17 @@ class Deployer:
         """Ship the artifact at ``artifact_dir`` and point ``alias`` at it (``canary``: percent of the traffic)."""
         alias = alias or self.default_alias(target)
         report = DeployReport("deploy", self.environment.name, target, alias=alias, dry_run=dry_run)
+        return self._transaction(
+            report, lambda tx: self._deploy(tx, report, artifact_dir, target, alias, canary, build_image, dry_run)
+        )
+
+    def _transaction(self, report: DeployReport, body: Callable[[Transaction], None]) -> DeployReport:
+        """Run ``body`` in one transaction: any exception in it, in a step or between two, undoes the done steps;
+        ours ends up in ``report.error``, beside the step log."""
         tx = Transaction(observer=self.observer)
         try:
-            with tx:  # any exception in here, in a step or between two, undoes the done steps
-                self._deploy(tx, report, artifact_dir, target, alias, canary, build_image, dry_run)
+            with tx:
+                body(tx)
         except AiaasError as exc:
             report.error = exc
         finally:
@@ -180,7 +202,7 @@ class Deployer:
         uploader: Uploader,
         folder: str | Path,
         manifest: Manifest,
-        releaser: Target,
+        releaser: DeployTarget,
         alias: str,
         weight: float | None,
     ) -> Outcome[tuple[UploadPlan, AliasSnapshot]]:
@@ -198,20 +220,18 @@ class Deployer:
         )
         return Outcome(detail, value=(plan, snapshot))
 
-    def _build_image(self, tx: Transaction, kind: str, releaser: Target) -> str | None:
+    def _build_image(self, tx: Transaction, kind: str, releaser: DeployTarget) -> str | None:
         reason = docker_unavailable(self.docker)
         if reason is not None:
             tx.note("build image", SKIPPED, f"{reason}; the function keeps its current image")
             return None
 
         def build() -> Outcome[str]:
-            if isinstance(releaser, LambdaTarget):
-                state = releaser.read_state()
-                current, arch = state.image_uri or "", state.architecture
-            else:
-                current, arch = releaser.read_state().image, "x86_64"
+            current, arch = releaser.current_image()
             if ".dkr.ecr." not in current:
                 raise ConfigError(f"{releaser.label} does not run an ECR image ({current or 'none'}): nowhere to push")
+            if kind not in DOCKERFILES:
+                raise ConfigError(f"--build-image: no Dockerfile is known for the {kind} target")
             builder = ImageBuilder(
                 self.clients.ecr,
                 repository_of(current),
@@ -262,15 +282,7 @@ class Deployer:
         """Point ``name@alias`` back at the previous version in its history (or ``to``); a canary is just dropped."""
         kind = target or "lambda"
         report = DeployReport("rollback", self.environment.name, kind, model=name, alias=alias or "", dry_run=dry_run)
-        tx = Transaction(observer=self.observer)
-        try:
-            with tx:  # as for deploy: any exception in here undoes the done steps
-                self._rollback(tx, report, name, alias, to, target, dry_run)
-        except AiaasError as exc:
-            report.error = exc
-        finally:
-            report.steps, report.failed_at, report.started = tx.steps, tx.failed_at, tx.started
-        return report
+        return self._transaction(report, lambda tx: self._rollback(tx, report, name, alias, to, target, dry_run))
 
     def _rollback(
         self,
@@ -314,18 +326,18 @@ class Deployer:
         )
 
     def _rollback_plan(
-        self, name: str, alias: str, snapshot: AliasSnapshot, kind: str, to: str | None, releaser: Target
+        self, name: str, alias: str, snapshot: AliasSnapshot, kind: str, to: str | None, releaser: DeployTarget
     ) -> Outcome[tuple[str, str | None]]:
-        version, prefer = self._rollback_goal(name, alias, snapshot, kind, to)
+        version, prefer = self._rollback_goal(name, alias, snapshot, kind, to, releaser.reuse_key)
         serving = releaser.preflight(self.version_uri(name, version), None)
         was = _shown(snapshot.version, snapshot.canary)
         return Outcome(f"{serving}; {name}@{alias} is {was}, goes back to {version}", value=(version, prefer))
 
     def _rollback_goal(
-        self, name: str, alias: str, snapshot: AliasSnapshot, kind: str, to: str | None
+        self, name: str, alias: str, snapshot: AliasSnapshot, kind: str, to: str | None, handle: str
     ) -> tuple[str, str | None]:
-        """(version to serve, published function version / endpoint config to reuse if it still serves it)."""
-        handle = "function_version" if kind == "lambda" else "endpoint_config"
+        """(version to serve, the target's ``handle`` to reuse if it still serves it: a published function version,
+        an endpoint config)."""
         if to is None and snapshot.canary is not None:
             return str(snapshot.version), snapshot.target.get(handle)  # dropping the canary
         entries = [h for h in reversed(snapshot.history) if h.get("target", {}).get("kind", kind) == kind]
@@ -392,7 +404,7 @@ def _canary_weight(percent: float | None) -> float | None:
     return round(percent / 100.0, 4)
 
 
-def _planned_release(releaser: Target, version: str, weight: float | None, snapshot: AliasSnapshot) -> str:
+def _planned_release(releaser: DeployTarget, version: str, weight: float | None, snapshot: AliasSnapshot) -> str:
     was = _shown(snapshot.version, snapshot.canary) if snapshot.record else "nothing"
     share = f"{weight:.0%} of the traffic" if weight is not None else "all traffic"
     return f"{releaser.label}: {was} -> {version} ({share}); then write the alias object"

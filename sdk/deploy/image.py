@@ -16,8 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sdk.artifacts.s3 import botocore_errors
-from sdk.deploy.aws import aws_errors, is_not_found
+from sdk.artifacts.aws_errors import aws_errors, if_exists
 from sdk.errors import ConfigError
 
 DOCKERFILES = {"lambda": "functions/aws_lambda/Dockerfile", "sagemaker": "functions/sagemaker_gpu/Dockerfile"}
@@ -83,14 +82,11 @@ class ImageBuilder:
 
     def _tag_exists(self, tag: str) -> bool:
         name = self.repository.split("/", 1)[1]
-        with aws_errors(f"reading ECR repository {name}"):
-            try:
-                found = self.ecr.describe_images(repositoryName=name, imageIds=[{"imageTag": tag}])
-            except botocore_errors() as exc:
-                if is_not_found(exc) or "ImageNotFound" in str(exc):
-                    return False
-                raise
-        return bool(found.get("imageDetails"))
+        found = if_exists(
+            lambda: self.ecr.describe_images(repositoryName=name, imageIds=[{"imageTag": tag}]),
+            f"reading ECR repository {name}",
+        )
+        return found is not None and bool(found.get("imageDetails"))
 
     def _login(self) -> None:
         with aws_errors("getting an ECR login token"):

@@ -16,8 +16,7 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sdk.artifacts.s3 import botocore_errors
-from sdk.deploy.aws import aws_errors, is_not_found
+from sdk.artifacts.aws_errors import aws_errors, botocore_errors, if_exists
 from sdk.deploy.steps import SKIPPED, Outcome, Transaction
 from sdk.errors import CloudUnavailable, ConfigError
 
@@ -45,7 +44,10 @@ class LambdaState:
 
 
 class LambdaTarget:
+    """A Lambda function's alias (a ``DeployTarget``)."""
+
     kind = "lambda"
+    reuse_key = "function_version"
 
     def __init__(self, client: Any, function: str, alias: str, *, timeout_s: float = 600.0, poll_s: float = 2.0):
         self.client = client
@@ -84,13 +86,15 @@ class LambdaTarget:
         )
 
     def _get_alias(self) -> dict[str, Any] | None:
-        with aws_errors(f"reading alias {self.alias} of {self.function}"):
-            try:
-                return dict(self.client.get_alias(FunctionName=self.function, Name=self.alias))
-            except botocore_errors() as exc:
-                if is_not_found(exc):
-                    return None
-                raise
+        found = if_exists(
+            lambda: self.client.get_alias(FunctionName=self.function, Name=self.alias),
+            f"reading alias {self.alias} of {self.function}",
+        )
+        return None if found is None else dict(found)
+
+    def current_image(self) -> tuple[str, str]:
+        state = self.read_state()
+        return state.image_uri or "", state.architecture
 
     def model_uri_of(self, qualifier: str) -> str | None:
         with aws_errors(f"reading version {qualifier} of {self.function}"):
@@ -113,13 +117,12 @@ class LambdaTarget:
 
     def version_serves(self, version: str, model_uri: str) -> bool:
         """True when published ``version`` still exists and serves ``model_uri``."""
-        with aws_errors(f"reading version {version} of {self.function}"):
-            try:
-                config = self.client.get_function_configuration(FunctionName=self.function, Qualifier=version)
-            except botocore_errors() as exc:
-                if is_not_found(exc):
-                    return False
-                raise
+        config = if_exists(
+            lambda: self.client.get_function_configuration(FunctionName=self.function, Qualifier=version),
+            f"reading version {version} of {self.function}",
+        )
+        if config is None:
+            return False
         return ((config.get("Environment") or {}).get("Variables") or {}).get(MODEL_URI) == model_uri
 
     # --- releasing ------------------------------------------------------------------------------------------------

@@ -1,25 +1,25 @@
 """``sdk models pull``: bring a model version from the S3 store into the local store the edge runtime reads.
 
 ``NAME@alias`` resolves through the same alias objects the cloud deploy moves, so the edge runs the version the cloud
-serves. Files are fetched into a staging folder beside the target (``<root>/<name>/.pull-<version>/``), each checked
-against its sha256 as it lands (an interrupted file resumes, a bad one is fetched again, a tampered object is refused),
-and the folder becomes visible as ``<root>/<name>/<version>/`` by one rename, manifest included. Once a version is
-here, pulling it again needs no network: without one, the local copy (verified) answers.
+serves. The download is the one of ``sdk.artifacts.s3_download``: files land in a staging folder beside the target
+(``<root>/<name>/.partial-<version>/``), each checked against its sha256 as it lands (an interrupted file resumes, a
+bad one is fetched again, a tampered object is refused), and the folder becomes visible as ``<root>/<name>/<version>/``
+by one rename, manifest included. Once a version is here, pulling it again needs no network: without one, the local
+copy (verified) answers.
 """
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from sdk.artifacts.integrity import verify_artifact
-from sdk.artifacts.manifest import MANIFEST_FILE, Manifest, read_manifest
-from sdk.artifacts.s3 import S3Store, download_verified
+from sdk.artifacts.manifest import MANIFEST_FILE, Manifest
+from sdk.artifacts.s3 import S3Store
+from sdk.artifacts.s3_download import download_folder
+from sdk.artifacts.staging import holds
 from sdk.artifacts.store import LocalStore, ModelRef, default_alias
 from sdk.deploy.progress import NoProgress, TransferProgress
-from sdk.errors import AiaasError, CloudUnavailable, ConfigError, ManifestError
+from sdk.errors import AiaasError, CloudUnavailable, ConfigError
 
 PULLED, PRESENT, OFFLINE = "pulled", "present", "offline"
 
@@ -55,27 +55,19 @@ def pull(
         return _offline(parsed, local, exc)
     manifest = Manifest.from_json(manifest_bytes, origin=f"{source.version_uri(parsed.name, version)}{MANIFEST_FILE}")
     target = local.root / parsed.name / version
-    if _present(target, manifest):
+    if holds(target, manifest_bytes):
         _mirror_alias(local, parsed.name, alias, version)
         return PullResult(parsed.name, version, target, PRESENT, alias, detail=f"already in {local.label}, verified")
     files = manifest.all_files()
-    staging = local.root / parsed.name / f".pull-{version}"
-    staging.mkdir(parents=True, exist_ok=True)
     shown: TransferProgress = progress or NoProgress()
     shown.begin(sum(size for _, _, size in files), len(files))
-    moved = 0
     try:
-        for name, sha256, size in files:
-            shown.file(name, size)
-            key = f"{source.prefix}{parsed.name}/{version}/{name}"
-            if download_verified(
-                source.client, source.bucket, key, staging / name, sha256=sha256, size=size, on_bytes=shown.advance
-            ):
-                moved += size
+        prefix = f"{source.prefix}{parsed.name}/{version}/"
+        moved = download_folder(
+            source.client, source.bucket, prefix, target, manifest_bytes, on_file=shown.file, on_bytes=shown.advance
+        )
     finally:
         shown.end()
-    (staging / MANIFEST_FILE).write_bytes(manifest_bytes)
-    _publish(staging, target)
     _mirror_alias(local, parsed.name, alias, version)
     detail = f"{len(files)} file(s) verified into {target}"
     return PullResult(parsed.name, version, target, PULLED, alias, len(files), moved, detail)
@@ -88,29 +80,6 @@ def _alias_used(source: S3Store, parsed: ModelRef, version: str) -> str | None:
     return default_alias(source.aliases(parsed.name)) if parsed.ref is None else None
 
 
-def _present(target: Path, manifest: Manifest) -> bool:
-    """True when ``target`` holds this very manifest and every file still matches it."""
-    try:
-        if read_manifest(target).to_dict() != manifest.to_dict():
-            return False
-        verify_artifact(target, manifest)
-    except (OSError, AiaasError):
-        return False
-    return True
-
-
-def _publish(staging: Path, target: Path) -> None:
-    """Swap the verified staging folder in as ``target`` (a stale or damaged copy there is replaced)."""
-    verify_artifact(staging, read_manifest(staging))
-    old = None
-    if target.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".old-{target.name}.", dir=target.parent))
-        target.rename(old / target.name)
-    staging.rename(target)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
 def _mirror_alias(local: LocalStore, name: str, alias: str | None, version: str) -> None:
     if alias is not None and local.aliases(name).get(alias, {}).get("version") != version:
         local.set_alias(name, alias, version)
@@ -120,8 +89,9 @@ def _offline(parsed: ModelRef, local: LocalStore, exc: CloudUnavailable) -> Pull
     """Without the store, a version already here (verified) is the answer; anything else is the network error."""
     try:
         stored = local.resolve(parsed)
-        verify_artifact(stored.path, stored.manifest())
-    except (AiaasError, OSError, ManifestError):
+    except (AiaasError, OSError):
+        stored = None
+    if stored is None or not holds(stored.path):
         raise CloudUnavailable(
             f"{exc.message}; and {parsed} is not in {local.label} yet",
             hint="connect to the network (or the store) and pull again",

@@ -17,8 +17,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from sdk.artifacts.s3 import botocore_errors
-from sdk.deploy.aws import aws_errors, is_not_found
+from sdk.artifacts.aws_errors import aws_errors, botocore_errors, if_exists
 from sdk.deploy.steps import SKIPPED, Outcome, Transaction
 from sdk.errors import CloudUnavailable, ConfigError
 
@@ -47,7 +46,10 @@ class EndpointState:
 
 
 class SageMakerTarget:
+    """A SageMaker real-time endpoint (a ``DeployTarget``)."""
+
     kind = "sagemaker"
+    reuse_key = "endpoint_config"
 
     def __init__(self, client: Any, endpoint: str, *, timeout_s: float = 3600.0, poll_s: float = 30.0) -> None:
         self.client = client
@@ -85,24 +87,21 @@ class SageMakerTarget:
             failure_reason=str(endpoint.get("FailureReason", "") or ""),
         )
 
+    def current_image(self) -> tuple[str, str]:
+        return self.read_state().image, "x86_64"
+
     def describe_model(self, name: str) -> dict[str, Any] | None:
-        with aws_errors(f"reading SageMaker model {name}"):
-            try:
-                return dict(self.client.describe_model(ModelName=name))
-            except botocore_errors() as exc:
-                if is_not_found(exc):
-                    return None
-                raise
+        found = if_exists(lambda: self.client.describe_model(ModelName=name), f"reading SageMaker model {name}")
+        return None if found is None else dict(found)
 
     def config_serves(self, config_name: str, model_uri: str) -> bool:
         """True when endpoint configuration ``config_name`` exists and its one variant serves ``model_uri``."""
-        with aws_errors(f"reading endpoint configuration {config_name}"):
-            try:
-                config = self.client.describe_endpoint_config(EndpointConfigName=config_name)
-            except botocore_errors() as exc:
-                if is_not_found(exc):
-                    return False
-                raise
+        config = if_exists(
+            lambda: self.client.describe_endpoint_config(EndpointConfigName=config_name),
+            f"reading endpoint configuration {config_name}",
+        )
+        if config is None:
+            return False
         variants = config.get("ProductionVariants", [])
         model = self.describe_model(str(variants[0].get("ModelName"))) if len(variants) == 1 else None
         if model is None:
@@ -196,13 +195,12 @@ class SageMakerTarget:
                 {**serving, "VariantName": CANARY_VARIANT, "ModelName": model, "InitialVariantWeight": canary},
             ]
         name = _name(self.endpoint, version, {"variants": variants, **state.config_extra})
-        with aws_errors(f"reading endpoint configuration {name}"):
-            try:
-                self.client.describe_endpoint_config(EndpointConfigName=name)
-                return Outcome(f"endpoint configuration {name} already exists", value=name, status=SKIPPED)
-            except botocore_errors() as exc:
-                if not is_not_found(exc):
-                    raise
+        existing = if_exists(
+            lambda: self.client.describe_endpoint_config(EndpointConfigName=name),
+            f"reading endpoint configuration {name}",
+        )
+        if existing is not None:
+            return Outcome(f"endpoint configuration {name} already exists", value=name, status=SKIPPED)
         with aws_errors(f"creating endpoint configuration {name}"):
             self.client.create_endpoint_config(
                 EndpointConfigName=name, ProductionVariants=variants, **state.config_extra

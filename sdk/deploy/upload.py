@@ -15,10 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sdk.artifacts.aws_errors import aws_errors, botocore_errors, if_exists, translate
 from sdk.artifacts.integrity import sha256_bytes
 from sdk.artifacts.manifest import MANIFEST_FILE, RESERVED_VERSIONS, Manifest
-from sdk.artifacts.s3 import botocore_errors
-from sdk.deploy.aws import aws_errors, is_not_found, translate
 from sdk.deploy.progress import NoProgress, TransferProgress
 from sdk.errors import CloudUnavailable, ConfigError, IntegrityError, ManifestError, ModelNotFound
 
@@ -124,13 +123,13 @@ class Uploader:
 
     def _manifest_action(self, base: str, manifest: Manifest) -> str:
         key = f"{base}{MANIFEST_FILE}"
-        with aws_errors(f"reading s3://{self.bucket}/{key}", service="s3"):
-            try:
-                stored = self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
-            except botocore_errors() as exc:
-                if is_not_found(exc):
-                    return UPLOAD
-                raise
+        stored = if_exists(
+            lambda: self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read(),
+            f"reading s3://{self.bucket}/{key}",
+            service="s3",
+        )
+        if stored is None:
+            return UPLOAD
         try:
             same = Manifest.from_json(stored, origin=key).to_dict() == manifest.to_dict()
         except ManifestError:
@@ -144,13 +143,12 @@ class Uploader:
         return SKIP
 
     def head(self, key: str) -> dict[str, Any] | None:
-        with aws_errors(f"reading s3://{self.bucket}/{key}", service="s3"):
-            try:
-                return dict(self.client.head_object(Bucket=self.bucket, Key=key, ChecksumMode="ENABLED"))
-            except botocore_errors() as exc:
-                if is_not_found(exc):
-                    return None
-                raise
+        found = if_exists(
+            lambda: self.client.head_object(Bucket=self.bucket, Key=key, ChecksumMode="ENABLED"),
+            f"reading s3://{self.bucket}/{key}",
+            service="s3",
+        )
+        return None if found is None else dict(found)
 
     @staticmethod
     def matches(head: dict[str, Any] | None, sha256: str, size: int) -> bool:

@@ -14,7 +14,7 @@ import numpy as np
 from sdk.artifacts import signing
 from sdk.artifacts.integrity import read_verified, verify_file
 from sdk.artifacts.manifest import ArtifactFile, Manifest, TensorSpec, read_manifest_bytes
-from sdk.artifacts.store import Store, StoredModel, open_store
+from sdk.artifacts.store import Store, StoredModel, locate_model
 from sdk.config import RuntimeConfig
 from sdk.errors import ArtifactError, IntegrityError, InvalidInput, ManifestError, MissingDependency, RuntimeFault
 from sdk.runtime import choice
@@ -140,20 +140,6 @@ def _parity_notes(artifact: ArtifactFile) -> tuple[str, ...]:
     return ()
 
 
-def _locate(model: str | Path | StoredModel, store: Store | None) -> tuple[Path, str]:
-    if isinstance(model, StoredModel):
-        return model.path, model.store
-    text = str(model)
-    path = Path(text).expanduser()
-    looks_like_path = isinstance(model, Path) or "/" in text or text.startswith(".")
-    if looks_like_path or (path / "manifest.json").is_file():
-        if not (path / "manifest.json").is_file():
-            raise ManifestError(f"{path} is not an artifact folder (no manifest.json)")
-        return path, str(path)
-    found = (store or open_store()).resolve(text)
-    return found.path, found.store
-
-
 @dataclass(frozen=True)
 class _Chosen:
     notes: tuple[str, ...] = ()
@@ -251,7 +237,8 @@ def load(
     that were checked. Then the session is built and warmed up.
     """
     config = config or RuntimeConfig.from_env()
-    folder, origin = _locate(model, store)
+    located = locate_model(model, store)
+    folder, origin = located.path, located.store
     manifest, manifest_bytes = read_manifest_bytes(folder)
     # Before any model byte is read, on the very bytes parsed.
     signing.require_trusted(folder, config.trusted_keys, ref=manifest.ref, manifest_bytes=manifest_bytes)

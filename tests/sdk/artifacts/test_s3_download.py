@@ -1,4 +1,5 @@
-"""`download_verified` (resume, redo, refuse) and the S3 store's read-only lookups, against a moto server."""
+"""`download_verified` (resume, redo, refuse), the serving fetch resuming through it, and the S3 store's read-only
+lookups, against a moto server."""
 
 from __future__ import annotations
 
@@ -10,9 +11,12 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ReadTimeoutError
 
-from sdk.artifacts.s3 import PART_SUFFIX, S3Store, download_verified
-from sdk.errors import IntegrityError, ModelNotFound
+from sdk.artifacts.s3 import S3Store, fetch_artifact
+from sdk.artifacts.s3_download import PART_SUFFIX, download_verified
+from sdk.artifacts.staging import STAGING_PREFIX, holds
+from sdk.errors import CloudUnavailable, IntegrityError, ModelNotFound
 from tests.sdk.serving.moto_server import MOTO_ENV, moto_server, upload_folder
 
 pytestmark = pytest.mark.integration
@@ -103,3 +107,63 @@ def test_the_store_resolves_versions_and_reads_manifests_without_downloading(
     assert not (tmp_path / "cache").exists()  # nothing was downloaded
     with pytest.raises(ModelNotFound, match="has no version or alias 'staging'"):
         store.resolve_version("digits-cnn@staging")
+
+
+class _CutBody:
+    """An object body whose connection drops (a read timeout) after ``limit`` bytes."""
+
+    def __init__(self, body: Any, limit: int) -> None:
+        self.body, self.limit, self.given = body, limit, 0
+
+    def read(self, size: int = -1) -> bytes:
+        if self.given >= self.limit:
+            raise ReadTimeoutError(endpoint_url="http://moto")
+        room = self.limit - self.given
+        chunk = bytes(self.body.read(room if size is None or size < 0 else min(size, room)))
+        self.given += len(chunk)
+        return chunk
+
+
+def _cut_once(client: Any, key_suffix: str, limit: int) -> None:
+    """The next GetObject of a key ending in ``key_suffix`` loses its connection after ``limit`` bytes."""
+    armed = [True]
+
+    def handler(parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        if armed[0] and "Body" in parsed and str(context.get("s3_key", "")).endswith(key_suffix):
+            armed[0] = False
+            parsed["Body"] = _CutBody(parsed["Body"], limit)
+
+    def remember_key(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        context["s3_key"] = params.get("Key", "")
+
+    client.meta.events.register("provide-client-params.s3.GetObject", remember_key)
+    client.meta.events.register("after-call.s3.GetObject", handler)
+
+
+def test_an_interrupted_serving_fetch_resumes_and_verifies(s3: Any, tmp_path: Path, digits_artifact: Path) -> None:
+    upload_folder(s3, BUCKET, "resume/digits-cnn/1/", digits_artifact)
+    uri = f"s3://{BUCKET}/resume/digits-cnn/1/"
+    target = tmp_path / BUCKET / "resume" / "digits-cnn" / "1"
+    staging = target.parent / f"{STAGING_PREFIX}1"
+    _cut_once(s3, "model.onnx", 5000)
+    with pytest.raises(CloudUnavailable, match="S3 is unreachable"):
+        fetch_artifact(uri, client=s3, cache_dir=tmp_path)
+    assert not target.exists()  # nothing half-done is visible
+    assert (staging / f"model.onnx{PART_SUFFIX}").stat().st_size == 5000  # what landed is kept for the next try
+    ranges = _ranges(s3)
+    assert fetch_artifact(uri, client=s3, cache_dir=tmp_path) == target
+    assert ranges == [None, "bytes=5000-"]  # the manifest, then the rest of the model only
+    assert holds(target, (digits_artifact / "manifest.json").read_bytes())  # every sha256 checked
+    assert (target / "model.onnx").read_bytes() == (digits_artifact / "model.onnx").read_bytes()
+    assert not staging.exists()
+
+
+def test_a_resumed_part_that_does_not_verify_is_fetched_again(s3: Any, tmp_path: Path, digits_artifact: Path) -> None:
+    upload_folder(s3, BUCKET, "redo/digits-cnn/1/", digits_artifact)
+    staging = tmp_path / BUCKET / "redo" / "digits-cnn" / f"{STAGING_PREFIX}1"
+    staging.mkdir(parents=True)
+    (staging / f"model.onnx{PART_SUFFIX}").write_bytes(b"x" * 5000)  # bytes that are not the object's
+    ranges = _ranges(s3)
+    folder = fetch_artifact(f"s3://{BUCKET}/redo/digits-cnn/1/", client=s3, cache_dir=tmp_path)
+    assert ranges == [None, "bytes=5000-", None]
+    assert holds(folder, (digits_artifact / "manifest.json").read_bytes())

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from sdk.artifacts import LayeredStore, LocalStore, ModelRef, builtin_store, open_store, read_manifest, write_manifest
-from sdk.artifacts.store import version_key
-from sdk.errors import ConfigError, IntegrityError, ModelNotFound
+from sdk.artifacts.store import ArtifactFolderStore, locate_model, version_key
+from sdk.errors import ConfigError, IntegrityError, ManifestError, ModelNotFound
 
 
 def _as_version(artifact: Path, tmp: Path, version: str) -> Path:
@@ -112,3 +112,51 @@ def test_a_bare_name_resolves_to_the_live_alias_before_latest(store: LocalStore)
     store.set_alias("digits-cnn", "latest", "2")
     store.set_alias("digits-cnn", "live", "1")
     assert store.resolve("digits-cnn").version == "1"
+
+
+def test_open_store_is_the_one_place_a_location_becomes_a_store(tmp_path: Path, digits_artifact: Path) -> None:
+    single = open_store(digits_artifact)  # one artifact folder: that version alone, whatever include_builtin says
+    assert isinstance(single, ArtifactFolderStore) and single.label == str(digits_artifact)
+    assert single.names() == ["digits-cnn"] and single.resolve("digits-cnn").path == digits_artifact
+    with pytest.raises(ModelNotFound, match="no version '9' here"):
+        single.resolve("digits-cnn@9")
+    layered = open_store(tmp_path / "root", include_builtin=True)  # a local store root: built-in models after it
+    assert isinstance(layered, LayeredStore) and layered.label == f"{tmp_path / 'root'} + built-in models"
+    assert open_store(tmp_path / "root", include_builtin=False).label == str(tmp_path / "root")
+
+
+def test_locate_model_takes_a_folder_a_path_string_or_a_reference(
+    tmp_path: Path, digits_artifact: Path, store: LocalStore
+) -> None:
+    by_path = locate_model(digits_artifact)
+    assert (by_path.name, by_path.version, by_path.path, by_path.store) == (
+        "digits-cnn",
+        "1",
+        digits_artifact,
+        str(digits_artifact),
+    )
+    assert locate_model(str(digits_artifact)) == by_path
+    assert locate_model(by_path) is by_path
+    assert locate_model("digits-cnn@2", store).path == store.root / "digits-cnn" / "2"
+    with pytest.raises(ManifestError, match="is not an artifact folder"):
+        locate_model(tmp_path / "store")  # a store root is no model
+    with pytest.raises(ManifestError, match="is not an artifact folder"):
+        locate_model("./nowhere")
+
+
+def test_a_failed_add_leaves_no_staging_behind(
+    store: LocalStore, tmp_path: Path, digits_artifact: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = _as_version(digits_artifact, tmp_path, "3")
+    copy = shutil.copy2
+
+    def copy_then_change(src: Path, dst: Path) -> object:
+        copied = copy(src, dst)
+        Path(dst).write_bytes(b"changed while copying")
+        return copied
+
+    monkeypatch.setattr("sdk.artifacts.store.shutil.copy2", copy_then_change)
+    with pytest.raises(IntegrityError):
+        store.add(source)
+    assert store.versions("digits-cnn") == ["1", "2", "10"]
+    assert sorted(p.name for p in (store.root / "digits-cnn").iterdir()) == ["1", "10", "2"]
