@@ -69,10 +69,23 @@ def staged(target: Path, manifest_bytes: bytes, *, resumable: bool = False) -> I
 def _publish(staging: Path, target: Path, manifest: Manifest) -> None:
     """Verify ``staging`` and swap it in as ``target`` (a copy already there is replaced)."""
     verify_artifact(staging, manifest)  # a mismatch raises IntegrityError: nothing reaches the target
-    old = None
-    if target.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".old-{target.name}.", dir=target.parent))
-        target.rename(old / target.name)
-    staging.rename(target)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    swap_in(staging, target)
+
+
+def swap_in(staging: Path, target: Path) -> None:
+    """Rename ``staging`` to ``target`` (same filesystem). A previous ``target`` is moved aside first, put back if the
+    rename fails, and removed once it succeeded: a reader finds the old folder or the new one, never a mix.
+    Also used by ``sdk compile``, which writes a fresh artifact folder through its own gates before swapping it in."""
+    if not target.exists():
+        staging.rename(target)
+        return
+    aside = Path(tempfile.mkdtemp(prefix=f".old-{target.name}.", dir=target.parent))
+    previous = aside / target.name
+    target.rename(previous)
+    try:
+        staging.rename(target)
+    except BaseException:
+        previous.rename(target)  # if even this fails, the previous folder stays in ``aside``, never deleted
+        aside.rmdir()
+        raise
+    shutil.rmtree(aside, ignore_errors=True)

@@ -17,6 +17,7 @@ from typing import Any
 
 from sdk.artifacts.integrity import sha256_bytes
 from sdk.artifacts.manifest import ArtifactFile, ExtraFile, Manifest, Source, TensorSpec, write_manifest
+from sdk.artifacts.staging import swap_in
 from sdk.compile.gates import GateResult
 from sdk.errors import ParityFailure
 
@@ -119,24 +120,7 @@ def staged_folder(target: str | Path) -> Iterator[Path]:
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.staging-", dir=target.parent))
     try:
         yield staging
-        _swap_in(staging, target)
+        swap_in(staging, target)
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
-
-
-def _swap_in(staging: Path, target: Path) -> None:
-    """Rename ``staging`` to ``target``; the previous ``target`` is moved aside first and restored if that fails."""
-    if not target.exists():
-        staging.rename(target)
-        return
-    aside = Path(tempfile.mkdtemp(prefix=f".{target.name}.previous-", dir=target.parent))
-    previous = aside / target.name
-    target.rename(previous)
-    try:
-        staging.rename(target)
-    except BaseException:
-        previous.rename(target)  # if even this fails, the previous folder stays in ``aside``, never deleted
-        aside.rmdir()
-        raise
-    shutil.rmtree(aside, ignore_errors=True)
