@@ -21,6 +21,8 @@ def _isolated_store(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
     # The client's config file and latency estimates live under these: keep the developer's own out of tests.
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("config")))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
+    # The decision log (on by default) writes under the state directory: each test gets its own.
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("state")))
     for var in (
         "AIAAS_PROVIDERS",
         "AIAAS_THREADS",
@@ -35,6 +37,9 @@ def _isolated_store(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
         "AIAAS_LATENCY_STATE",
         "AIAAS_PRECISION",
         "AIAAS_BACKEND",
+        "AIAAS_AUDIT",
+        "AIAAS_AUDIT_DIR",
+        "AIAAS_AUDIT_KEY",
     ):
         monkeypatch.delenv(var, raising=False)
     return root

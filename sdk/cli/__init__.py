@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from sdk._version import __version__
-from sdk.cli import bench, compile, configure, demo, deploy, doctor, keys, models, predict, serve, train
+from sdk.cli import audit, bench, compile, configure, demo, deploy, doctor, keys, models, predict, serve, train
 from sdk.cli._base import ReadableErrors
 
 app = typer.Typer(
@@ -40,6 +40,7 @@ def root(
 
 app.add_typer(models.app, name="models")
 app.add_typer(keys.app, name="keys")
+app.add_typer(audit.app, name="audit")
 app.command("sign")(keys.sign)
 app.command("predict")(predict.predict)
 app.command("doctor")(doctor.doctor)

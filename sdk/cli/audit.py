@@ -1,0 +1,115 @@
+"""`sdk audit show` and `sdk audit verify`: read the decision log, and check that nothing in it was changed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.markup import escape
+
+from sdk.cli._base import console, require_extra
+from sdk.cli.options import JsonOption
+from sdk.client.audit import AuditConfig, read_records, verify_log
+
+app = typer.Typer(
+    help="The decision log: where each call ran and whether its data left the device, hash-chained so that any "
+    "change shows.",
+    no_args_is_help=True,
+)
+
+DirOption = typer.Option(
+    None,
+    "--dir",
+    envvar="AIAAS_AUDIT_DIR",
+    help="Folder of the decision log (default: $XDG_STATE_HOME/aiaas/audit, i.e. ~/.local/state/aiaas/audit).",
+    show_default=False,
+)
+
+
+def _folder(directory: Path | None) -> Path:
+    return AuditConfig.from_env(directory=directory).folder
+
+
+def _sent(record: dict[str, Any]) -> str:
+    if not record.get("left_device"):
+        return "stayed on device"
+    return f"{record.get('sent_bytes')} B to {record.get('endpoint') or 'unknown'}"
+
+
+@app.command("show")
+def show(
+    last: int = typer.Option(20, "--last", "-n", min=1, help="How many of the newest records to show."),
+    directory: Path | None = DirOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Show the newest records of the decision log: when, which model and version, the privacy level and who set
+    it, where the call ran and why, and what left the device. Nothing is verified here: see sdk audit verify.
+
+    Example: sdk audit show --last 5
+    """
+    folder = _folder(directory)
+    records = read_records(folder, last=last)
+    if as_json:
+        console.print_json(json.dumps(records))
+        return
+    if not records:
+        console.print(f"No decision log in {escape(str(folder))} (AIAAS_AUDIT=0, or no call was made yet).")
+        return
+    console.print(f"log: {escape(str(folder))} (times in UTC)")
+    for r in records:  # one line each, never cut: a log is read with grep as often as with eyes
+        when = str(r.get("time", "")).replace("T", " ")[:19]
+        if r.get("kind") != "decision":
+            console.print(f"{r.get('seq'):>6}  {when}  ({escape(str(r.get('kind')))})", style="dim")
+            continue
+        version = f"@{r['version']}" if r.get("version") else ""
+        chain = r.get("fallback_chain") or []
+        tried = f" via {' > '.join(chain)}" if len(chain) > 1 else ""
+        console.print(
+            escape(
+                f"{r.get('seq'):>6}  {when}  {r.get('model')}{version}  {r.get('privacy')} ({r.get('privacy_source')})"
+                f"  {r.get('route') or 'failed'} [{r.get('reason')}]{tried}  {_sent(r)}"
+            )
+        )
+
+
+@app.command("verify")
+def verify(
+    key: str | None = typer.Option(
+        None,
+        "--key",
+        help="Public key (a .pub file or ed25519:BASE64) whose private half signed the log (AIAAS_AUDIT_KEY). "
+        "Without it, a log replaced as a whole by one chained anew cannot be detected.",
+        show_default=False,
+    ),
+    directory: Path | None = DirOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Check the decision log: each record chained to the one before, across rotated files; no record added,
+    removed, changed or reordered; the end where the head marker says; with --key, every signature.
+
+    Exits 0 when the log verifies (notes say what a crash or rotation left), 1 naming the first bad record: file,
+    line, sequence number and what is wrong.
+
+    Example: sdk audit verify --key ~/.aiaas-keys/audit.pub
+    """
+    if key is not None:
+        require_extra("cryptography", "sign", purpose="checking the decision log's signatures")
+    result = verify_log(_folder(directory), key=key)
+    if as_json:
+        console.print_json(json.dumps(result.to_dict()))
+    else:
+        span = f" (seq {result.first_seq} to {result.last_seq})" if result.records else ""
+        if result.problem is None:
+            console.print(
+                f"[bold green]verified[/]: {result.records} records{span} in {len(result.files)} file(s), "
+                f"{result.decisions} decisions: {escape(str(result.folder))}"
+            )
+        else:
+            console.print(f"[bold red]broken[/]: {escape(str(result.problem))}")
+            console.print(f"{result.records} records before it verify ({escape(str(result.folder))})")
+        for note in result.notes:
+            console.print(f"note: {escape(note)}")
+    if not result.ok:
+        raise typer.Exit(code=1)
