@@ -2,15 +2,32 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from torch import nn
-from tqdm import tqdm
 
 CHECKPOINT = "model.pt"
+
+
+@contextlib.contextmanager
+def epoch_bar(desc: str, epochs: int, *, enabled: bool = True) -> Iterator[Callable[[float], None]]:
+    """A bar over training epochs on stderr (rich's, which typer brings); call what it yields with each epoch's loss."""
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("epochs, loss {task.fields[loss]}"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=Console(stderr=True), disable=not enabled) as bar:
+        task = bar.add_task(desc, total=epochs, loss="-")
+        yield lambda loss: bar.update(task, advance=1, loss=f"{loss:.4f}")
 
 
 def fit(
@@ -35,20 +52,20 @@ def fit(
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(epochs, 1))
         xs, ys = torch.from_numpy(x), torch.from_numpy(y)
         generator = torch.Generator().manual_seed(seed)
-        bar = tqdm(range(epochs), desc=desc, unit="epoch", disable=not progress)
-        for _ in bar:
-            model.train()
-            order = torch.randperm(len(xs), generator=generator)
-            total = 0.0
-            for start in range(0, len(xs), batch_size):
-                idx = order[start : start + batch_size]
-                optimizer.zero_grad()
-                loss = loss_fn(model(xs[idx]), ys[idx])
-                loss.backward()
-                optimizer.step()
-                total += loss.item() * len(idx)
-            scheduler.step()
-            bar.set_postfix(loss=f"{total / len(xs):.4f}")
+        with epoch_bar(desc, epochs, enabled=progress) as epoch_done:
+            for _ in range(epochs):
+                model.train()
+                order = torch.randperm(len(xs), generator=generator)
+                total = 0.0
+                for start in range(0, len(xs), batch_size):
+                    idx = order[start : start + batch_size]
+                    optimizer.zero_grad()
+                    loss = loss_fn(model(xs[idx]), ys[idx])
+                    loss.backward()
+                    optimizer.step()
+                    total += loss.item() * len(idx)
+                scheduler.step()
+                epoch_done(total / len(xs))
     finally:
         torch.set_num_threads(threads)
     model.eval()

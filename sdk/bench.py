@@ -3,6 +3,8 @@
 Each route is driven by ``concurrency`` threads through one `Client` for ``duration`` seconds (and at most
 ``max_requests`` calls), then an `auto` phase records which route the router picked for each call. Numbers are
 measured on this machine in this run; compare routes within one run, never across machines.
+
+Application code, like ``sdk.cli`` and ``sdk.demo``: only `sdk bench` imports it (tests/test_layering.py holds that).
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
 """Which way the imports run (docs: ../shared/DESIGN.md), held as import-linter contracts on the real import graph.
 
-Each contract is an import-linter ``forbidden`` contract (direct and indirect imports, unless it says otherwise),
-checked with import-linter's own contract class on a grimp graph of ``sdk``, ``functions`` and ``models``. The last
-test adds one upward import to a copy of the graph per contract and shows that contract break: a check that cannot
-fail holds nothing.
+One ``layers`` contract orders the core top to bottom (every top-level module of ``sdk`` sits in a layer, so a new
+one has to be placed); ``forbidden`` contracts (direct and indirect imports, unless they say otherwise) hold the rest.
+Each is checked with import-linter's own contract class on a grimp graph of ``sdk``, ``functions`` and ``models``.
+The last tests add one upward import (or one unplaced module) to a copy of the graph per contract and show that
+contract break: a check that cannot fail holds nothing.
 """
 
 from __future__ import annotations
@@ -14,10 +15,31 @@ import grimp
 import pytest
 from importlinter import configuration
 from importlinter.contracts.forbidden import ForbiddenContract
+from importlinter.contracts.layers import LayersContract
 
 configuration.configure()  # import-linter's settings (timer, printer), as its own entry points set them up
 
 ROOTS = ("sdk", "functions", "models")
+
+# The application layer: code only the `sdk` command line runs. sdk/demo works only inside a checkout; sdk/bench.py is
+# `sdk bench`'s engine. They stay where they are (a package of their own would move two modules and their tests for
+# no change in what imports what): this declaration is their home, and nothing outside it may import them.
+APPLICATION = ("sdk.cli", "sdk.demo", "sdk.bench")
+
+# The core inside sdk, top to bottom, in import-linter's notation: a layer may import the layers below it, never those
+# above; modules joined by ":" share a layer and may import each other. ``(protocol)`` is optional: the neutral
+# protocol package of issue #13 belongs at the base when it exists.
+LAYERS = (
+    "cli : demo : bench",
+    "client : serving : compile : deploy",
+    "runtime",
+    "artifacts",
+    "config : errors : _version : (protocol)",
+)
+# Top-level modules of sdk in no layer, and why. Any other new one fails the layers contract until it is placed.
+UNLAYERED = {
+    "testing": "a helper for users' tests (serving in-process behind the client's transport); sdk never imports it",
+}
 
 # The Open Inference Protocol modules the client may still import from sdk.serving. They move to a neutral
 # sdk/protocol package (issue #13, "a neutral protocol package"); this list goes with them, and then the client
@@ -28,7 +50,9 @@ PROTOCOL_IN_SERVING = ("sdk.serving.codec", "sdk.serving.tensors", "sdk.serving.
 FUNCTIONS_MAY_IMPORT = ("sdk.serving", "sdk.errors")
 
 # The layers nothing in sdk.runtime or sdk.artifacts may reach, directly or through another module.
-ABOVE_RUNTIME = ("sdk.client", "sdk.serving", "sdk.compile", "sdk.deploy", "sdk.cli")
+ABOVE_RUNTIME = ("sdk.client", "sdk.serving", "sdk.compile", "sdk.deploy", *APPLICATION)
+
+CONTRACT_CLASSES = {"forbidden": ForbiddenContract, "layers": LayersContract}
 
 
 @pytest.fixture(scope="module")
@@ -37,42 +61,59 @@ def graph() -> grimp.ImportGraph:
 
 
 def contracts(graph: grimp.ImportGraph) -> dict[str, dict[str, Any]]:
-    """name -> import-linter options. Lists are computed from the graph, so a new subpackage is covered at once."""
+    """name -> import-linter options (``type`` as in its config file). Lists are computed from the graph, so a new
+    subpackage is covered at once."""
     top = sorted(graph.find_children("sdk"))
     serving = sorted(graph.find_children("sdk.serving"))
     return {
-        "nothing in sdk imports the CLI": {
-            "source_modules": [m for m in top if m != "sdk.cli"],
-            "forbidden_modules": ["sdk.cli"],
+        "the core runs top to bottom: client/serving/compile/deploy, runtime, artifacts, base": {
+            "type": "layers",
+            "containers": ["sdk"],
+            "layers": list(LAYERS),
+            "exhaustive": "true",
+            "exhaustive_ignores": list(UNLAYERED),
+        },
+        "nothing outside the application layer imports it": {
+            "type": "forbidden",
+            "source_modules": [*(m for m in top if m not in APPLICATION), "functions", "models"],
+            "forbidden_modules": list(APPLICATION),
         },
         "the client imports only the protocol modules of sdk.serving": {
+            "type": "forbidden",
             "source_modules": ["sdk.client"],
             "forbidden_modules": [m for m in serving if m not in PROTOCOL_IN_SERVING],
         },
         "runtime and artifacts import no layer above them": {
+            "type": "forbidden",
             "source_modules": ["sdk.runtime", "sdk.artifacts"],
             "forbidden_modules": list(ABOVE_RUNTIME),
         },
         "functions import only sdk.serving": {
+            "type": "forbidden",
             "source_modules": ["functions"],
             "forbidden_modules": [m for m in top if m not in FUNCTIONS_MAY_IMPORT],
             "allow_indirect_imports": "true",
         },
-        "sdk never imports models/": {"source_modules": ["sdk"], "forbidden_modules": ["models"]},
+        "sdk never imports models/": {"type": "forbidden", "source_modules": ["sdk"], "forbidden_modules": ["models"]},
     }
 
 
+def _line(chain: list[dict[str, Any]]) -> str:
+    return " -> ".join([chain[0]["importer"], *(f"{link['imported']} (line {link['line_numbers']})" for link in chain)])
+
+
 def broken_chains(graph: grimp.ImportGraph, name: str) -> list[str]:
-    """The import chains that break contract ``name``, one line each; empty when it is kept."""
-    contract = ForbiddenContract(
-        name=name, session_options={"root_packages": list(ROOTS)}, contract_options=contracts(graph)[name]
+    """What breaks contract ``name``, one line each (an import chain, or a module in no layer); empty when kept."""
+    options = dict(contracts(graph)[name])
+    contract = CONTRACT_CLASSES[options.pop("type")](
+        name=name, session_options={"root_packages": list(ROOTS)}, contract_options=options
     )
     check = contract.check(graph, verbose=False)
-    lines = [
-        " -> ".join([chain[0]["importer"], *(f"{link['imported']} (line {link['line_numbers']})" for link in chain)])
-        for found in check.metadata["invalid_chains"]
-        for chain in found["chains"]
-    ]
+    if isinstance(contract, LayersContract):
+        lines = [_line(route["chain"]) for found in check.metadata["invalid_dependencies"] for route in found["routes"]]
+        lines += [f"{module} is in no layer" for module in sorted(check.metadata["undeclared_modules"])]
+    else:
+        lines = [_line(chain) for found in check.metadata["invalid_chains"] for chain in found["chains"]]
     assert check.kept == (not lines)
     return lines
 
@@ -86,7 +127,11 @@ def test_the_import_graph_keeps_the_layering(graph: grimp.ImportGraph, name: str
 
 
 UPWARD = {
-    "nothing in sdk imports the CLI": ("sdk.client.client", "sdk.cli.predict"),
+    "the core runs top to bottom: client/serving/compile/deploy, runtime, artifacts, base": (
+        "sdk.artifacts.manifest",
+        "sdk.runtime.model",
+    ),
+    "nothing outside the application layer imports it": ("sdk.serving.service", "sdk.bench"),
     "the client imports only the protocol modules of sdk.serving": ("sdk.client.cloud", "sdk.serving.service"),
     "runtime and artifacts import no layer above them": ("sdk.runtime.model", "sdk.client.router"),
     "functions import only sdk.serving": ("functions.aws_lambda.handler", "sdk.client"),
@@ -105,3 +150,10 @@ def test_an_added_upward_import_breaks_its_contract(graph: grimp.ImportGraph, na
     upward = grimp.build_graph(*ROOTS, cache_dir=None)  # a graph of its own to change
     upward.add_import(importer=importer, imported=imported, line_number=1, line_contents=f"import {imported}")
     assert any(importer in line and imported in line for line in broken_chains(upward, name))
+
+
+def test_a_new_top_level_module_must_be_placed_in_a_layer(graph: grimp.ImportGraph) -> None:
+    unplaced = grimp.build_graph(*ROOTS, cache_dir=None)
+    unplaced.add_module("sdk.newcomer")
+    name = next(n for n, options in contracts(graph).items() if options["type"] == "layers")
+    assert broken_chains(unplaced, name) == ["sdk.newcomer is in no layer"]

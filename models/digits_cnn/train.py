@@ -19,10 +19,10 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from models.digits_cnn.data import DESCRIPTION, INPUTS, LABELS, NAME, OUTPUTS, load_split
 from models.digits_cnn.model import DigitsCNN
+from models.torch_training import epoch_bar
 from sdk.artifacts import Manifest, Source
 from sdk.artifacts.cpu import this_cpu_record
 from sdk.compile import ArtifactWriter, check_parity
@@ -49,21 +49,21 @@ def train(*, seed: int = 0, epochs: int = 40, progress: bool = True) -> tuple[Di
         x = torch.from_numpy(split.x_train)
         y = torch.from_numpy(split.y_train)
         generator = torch.Generator().manual_seed(seed)
-        bar = tqdm(range(epochs), desc=f"train {NAME}", unit="epoch", disable=not progress)
-        for _ in bar:
-            model.train()
-            order = torch.randperm(len(x), generator=generator)
-            total = 0.0
-            for start in range(0, len(x), 64):
-                idx = order[start : start + 64]
-                optimizer.zero_grad()
-                logits, _ = model(x[idx])
-                loss = loss_fn(logits, y[idx])
-                loss.backward()
-                optimizer.step()
-                total += loss.item() * len(idx)
-            scheduler.step()
-            bar.set_postfix(loss=f"{total / len(x):.4f}")
+        with epoch_bar(f"train {NAME}", epochs, enabled=progress) as epoch_done:
+            for _ in range(epochs):
+                model.train()
+                order = torch.randperm(len(x), generator=generator)
+                total = 0.0
+                for start in range(0, len(x), 64):
+                    idx = order[start : start + 64]
+                    optimizer.zero_grad()
+                    logits, _ = model(x[idx])
+                    loss = loss_fn(logits, y[idx])
+                    loss.backward()
+                    optimizer.step()
+                    total += loss.item() * len(idx)
+                scheduler.step()
+                epoch_done(total / len(x))
         accuracy = evaluate(model, split.x_test, split.y_test)
     finally:
         torch.set_num_threads(threads)

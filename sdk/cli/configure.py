@@ -12,7 +12,7 @@ from rich.markup import escape
 from sdk.cli._base import console
 from sdk.client import Mode, Privacy
 from sdk.client.config import ClientConfig, config_path, read_config_file, write_config_file
-from sdk.environments import environment_from_terraform
+from sdk.deploy.environments import environment_from_terraform
 
 
 def configure(

@@ -28,10 +28,10 @@ from sdk.cli._base import console, err_console, require_extra
 from sdk.cli.options import JsonOption
 from sdk.deploy.aws import AwsClients, environment_for
 from sdk.deploy.deployer import Deployer
+from sdk.deploy.environments import Environment
 from sdk.deploy.report import DeployReport
 from sdk.deploy.status import collect_status
 from sdk.deploy.steps import DONE, FAILED, KEPT, PLANNED, ROLLED_BACK, SKIPPED, UNDO_FAILED, Step
-from sdk.environments import Environment
 
 
 class TargetKind(str, Enum):

@@ -10,7 +10,7 @@ from sdk.compile.package import ArtifactWriter
 from sdk.compile.parity import ParityResult, check_parity
 from sdk.compile.pipeline import CompileResult, compile_source
 from sdk.compile.progress import Progress
-from sdk.compile.recipe import Evaluation, QualityGate, Recipe, Trained, TransformerFusion, load_recipe
+from sdk.compile.recipe import Evaluation, ModelSpec, QualityGate, Recipe, Trained, TransformerFusion, load_recipe
 from sdk.compile.sources import CompileSource, from_recipe, resolve_source
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "CompileResult",
     "CompileSource",
     "Evaluation",
+    "ModelSpec",
     "ParityResult",
     "Progress",
     "QualityGate",

@@ -40,7 +40,6 @@ EXTRAS: dict[str, Extra] = {
     "onnxruntime": COMPILE,
     "sklearn": COMPILE,
     "statsmodels": COMPILE,
-    "tqdm": COMPILE,
     "tensorflow": TF,
     "keras": TF,
     "tf2onnx": TF,

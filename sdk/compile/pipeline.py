@@ -45,6 +45,21 @@ class Candidate:
         self.file = self.file or FILES[self.precision]
 
 
+@dataclass(frozen=True)
+class Reference:
+    """What one compile gates every candidate against, shared by the helpers that build them: the source, its fp32
+    ONNX exports, the source model's own outputs and task scores on the held-out inputs, and where progress goes."""
+
+    source: CompileSource
+    fp32: bytes  # the (fused) export every reduced precision and engine starts from
+    plain: bytes  # unfused: what NNCF and OpenVINO read (they do not know ONNX Runtime's fused operators)
+    target: Mapping[str, Any]  # the fp32 artifact's target settings, which derived artifacts extend
+    outputs: Mapping[str, np.ndarray]
+    scores: Mapping[str, float]
+    name: str  # how gate results name the source, e.g. "pytorch 2.13.0 fp32"
+    progress: Progress
+
+
 @dataclass
 class CompileResult:
     manifest: Manifest | None
@@ -86,7 +101,7 @@ def compile_source(
     with progress.step(f"export {source.name} ({source.framework}) to ONNX, opset {DEFAULT_OPSET}") as step:
         fp32 = source.export()
         step.detail = f"{len(fp32) / 1e6:.1f} MB"
-    plain = fp32  # unfused: what NNCF and OpenVINO read (they do not know ONNX Runtime's fused operators)
+    plain = fp32  # kept unfused for NNCF and OpenVINO
     target: dict[str, Any] = {"runtime": "onnxruntime", "opset": DEFAULT_OPSET, "device": "cpu"}
     if source.transformer is not None:
         with progress.step("fuse attention, LayerNorm and GELU (ONNX Runtime transformer optimizer)") as step:
@@ -113,16 +128,26 @@ def compile_source(
         scores = _score(source, got)
         candidates.append(Candidate("fp32", fp32, parity, scores, dict(target)))
         step.detail = parity.summary()
+    against = Reference(
+        source=source,
+        fp32=fp32,
+        plain=plain,
+        target=target,
+        outputs=reference,
+        scores=source_scores,
+        name=ref_name,
+        progress=progress,
+    )
     for precision in wanted[1:]:
-        candidate = _reduced(source, precision, fp32, reference, source_scores, ref_name, target, progress)
+        candidate = _reduced(against, precision)
         if candidate is not None:
             candidates.append(candidate)
     if "int8" in wanted and source.calibration:
-        static = _static_int8(source, plain, reference, source_scores, ref_name, target, progress)
+        static = _static_int8(against)
         if static is not None:
             candidates.append(static)
     _raise_if_any_failed(source.name, candidates, samples, allow_degraded)
-    engines = _engines(source, fp32, wanted, reference, source_scores, ref_name, progress) if tensorrt else []
+    engines = _engines(against, wanted) if tensorrt else []
     _raise_if_any_failed(source.name, engines, samples, allow_degraded)
     with progress.step(f"write the artifact folder {out}") as step, staged_folder(out) as staging:
         manifest = _write(source, staging, candidates, engines, version, allow_degraded, source_scores, privacy_floor)
@@ -141,17 +166,9 @@ def _raise_if_any_failed(name: str, candidates: Sequence[Candidate], samples: in
         )
 
 
-def _reduced(
-    source: CompileSource,
-    precision: str,
-    fp32: bytes,
-    reference: Mapping[str, np.ndarray],
-    source_scores: Mapping[str, float],
-    ref_name: str,
-    target: Mapping[str, Any],
-    progress: Progress,
-) -> Candidate | None:
+def _reduced(against: Reference, precision: str) -> Candidate | None:
     """The fp16 or int8 artifact that passes the quality gate (for int8: the fastest scheme that does)."""
+    source, fp32, progress = against.source, against.fp32, against.progress
     if precision == "int8":
         refusal = optimize.int8_refusal(fp32)
         if refusal:
@@ -165,66 +182,56 @@ def _reduced(
         with progress.step(f"{precision}: {label}, then the quality gate ({source.quality.describe()})") as step:
             model = optimize.quantize_int8(fp32, scheme) if scheme is not None else optimize.to_fp16(fp32)
             got = run_onnx(model, source.evaluation.inputs)
-            gate, scores = _quality_gate(source, got, reference, source_scores, ref_name)
+            gate, scores = _quality_gate(against, got)
             step.detail = ("pass: " if gate.passed else "FAIL: ") + gate.summary()
         extra = {"scheme": label} if scheme is not None else {}
-        candidate = Candidate(precision, model, gate, scores, {**target, **extra})
+        candidate = Candidate(precision, model, gate, scores, {**against.target, **extra})
         if gate.passed:
             return candidate
     return candidate
 
 
-def _quality_gate(
-    source: CompileSource,
-    got: Mapping[str, np.ndarray],
-    reference: Mapping[str, np.ndarray],
-    source_scores: Mapping[str, float],
-    ref_name: str,
-) -> tuple[QualityResult, dict[str, float]]:
+def _quality_gate(against: Reference, got: Mapping[str, np.ndarray]) -> tuple[QualityResult, dict[str, float]]:
     """A reduced-precision artifact's outputs ``got`` against the source on the recipe's quality gate, with the
     artifact's task scores (recorded in the manifest's metrics)."""
+    source = against.source
     scores = _score(source, got)
     gate = check_quality(
         source.quality,
-        reference_name=ref_name,
-        source_outputs=reference,
+        reference_name=against.name,
+        source_outputs=against.outputs,
         artifact_outputs=got,
-        source_scores=source_scores,
+        source_scores=against.scores,
         artifact_scores=scores,
         samples=source.evaluation.samples,
     )
     return gate, scores
 
 
-def _static_int8(
-    source: CompileSource,
-    plain: bytes,
-    reference: Mapping[str, np.ndarray],
-    source_scores: Mapping[str, float],
-    ref_name: str,
-    target: Mapping[str, Any],
-    progress: Progress,
-) -> Candidate | None:
+def _static_int8(against: Reference) -> Candidate | None:
     """The statically quantized int8 artifact for OpenVINO, checked by the quality gate as OpenVINO runs it.
 
     An extra beside the dynamic int8 artifact, not a replacement: the runtime measures both on the device and keeps
     the faster. So when it cannot be built, or misses the gate, it is left out with a note and the compile goes on.
     """
+    source, progress = against.source, against.progress
     reason = optimize.static_int8_unavailable()
     if reason:
         progress.note(f"static int8 for OpenVINO not built: {reason}")
         return None
     count = len(source.calibration)
     with progress.step(f"int8: static Q/DQ (NNCF, {count} calibration inputs) for OpenVINO, then the gate") as step:
-        model = optimize.quantize_static_int8(plain, source.calibration, transformer=source.transformer is not None)
+        model = optimize.quantize_static_int8(
+            against.plain, source.calibration, transformer=source.transformer is not None
+        )
         got = run_openvino(model, source.evaluation.inputs)
-        gate, scores = _quality_gate(source, got, reference, source_scores, ref_name)
+        gate, scores = _quality_gate(against, got)
         step.detail = ("pass: " if gate.passed else "FAIL: ") + gate.summary()
     if not gate.passed:
         progress.note(f"{optimize.STATIC_INT8_FILE} missed the quality gate and is not shipped: {gate.summary()}")
         return None
     extra = {"runtime": "openvino", "scheme": optimize.STATIC_INT8_SCHEME, "calibration_samples": count}
-    settings = {k: v for k, v in target.items() if k != "fused"}
+    settings = {k: v for k, v in against.target.items() if k != "fused"}
     return Candidate("int8", model, gate, scores, {**settings, **extra}, file=optimize.STATIC_INT8_FILE)
 
 
@@ -240,18 +247,11 @@ def run_openvino(model: bytes, inputs: Mapping[str, np.ndarray]) -> dict[str, np
         backend.close()
 
 
-def _engines(
-    source: CompileSource,
-    fp32: bytes,
-    wanted: Sequence[str],
-    reference: Mapping[str, np.ndarray],
-    source_scores: Mapping[str, float],
-    ref_name: str,
-    progress: Progress,
-) -> list[Candidate]:
+def _engines(against: Reference, wanted: Sequence[str]) -> list[Candidate]:
     """Build, check and return TensorRT engines, or note in one line why none can be built here."""
     from sdk.compile import tensorrt as trt_support
 
+    source, fp32, progress = against.source, against.fp32, against.progress
     reason = trt_support.unavailable_reason()
     if reason:
         progress.note(f"--tensorrt: {reason}; no engine built, the ONNX artifacts are complete without one")
@@ -272,9 +272,11 @@ def _engines(
             got = trt_support.run_engine(engine, source.evaluation.inputs, source.output_names)
             gate: GateResult
             if precision == "fp32":  # TensorRT may use TF32 for fp32 layers: 10x the ONNX tolerance
-                gate = check_parity(reference, got, tolerance=10 * source.fp32_tolerance, reference_name=ref_name)
+                gate = check_parity(
+                    against.outputs, got, tolerance=10 * source.fp32_tolerance, reference_name=against.name
+                )
             else:
-                gate = _quality_gate(source, got, reference, source_scores, ref_name)[0]
+                gate = _quality_gate(against, got)[0]
             step.detail = f"{len(engine) / 1e6:.1f} MB; " + gate.summary()
         built.append(Candidate(precision, engine, gate, {}, key.target(), file=key.file))
     return built

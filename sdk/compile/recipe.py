@@ -91,13 +91,9 @@ class TransformerFusion:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Recipe:
-    """Everything `sdk train` and `sdk compile` need from a model recipe.
-
-    ``train(seed=, epochs=, progress=)`` returns ``Trained``; ``save(model, folder)`` / ``load(folder)`` persist it;
-    ``evaluation(seed)`` returns held-out real inputs (never training data); ``files()`` returns extra files to ship
-    (name -> (bytes, purpose)); ``calibration()`` returns real input batches for static quantization.
-    """
+class ModelSpec:
+    """What a model is and what its artifacts must keep: declared once by a recipe, carried on by the source compiled
+    from it (``CompileSource``), and read by the pipeline and the manifest writer."""
 
     name: str
     framework: str
@@ -105,16 +101,35 @@ class Recipe:
     description: str
     inputs: tuple[TensorSpec, ...]
     outputs: tuple[TensorSpec, ...]
-    train: Callable[..., Trained]
-    save: Callable[[Any, Path], None]
-    load: Callable[[Path], Any]
-    evaluation: Callable[[int], Evaluation]
     quality: QualityGate
-    default_epochs: int | None = None
     labels: tuple[str, ...] | None = None
     classify_output: str | None = None
     fp32_tolerance: float = 1e-4
     transformer: TransformerFusion | None = None
+
+    @property
+    def output_names(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.outputs)
+
+    def spec_fields(self) -> dict[str, Any]:
+        """This object's ``ModelSpec`` fields, as keyword arguments for another ``ModelSpec`` subclass."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(ModelSpec)}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Recipe(ModelSpec):
+    """Everything `sdk train` and `sdk compile` need from a model recipe: the ``ModelSpec`` and how to get the model.
+
+    ``train(seed=, epochs=, progress=)`` returns ``Trained``; ``save(model, folder)`` / ``load(folder)`` persist it;
+    ``evaluation(seed)`` returns held-out real inputs (never training data); ``files()`` returns extra files to ship
+    (name -> (bytes, purpose)); ``calibration()`` returns real input batches for static quantization.
+    """
+
+    train: Callable[..., Trained]
+    save: Callable[[Any, Path], None]
+    load: Callable[[Path], Any]
+    evaluation: Callable[[int], Evaluation]
+    default_epochs: int | None = None
     files: Callable[[], Mapping[str, tuple[bytes, str]]] | None = None
     calibration: Callable[[], Sequence[Arrays]] | None = None
     path: str = ""
@@ -122,10 +137,6 @@ class Recipe:
     def __post_init__(self) -> None:
         if self.framework not in FRAMEWORKS:
             raise ConfigError(f"recipe {self.name!r}: framework {self.framework!r} must be one of {FRAMEWORKS}")
-
-    @property
-    def output_names(self) -> tuple[str, ...]:
-        return tuple(s.name for s in self.outputs)
 
 
 def _recipe_dirs(root: Path) -> list[Path]:

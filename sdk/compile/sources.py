@@ -23,10 +23,10 @@ from sdk.compile.extras import translating_imports
 from sdk.compile.recipe import (
     TRAINED_FILE,
     Evaluation,
+    ModelSpec,
     QualityGate,
     Recipe,
     Trained,
-    TransformerFusion,
     load_recipe,
     read_trained,
 )
@@ -38,34 +38,19 @@ Arrays = Mapping[str, np.ndarray]
 
 
 @dataclass(frozen=True, kw_only=True)
-class CompileSource:
-    """A source model ready to compile: how to export it, how to run it, and what to check it on."""
+class CompileSource(ModelSpec):
+    """A source model ready to compile: its ``ModelSpec``, how to export and run it, and what to check it on."""
 
-    name: str
-    framework: str
     framework_version: str
     recipe: str
     weights_sha256: str
-    inputs: tuple[TensorSpec, ...]
-    outputs: tuple[TensorSpec, ...]
     export: Callable[[], bytes]
     run: Callable[[Arrays], dict[str, np.ndarray]]
     evaluation: Evaluation
-    quality: QualityGate
-    task: str = ""
-    description: str = ""
-    labels: tuple[str, ...] | None = None
-    classify_output: str | None = None
-    fp32_tolerance: float = 1e-4
-    transformer: TransformerFusion | None = None
     metrics: Mapping[str, float] = field(default_factory=dict)
     files: Mapping[str, tuple[bytes, str]] = field(default_factory=dict)
     # Real input batches for static int8 (calibration of activation ranges); never the evaluation data.
     calibration: Sequence[Arrays] = ()
-
-    @property
-    def output_names(self) -> tuple[str, ...]:
-        return tuple(s.name for s in self.outputs)
 
 
 def from_recipe(recipe: Recipe, trained: Trained, *, seed: int) -> CompileSource:
@@ -100,34 +85,22 @@ def from_recipe(recipe: Recipe, trained: Trained, *, seed: int) -> CompileSource
             return run_keras(trained.model, inputs, recipe.output_names)
 
     return CompileSource(
-        name=recipe.name,
-        framework=recipe.framework,
+        **recipe.spec_fields(),
         framework_version=version,
         recipe=_display_path(recipe.path),
         weights_sha256=sha,
-        inputs=recipe.inputs,
-        outputs=recipe.outputs,
         export=export,
         run=run,
         evaluation=evaluation,
-        quality=recipe.quality,
-        task=recipe.task,
-        description=recipe.description,
-        labels=recipe.labels,
-        classify_output=recipe.classify_output,
-        fp32_tolerance=recipe.fp32_tolerance,
-        transformer=recipe.transformer,
         metrics={**trained.metrics, "seed": float(seed)},
         files=dict(recipe.files()) if recipe.files else {},
         calibration=tuple(recipe.calibration()) if recipe.calibration else (),
     )
 
 
-def dynamic_axes(recipe_or_specs: Recipe | CompileSource | tuple[TensorSpec, ...]) -> dict[str, dict[int, str]]:
+def dynamic_axes(model_or_specs: ModelSpec | tuple[TensorSpec, ...]) -> dict[str, dict[int, str]]:
     """Exporter ``dynamic_axes`` from the manifest's -1 dimensions and their names."""
-    specs = (
-        recipe_or_specs if isinstance(recipe_or_specs, tuple) else (*recipe_or_specs.inputs, *recipe_or_specs.outputs)
-    )
+    specs = model_or_specs if isinstance(model_or_specs, tuple) else (*model_or_specs.inputs, *model_or_specs.outputs)
     axes: dict[str, dict[int, str]] = {}
     for spec in specs:
         names = spec.dim_names or (None,) * len(spec.shape)
@@ -262,6 +235,7 @@ def _generic(
         run=run,
         evaluation=Evaluation(evaluation),
         quality=QualityGate(metric="cosine", minimum=GENERIC_GATE_MIN_COSINE, output=outputs[0].name),
+        task="",
         description=f"compiled from {origin}",
     )
 

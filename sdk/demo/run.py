@@ -28,7 +28,7 @@ from sdk.client import Client
 from sdk.config import RuntimeConfig
 from sdk.demo.calls import Call, Recorder, learn
 from sdk.demo.stack import MOTO_CREDENTIALS, Server, Terraform, moto_server, start_serve
-from sdk.environments import environment_from_terraform
+from sdk.deploy.environments import environment_from_terraform
 from sdk.errors import ConfigError
 
 ENV_NAME = "demo"

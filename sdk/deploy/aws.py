@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sdk.environments import Environment
+from sdk.deploy.environments import Environment
 from sdk.errors import ConfigError, MissingDependency
 
 

@@ -17,6 +17,7 @@ from sdk.artifacts.s3 import S3Store, parse_s3_uri
 from sdk.artifacts.store import SERVING_ALIAS
 from sdk.deploy.aliases import AliasObjects, AliasSnapshot, next_record, same_state
 from sdk.deploy.aws import AwsClients
+from sdk.deploy.environments import Environment
 from sdk.deploy.image import DOCKERFILES, PLATFORMS, ImageBuilder, docker_unavailable, repository_of
 from sdk.deploy.lambda_target import LambdaTarget
 from sdk.deploy.progress import TransferProgress
@@ -26,7 +27,6 @@ from sdk.deploy.steps import KEPT, PLANNED, SKIPPED, Outcome, Step, Transaction
 from sdk.deploy.target import DeployTarget, TargetFactory
 from sdk.deploy.upload import SKIP, TransferSettings, Uploader, UploadPlan
 from sdk.deploy.verify import verify_for_deploy
-from sdk.environments import Environment
 from sdk.errors import AiaasError, ConfigError, IntegrityError, ModelNotFound
 
 TARGETS = ("lambda", "sagemaker")

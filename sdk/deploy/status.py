@@ -11,9 +11,9 @@ from typing import Any
 
 from sdk.artifacts.s3 import S3Store, parse_s3_uri
 from sdk.deploy.aws import AwsClients
+from sdk.deploy.environments import Environment
 from sdk.deploy.lambda_target import MODEL_URI, LambdaTarget
 from sdk.deploy.sagemaker_target import SageMakerTarget
-from sdk.environments import Environment
 from sdk.errors import AiaasError, ModelNotFound
 
 

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from sdk.cli import app
 from sdk.client.config import ClientConfig, config_path
-from sdk.environments import Environment
+from sdk.deploy.environments import Environment
 
 runner = CliRunner()
 

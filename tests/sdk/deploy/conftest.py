@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError
 from sdk.artifacts import ExtraFile, Parity, describe_file, read_manifest, write_manifest
 from sdk.artifacts.store import BUILTIN_ROOT
 from sdk.deploy import Deployer, DeployReport, Step, TransferSettings
-from sdk.environments import Environment
+from sdk.deploy.environments import Environment
 from tests.sdk.serving.moto_server import MOTO_ENV, moto_server
 
 BUCKET = "aiaas-dev-models"
