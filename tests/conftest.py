@@ -33,6 +33,7 @@ def _isolated_store(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
         "AIAAS_ENDPOINT",
         "AIAAS_PRIVACY",
         "AIAAS_MODE",
+        "AIAAS_LOCAL_ONLY",
         "AIAAS_AUTH_TOKEN",
         "AIAAS_LATENCY_STATE",
         "AIAAS_PRECISION",

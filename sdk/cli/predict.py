@@ -29,9 +29,17 @@ def predict(
         show_default=False,
     ),
     privacy: Privacy | None = typer.Option(
-        None, help="public or private (default: AIAAS_PRIVACY, else public). Private never leaves this device."
+        None,
+        help="public or private (default: AIAAS_PRIVACY, else public). Private never leaves this device, and nothing "
+        "lowers it: AIAAS_PRIVACY=private or a model's private floor keeps a --privacy public call home.",
     ),
     mode: Mode | None = typer.Option(None, help="Routing mode (default: AIAAS_MODE, else auto)."),
+    local_only: bool = typer.Option(
+        False,
+        "--local-only",
+        help="Run on this device only: no network connection is opened, any endpoint is ignored "
+        "(default: AIAAS_LOCAL_ONLY).",
+    ),
     deadline_ms: float | None = typer.Option(None, "--deadline-ms", help="Pick the route predicted to answer in time."),
     endpoint: str | None = typer.Option(
         None, envvar="AIAAS_ENDPOINT", help="Cloud endpoint (OIP v2 base URL); none: this device only."
@@ -45,16 +53,22 @@ def predict(
     """Run MODEL on this device or in the cloud, as the router decides, and print the outputs and the decision.
 
     Local runs check every artifact file against its sha256 first; a tampered file is refused. A private call runs
-    only on this device, or fails.
+    only on this device, or fails: its privacy is the strictest of --privacy, AIAAS_PRIVACY, the config file and the
+    model's floors. With --local-only nothing is sent anywhere: no connection is even opened.
 
     Examples:
       sdk predict digits-cnn --input models/digits_cnn/samples/digit_7.npy
       sdk predict digits-cnn -i digit.json --endpoint http://127.0.0.1:8080 --privacy public --explain
+      sdk predict digits-cnn -i digit.npy --local-only
     """
     inputs = read_inputs(input)
     result: Result
     with Client(
-        endpoint, privacy=privacy.value if privacy else None, mode=mode.value if mode else None, store=store
+        endpoint,
+        privacy=privacy.value if privacy else None,
+        mode=mode.value if mode else None,
+        local_only=True if local_only else None,
+        store=store,
     ) as client:
         if Path(model).is_dir() or precision is not None:
             result = client.run_local(model, inputs, precision=precision)

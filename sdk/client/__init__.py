@@ -2,7 +2,9 @@
 
 The routing vocabulary is the client's own::
 
-    decision    Decision, Attempt, Route, Privacy, Mode, Reason: what every result says about where it ran and why
+    decision    Decision, Attempt, Route, Privacy, PrivacySource, Mode, Reason: what every result says about where it
+                ran and why
+    privacy     decide_privacy: the privacy rule, one pure function (the strictest of every source that speaks)
     router      Router: the ordered routes for one call, from privacy, mode, deadline and estimates
     latency     LatencyModel: per (model, route) estimates, learned from the calls themselves
     breaker     CircuitBreaker: the cloud route's transport stops calling an endpoint that keeps failing
@@ -13,8 +15,9 @@ The routing vocabulary is the client's own::
 from sdk.client.aio import AsyncClient
 from sdk.client.client import Client, Result
 from sdk.client.config import ClientConfig
-from sdk.client.decision import Attempt, Decision, Mode, Privacy, Reason, Route
+from sdk.client.decision import Attempt, Decision, Mode, Privacy, PrivacySource, Reason, Route
 from sdk.client.latency import LatencyModel, LatencyPolicy, Prediction
+from sdk.client.privacy import PrivacyVerdict, decide_privacy
 from sdk.client.router import Availability, Plan, Router, RouterPolicy
 
 __all__ = [
@@ -30,9 +33,12 @@ __all__ = [
     "Plan",
     "Prediction",
     "Privacy",
+    "PrivacySource",
+    "PrivacyVerdict",
     "Reason",
     "Result",
     "Route",
     "Router",
     "RouterPolicy",
+    "decide_privacy",
 ]

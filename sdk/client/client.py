@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import logging
+import os
 import random
 import re
 import time
@@ -16,14 +17,24 @@ import numpy as np
 
 from sdk.artifacts.manifest import Manifest
 from sdk.artifacts.store import ModelRef, Store, open_store
-from sdk.client.config import AuthKind, ClientConfig, EndpointKind
+from sdk.client.config import AuthKind, ClientConfig, EndpointKind, read_config_file
 from sdk.client.decision import Attempt, Decision, Mode, ModeName, Privacy, PrivacyName, Reason, Route, choose
 from sdk.client.faults import CLOUD_FAULTS, LOCAL_FAULTS
 from sdk.client.latency import LatencyModel
 from sdk.client.local import LocalRoute
+from sdk.client.privacy import PrivacyVerdict, decide_privacy
 from sdk.client.router import Availability, Router, RouterPolicy
 from sdk.config import RuntimeConfig
-from sdk.errors import AiaasError, CloudUnavailable, LocalUnavailable, ModelNotFound, PrivacyViolation
+from sdk.errors import (
+    AiaasError,
+    CloudUnavailable,
+    ConfigError,
+    DeadlineExceeded,
+    LocalUnavailable,
+    ModelNotFound,
+    Overloaded,
+    PrivacyViolation,
+)
 from sdk.runtime import RuntimeInfo
 
 if TYPE_CHECKING:
@@ -73,8 +84,12 @@ def payload_bytes(inputs: Any) -> int:
 class Client:
     """Routes each call to the local edge runtime or the cloud endpoint.
 
-    Private calls (by argument, by the client's default, or by the model's privacy floor) run on this device or fail;
-    no fallback, retry or exploration sends them, or any part of them, to the cloud.
+    Private calls run on this device or fail; no fallback, retry or exploration sends them, or any part of them, to
+    the cloud. A call's level is the strictest of every source that speaks (``sdk.client.privacy``): the call,
+    ``AIAAS_PRIVACY``, the client's default, every floor this device knows for the model's name, the cloud's floor.
+
+    ``local_only=True`` (or ``AIAAS_LOCAL_ONLY=1``): every call runs on this device; the client builds no network
+    transport at all (an endpoint, from any source, is ignored) and no call can undo it.
     """
 
     def __init__(
@@ -83,6 +98,7 @@ class Client:
         *,
         privacy: Privacy | PrivacyName | None = None,
         mode: Mode | ModeName | None = None,
+        local_only: bool | None = None,
         store: Store | str | Path | None = None,
         config: ClientConfig | None = None,
         runtime: RuntimeConfig | None = None,
@@ -112,6 +128,7 @@ class Client:
             endpoint=endpoint,
             privacy=privacy,
             mode=mode,
+            local_only=local_only,
             endpoint_kind=endpoint_kind,
             sagemaker_endpoint=sagemaker_endpoint,
             region=region,
@@ -128,10 +145,19 @@ class Client:
             persist_latency=persist_latency,
             metadata_ttl_s=metadata_ttl_s,
         )
+        # The privacy sources a call joins (sdk.client.privacy): AIAAS_PRIVACY speaks even when an argument set the
+        # client's default, and the config file's default even when the argument or the environment replaced it.
+        self._environment_privacy = _privacy_setting(os.environ.get("AIAAS_PRIVACY"), "AIAAS_PRIVACY")
+        self._default_privacy = Privacy.strictest(
+            self.config.privacy,
+            _privacy_setting(read_config_file().get("privacy"), "the config file") if config is None else None,
+        )
+        if self.config.local_only:
+            _refuse_network_store(store)
         self.store = store if store is not None and not isinstance(store, (str, Path)) else open_store(store)
         self.local = LocalRoute(self.store, runtime)
         self.cloud: CloudRoute | None = None
-        if self.config.cloud_url:
+        if self.config.cloud_url:  # None for a local-only client: no transport, no connection pool, no httpx
             from sdk.client.cloud import CloudRoute  # httpx loads only for clients that have a cloud
 
             self.cloud = CloudRoute(self.config, transport=transport)
@@ -160,27 +186,22 @@ class Client:
         ModelRef.parse(model)
         asked = choose(Privacy, privacy, setting="privacy") if privacy is not None else None
         how = choose(Mode, mode if mode is not None else self.config.mode, setting="mode")
-        floor = self.local.privacy_floor(model)
-        level = Privacy.strictest(asked or self.config.privacy, floor)
+        verdict = self._privacy(model, asked)
         local = self.local.availability(model)
-        if not local.ok and self.cloud is None and level is Privacy.PUBLIC:
+        if not local.ok and not verdict.private and (self.cloud is None or how is Mode.LOCAL_ONLY):
             # No other route: the device's own reason is the answer (ModelNotFound naming the models here, a
             # trusted-keys refusal with its fix), not a "cloud unavailable" about a cloud nobody configured.
             failure = self.local.failure(model)
-            if failure is not None:
+            if failure is not None and (self.cloud is None or isinstance(failure, ModelNotFound)):
                 raise failure
-        cloud = self._cloud_availability(level)
-        if floor is None and level is Privacy.PUBLIC and cloud.ok:
-            # The model is not on this device: learn its floor from the cloud's metadata (no payload is sent)
-            # before any data could go there. Unknown, the cloud is not used.
-            floor, why, error = self._cloud_floor(model)
-            if isinstance(error, ModelNotFound) and not local.ok:
-                raise self._nowhere(model, error)
-            level = Privacy.strictest(level, floor)
-            if why:
-                cloud = Availability(False, why)
-            elif level is Privacy.PRIVATE:
-                cloud = Availability(False, "the model's privacy floor is private")
+        cloud = self._cloud_availability(verdict.level)
+        # Data may go to the cloud: the floor it publishes joins the rule first (its metadata; no payload is sent).
+        # Asked only then, so a call already private by any other source never touches the network; and, when this
+        # device can answer, only right before the first cloud attempt, so a call the device answers asks nothing.
+        floor_pending = cloud.ok and how is not Mode.LOCAL_ONLY and local.ok
+        if cloud.ok and how is not Mode.LOCAL_ONLY and not local.ok:
+            verdict, cloud = self._with_cloud_floor(model, asked, verdict)
+        level = verdict.level
         size = payload_bytes(inputs) if level is Privacy.PUBLIC else 0
         try:
             plan = self.router.plan(
@@ -188,17 +209,24 @@ class Client:
             )
         except LocalUnavailable as exc:
             failure = self.local.failure(model)
+            message = exc.message if not verdict.private else f"{exc.message}; private because {verdict.why}"
             if failure is None or exc.__cause__ is not None:
-                raise
+                raise LocalUnavailable(message, hint=exc.hint) from exc.__cause__
             # Keep the device's reason as the cause, and its fix (sign the model) as the hint; for a model that is
             # simply absent the router's own hint (pull it) says more than a list of the models here.
             absent = isinstance(failure, ModelNotFound)
-            raise LocalUnavailable(exc.message, hint=exc.hint if absent else failure.hint or exc.hint) from failure
+            raise LocalUnavailable(message, hint=exc.hint if absent else failure.hint or exc.hint) from failure
+        except PrivacyViolation as exc:
+            raise PrivacyViolation(f"{exc.message} (private because {verdict.why})", hint=exc.hint) from None
+        explanation = plan.explanation
+        if plan.reason is Reason.PRIVATE:
+            explanation = f"private ({verdict.why}): runs on this device only"
         decision = Decision(
             route=None,
             reason=plan.reason,
-            explanation=plan.explanation,
+            explanation=explanation,
             privacy=level,
+            privacy_source=verdict.source,
             mode=how,
             deadline_ms=deadline_ms,
             predicted_ms={k: (p.expected_ms if p else None) for k, p in plan.predicted.items()},
@@ -211,6 +239,16 @@ class Client:
             if route is Route.CLOUD and level is Privacy.PRIVATE:  # defence in depth: the plan never holds this
                 raise PrivacyViolation("refusing to send a private request to the cloud")
             attempt_start = time.perf_counter()
+            if route is Route.CLOUD and floor_pending:
+                floor_pending = False
+                verdict, refusal = self._cloud_floor_gate(model, asked)
+                decision.privacy, decision.privacy_source = verdict.level, verdict.source
+                if refusal is not None:  # the data stays home; the rest of the plan (the edge) may still answer
+                    ms = (time.perf_counter() - attempt_start) * 1000
+                    decision.attempts.append(Attempt(route, False, refusal.code, refusal.message, ms))
+                    logger.info("route cloud refused for %s: %s", model, verdict.why)
+                    last_error = refusal
+                    continue
             try:
                 outputs, timings = self._run(route, model, inputs, level, deadline_ms, timeout_s, size)
             except AiaasError as exc:
@@ -241,9 +279,12 @@ class Client:
         assert last_error is not None
         if len(decision.attempts) == 1 and level is Privacy.PUBLIC:
             raise last_error  # one route was tried: its own error says best what went wrong (and how to fix it)
-        if level is Privacy.PRIVATE:
+        if decision.privacy is Privacy.PRIVATE:  # private from the start, or made so by the cloud's own floor
+            on_device = next((a.message for a in reversed(decision.attempts) if a.route is Route.LOCAL), None)
+            why = "" if level is Privacy.PRIVATE else f" ({verdict.why})"
             raise LocalUnavailable(
-                f"private request failed on this device ({last_error.message}); it was not sent to the cloud"
+                f"private request failed on this device ({on_device or last_error.message}); it was not sent to the "
+                f"cloud{why}"
             ) from last_error
         raise CloudUnavailable(
             "every route failed: " + "; ".join(f"{a.route.value}: {a.message}" for a in decision.attempts)
@@ -263,6 +304,15 @@ class Client:
         sha256 when it is first loaded; it stays loaded until ``close``."""
         asked = choose(Privacy, privacy, setting="privacy") if privacy is not None else None
         loaded = self.local.pinned(model, precision)
+        floors = {loaded.manifest.ref: loaded.manifest.privacy_floor}
+        verdict = decide_privacy(
+            call=asked,
+            environment=self._environment_privacy,
+            client_default=self._default_privacy,
+            local_floors=floors,
+            cloud=None,
+            model=loaded.manifest.name,
+        )
         start = time.perf_counter()
         outputs = loaded(inputs)
         ms = (time.perf_counter() - start) * 1000
@@ -270,24 +320,69 @@ class Client:
             route=Route.LOCAL,
             reason=Reason.MODE,
             explanation="an artifact folder or a precision was named: runs on this device",
-            privacy=Privacy.strictest(asked or self.config.privacy, loaded.manifest.privacy_floor),
+            privacy=verdict.level,
+            privacy_source=verdict.source,
             mode=Mode.LOCAL_ONLY,
             actual_ms=ms,
             timings={"run": ms},
         )
         return Result(outputs, decision, str(model), runtime=loaded.info, manifest=loaded.manifest)
 
-    def _cloud_floor(self, model: str) -> tuple[str | None, str | None, AiaasError | None]:
-        """(privacy floor the cloud publishes for ``model``, or why it could not be learned, and the error)."""
+    def _privacy(self, model: str, asked: Privacy | None, cloud: Any = None) -> PrivacyVerdict:
+        """The call's privacy by the one rule (``sdk.client.privacy``), from what this client and device know."""
+        return decide_privacy(
+            call=asked,
+            environment=self._environment_privacy,
+            client_default=self._default_privacy,
+            local_floors=self.local.floors(model),
+            cloud=cloud,
+            model=ModelRef.parse(model).name,
+        )
+
+    def _cloud_answer(self, model: str) -> dict[str, Any] | AiaasError | None:
+        """The cloud's metadata document for ``model``, or the error that kept it from being read; None for a
+        SageMaker endpoint, which has no metadata route (it publishes no floor, like a third-party OIP server)."""
         assert self.cloud is not None
         if self.config.endpoint_kind == "sagemaker":
-            return None, None, None  # no metadata route: the floor can only come from a local manifest
+            return None
         try:
-            metadata = self.cloud.metadata(model)  # a dict whose "parameters" is a dict (CloudRoute checks)
+            return self.cloud.metadata(model)
         except AiaasError as exc:
-            return None, f"the model's privacy floor is unknown ({exc.code}: {exc.message})", exc
-        floor = (metadata.get("parameters") or {}).get("privacy_floor")
-        return (floor if floor in ("public", "private") else None), None, None
+            return exc
+
+    def _with_cloud_floor(
+        self, model: str, asked: Privacy | None, verdict: PrivacyVerdict
+    ) -> tuple[PrivacyVerdict, Availability]:
+        """For a model this device cannot serve: the verdict once the cloud's floor joins it, and whether the cloud
+        route may be used. Metadata that cannot be read leaves the floor unknown and nothing is sent: the error says
+        the cloud could not be asked (unreachable, overloaded, a garbage answer), or is the endpoint's own answer
+        about the model (ModelNotFound with the names that are close, an IntegrityError for a version that fails
+        verification there, Unauthorized)."""
+        answer = self._cloud_answer(model)
+        if isinstance(answer, ModelNotFound):
+            raise self._nowhere(model, answer)
+        joined = self._privacy(model, asked, answer)
+        if not joined.private:
+            return joined, Availability(True)
+        if isinstance(answer, (CloudUnavailable, Overloaded, DeadlineExceeded)):
+            raise CloudUnavailable(
+                f"{joined.why}: nothing was sent to the cloud", hint=answer.hint or "retry once the endpoint answers"
+            ) from answer
+        if isinstance(answer, AiaasError):
+            raise answer  # the endpoint answered about this model (a version that fails verification: 422, 401...)
+        return joined, Availability(False, joined.why)
+
+    def _cloud_floor_gate(self, model: str, asked: Privacy | None) -> tuple[PrivacyVerdict, AiaasError | None]:
+        """Right before the first cloud attempt of a call this device could answer: the verdict with the cloud's
+        floor, and the error that refuses the attempt when it made the call private (the metadata's own error when
+        it could not be read, so a public call falls back as from any cloud fault)."""
+        answer = self._cloud_answer(model)
+        verdict = self._privacy(model, asked, answer)
+        if not verdict.private:
+            return verdict, None
+        if isinstance(answer, AiaasError):
+            return verdict, answer.with_traceback(None)
+        return verdict, PrivacyViolation(f"{verdict.why}: the data was not sent to the cloud")
 
     def _nowhere(self, model: str, cloud_error: ModelNotFound) -> AiaasError:
         """The error for a model that neither this device nor the cloud knows (a typo, most often): the device's
@@ -312,6 +407,8 @@ class Client:
     def _cloud_availability(self, level: Privacy) -> Availability:
         if level is Privacy.PRIVATE:
             return Availability(False, "private request")
+        if self.config.local_only:
+            return Availability(False, "this client is local-only: nothing leaves the device")
         if self.cloud is None:
             return Availability(False, "no cloud endpoint configured")
         if not self.cloud.breaker.available():
@@ -368,3 +465,22 @@ class Client:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _privacy_setting(value: object, source: str) -> Privacy | None:
+    """A privacy default read from ``source`` (None when unset); a typo is a ConfigError naming it, as for the
+    client's other settings."""
+    if value is None:
+        return None
+    return choose(Privacy, value, setting="privacy", source=source, error=ConfigError)
+
+
+def _refuse_network_store(store: object) -> None:
+    """A local-only client reads models from this device only: an S3 store would reach the network."""
+    text = str(store) if isinstance(store, (str, Path)) else os.environ.get("AIAAS_STORE") if store is None else None
+    label = text if text is not None else str(getattr(store, "label", ""))
+    if "s3://" in label:
+        raise ConfigError(
+            f"a local-only client cannot use the store {label}: it is read over the network",
+            hint="pull the models to this device first (sdk models pull NAME), then use the local store",
+        )

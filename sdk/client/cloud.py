@@ -1,9 +1,10 @@
 """The cloud route: an Open Inference Protocol v2 endpoint (`sdk serve`, a Lambda function URL, a SageMaker
 endpoint, Triton/KServe), over one pooled httpx client, with retries inside the call's budget and a circuit breaker.
+Retries hand-written on purpose, not tenacity or stamina: the loop shares the call's deadline budget with the breaker
+and the fallback, and the core install stays httpx + numpy + typer.
 
 Retries: connect errors, 429 and 503 only (a 500 is a real fault and falls back at once), with exponential backoff
-and full jitter, honouring Retry-After, never past the call's time budget. Hand-written rather than tenacity: the core
-install is httpx + numpy + typer only, and the loop must share its budget with the breaker and the deadline.
+and full jitter, honouring Retry-After, never past the call's time budget.
 
 What an answer means: a 2xx whose body parses is a success; a 2xx that does not parse (an HTML login page, a proxy's
 empty 200, metadata that is not an object), a redirect, or a status no OIP server sends is ``CloudBadResponse``: the

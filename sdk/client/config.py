@@ -73,6 +73,12 @@ class ClientConfig:
     token: str | None = env("AIAAS_AUTH_TOKEN", None, help="bearer token for the cloud endpoint")
     privacy: str = env("AIAAS_PRIVACY", "public", help="default privacy of a call: public | private")
     mode: str = env("AIAAS_MODE", "auto", help="default routing mode")
+    local_only: bool = env(
+        "AIAAS_LOCAL_ONLY",
+        False,
+        help="run every call on this device: no network transport is built, an endpoint is ignored, no call may "
+        "undo it",
+    )
     timeout_s: float = env("AIAAS_TIMEOUT", 30.0, help="default per-call timeout (seconds)")
     connect_timeout_s: float = env("AIAAS_CONNECT_TIMEOUT", 3.0, help="TCP connect timeout (seconds)")
     max_attempts: int = env("AIAAS_MAX_ATTEMPTS", 3, help="attempts per cloud call (retries on 429/503/connect)")
@@ -122,6 +128,9 @@ class ClientConfig:
 
     @property
     def cloud_url(self) -> str | None:
+        """The cloud's base URL; None without an endpoint, and for a local-only client."""
+        if self.local_only:
+            return None
         if self.endpoint:
             return self.endpoint.rstrip("/")
         if self.endpoint_kind == "sagemaker" and self.sagemaker_endpoint and self.region:

@@ -57,6 +57,17 @@ class Privacy(str, Enum):
         return cls.PRIVATE if cls.PRIVATE in parsed else cls.PUBLIC
 
 
+class PrivacySource(str, Enum):
+    """Which source set a call's privacy level (``sdk.client.privacy`` decides; the decision log records it)."""
+
+    CALL = "call"  # the call's privacy= argument
+    ENVIRONMENT = "environment"  # AIAAS_PRIVACY
+    CLIENT_DEFAULT = "client_default"  # Client(privacy=...) or the config file; also the default public
+    LOCAL_FLOOR = "local_floor"  # a floor this device knows for the model's name (any version or alias)
+    CLOUD_FLOOR = "cloud_floor"  # the floor the cloud publishes in the model's metadata
+    UNKNOWN_FLOOR = "unknown_floor"  # a floor that could not be read or was not understood: the data stays home
+
+
 class Mode(str, Enum):
     AUTO = "auto"
     PREFER_LOCAL = "prefer_local"
@@ -105,6 +116,7 @@ class Decision:
     attempts: list[Attempt] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     explored: bool = False
+    privacy_source: PrivacySource = PrivacySource.CLIENT_DEFAULT
 
     @property
     def fallback_chain(self) -> list[str]:
@@ -117,7 +129,8 @@ class Decision:
         actual = f"{self.actual_ms:.1f} ms" if self.actual_ms is not None else "-"
         chain = f" · chain {' → '.join(self.fallback_chain)}" if len(self.attempts) > 1 else ""
         return (
-            f"{where} [{self.reason.value}] {self.explanation} · privacy {self.privacy.value} · mode {self.mode.value}"
+            f"{where} [{self.reason.value}] {self.explanation} · privacy {self.privacy.value}"
+            f" ({self.privacy_source.value}) · mode {self.mode.value}"
             f" · predicted {predicted} · actual {actual}{chain}"
         )
 
@@ -127,6 +140,7 @@ class Decision:
             "reason": self.reason.value,
             "explanation": self.explanation,
             "privacy": self.privacy.value,
+            "privacy_source": self.privacy_source.value,
             "mode": self.mode.value,
             "deadline_ms": self.deadline_ms,
             "predicted_ms": dict(self.predicted_ms),

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from sdk.artifacts import signing
-from sdk.artifacts.manifest import Manifest, read_manifest_bytes
+from sdk.artifacts.manifest import Manifest, read_manifest, read_manifest_bytes
 from sdk.artifacts.store import ModelRef, Store
 from sdk.client.router import Availability
 from sdk.config import RuntimeConfig
@@ -32,6 +32,8 @@ class LocalRoute:
         self._pinned: dict[tuple[str, str | None], LoadedModel] = {}
         # ref -> (monotonic time, availability, manifest, the error that makes it unavailable)
         self._lookups: dict[str, tuple[float, Availability, Manifest | None, AiaasError | None]] = {}
+        # name -> (monotonic time, {"name/version": floor} or the error that kept the store from telling)
+        self._floors: dict[str, tuple[float, dict[str, str] | Exception]] = {}
         self._lock = threading.Lock()
 
     def _lookup(self, ref: str) -> tuple[Availability, Manifest | None, AiaasError | None]:
@@ -71,10 +73,33 @@ class LocalRoute:
         # The same object may be raised by many calls: start its traceback afresh each time.
         return error.with_traceback(None) if error is not None else None
 
-    def privacy_floor(self, ref: str) -> str | None:
-        """The manifest's privacy floor, read without loading the model; None when the model is not here."""
-        manifest = self.manifest(ref)
-        return manifest.privacy_floor if manifest is not None else None
+    def floors(self, ref: str) -> dict[str, str] | Exception:
+        """Every privacy floor this device knows for ``ref``'s model name, ``{"NAME/VERSION": floor}``, across every
+        layer of the store and every version (whatever version or alias ``ref`` names, even one the device lacks);
+        or the error that kept the store from telling (an unreadable manifest, a listing that failed). Cached for
+        LOOKUP_TTL_S, like the lookups.
+
+        Signatures do not matter here: a floor can only raise a call's level, so an unsigned or edited manifest's
+        ``private`` still counts, and its ``public`` lowers nothing."""
+        name = ModelRef.parse(ref).name
+        now = time.monotonic()
+        cached = self._floors.get(name)
+        if cached is not None and now - cached[0] < LOOKUP_TTL_S:
+            return cached[1]
+        found: dict[str, str] | Exception
+        try:
+            floors: dict[str, str] = {}
+            for store in _layers(self.store):
+                for version in store.versions(name):
+                    where = f"{name}/{version}"
+                    if where in floors:  # the same version in two layers: both count
+                        where += f" in {store.label}"
+                    floors[where] = _manifest(store, name, version).privacy_floor
+            found = floors
+        except (AiaasError, OSError, ValueError) as exc:
+            found = exc
+        self._floors[name] = (now, found)
+        return found
 
     def manifest(self, ref: str) -> Manifest | None:
         """This device's manifest of ``ref``, read without loading the model; None when it is not here (or, under
@@ -127,6 +152,7 @@ class LocalRoute:
             model = self._models.pop(ref, None)
             self._broken.pop(ref, None)
             self._lookups.pop(ref, None)
+            self._floors.pop(ref.partition("@")[0], None)
         if model is not None:
             model.close()
 
@@ -136,3 +162,22 @@ class LocalRoute:
             self._models, self._pinned = {}, {}
         for model in models:
             model.close()
+
+
+def _layers(store: Store) -> list[Store]:
+    """The stores under ``store`` (a layered store's every layer, not only the first that has a name): a version in a
+    lower layer is still on this device."""
+    inner = getattr(store, "stores", None)
+    if not isinstance(inner, list):
+        return [store]
+    return [layer for child in inner for layer in _layers(child)]
+
+
+def _manifest(store: Store, name: str, version: str) -> Manifest:
+    """One version's manifest, read without fetching the version (an S3 store reads the manifest object alone)."""
+    read = getattr(store, "manifest", None)
+    if callable(read):
+        manifest = read(name, version)
+        assert isinstance(manifest, Manifest)
+        return manifest
+    return read_manifest(store.resolve(ModelRef(name, version)).path)

@@ -3,6 +3,9 @@
 It counts every request that reaches it (the "cloud"), so tests can prove a private call never got there. A canned
 answer is a status, or (status, headers) or (status, headers, body): the body defaults to an ``{"error": ...}``
 object, and may be anything (an HTML page, an empty 200, JSON that is not an inference response).
+
+``scope``: which requests the canned answers and the delay apply to: ``"all"`` (default), or ``"infer"`` only (the
+model metadata read a client makes before it first sends a model's data then reaches the server).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ class FaultProxy:
         self.delay_s = 0.0
         self.statuses: deque[Canned] = deque()  # canned answers served before forwarding
         self.always: Canned | None = None
+        self.scope = "all"
         self._client = httpx.Client(base_url=self.upstream, timeout=30)
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
@@ -51,6 +55,7 @@ class FaultProxy:
             self.statuses.clear()
             self.always = None
             self.delay_s = 0.0
+            self.scope = "all"
 
     def fail_next(self, *answers: Answer) -> None:
         with self.lock:
@@ -94,10 +99,13 @@ class FaultProxy:
             def _serve(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length) if length else b""
+                infer = self.path.endswith("/infer") or self.path == "/invocations"
                 with proxy.lock:
                     proxy.requests.append((self.command, self.path, len(body)))
-                    canned = proxy.statuses.popleft() if proxy.statuses else proxy.always
-                    delay = proxy.delay_s
+                    canned, delay = None, 0.0
+                    if proxy.scope == "all" or infer:
+                        canned = proxy.statuses.popleft() if proxy.statuses else proxy.always
+                        delay = proxy.delay_s
                 if delay:
                     time.sleep(delay)
                 if canned is not None:

@@ -39,6 +39,7 @@ GARBAGE_200S = {
 
 @pytest.mark.parametrize("answer", GARBAGE_200S.values(), ids=GARBAGE_200S.keys())
 def test_a_garbage_200_falls_back_to_the_edge_with_the_reason(make_client, proxy, answer) -> None:
+    proxy.scope = "infer"  # the model's metadata (its floor) is read first, and answered well
     proxy.fail_next(answer)
     result = make_client(max_attempts=1).predict("digits-cnn", {"image": DIGIT}, mode="prefer_cloud")
     assert result.route is Route.LOCAL and result.decision.reason is Reason.FALLBACK
@@ -50,6 +51,7 @@ def test_a_garbage_200_falls_back_to_the_edge_with_the_reason(make_client, proxy
 
 
 def test_a_garbage_200_with_cloud_only_raises_the_cloud_fault_not_invalid_input(make_client, proxy) -> None:
+    proxy.scope = "infer"
     proxy.fail_next(GARBAGE_200S["html-login-page"])
     with pytest.raises(CloudBadResponse, match="HTTP 200") as caught:
         make_client(max_attempts=1).predict("digits-cnn", {"image": DIGIT}, mode="cloud_only")
@@ -111,6 +113,7 @@ def test_odd_metadata_of_a_cloud_only_model_keeps_the_data_home(make_client, pro
 
 def test_garbage_200s_open_the_circuit(make_client, proxy) -> None:
     client = make_client(max_attempts=1, breaker_failures=3, breaker_cooldown_s=60.0)
+    proxy.scope = "infer"
     proxy.fail_always(*GARBAGE_200S["html-login-page"])
     for _ in range(3):
         assert client.predict("digits-cnn", {"image": DIGIT}, mode="prefer_cloud").route is Route.LOCAL
@@ -130,6 +133,7 @@ def test_odd_metadata_counts_against_the_circuit(make_client, proxy) -> None:
 
 def test_a_failed_half_open_probe_with_a_garbage_200_reopens_the_circuit(make_client, proxy) -> None:
     client = make_client(max_attempts=1, breaker_failures=1, breaker_cooldown_s=0.05)
+    proxy.scope = "infer"
     proxy.fail_always(*GARBAGE_200S["empty-body"])
     client.predict("digits-cnn", {"image": DIGIT}, mode="prefer_cloud")
     assert client.cloud.breaker.state is State.OPEN

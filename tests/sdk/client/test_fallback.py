@@ -32,6 +32,7 @@ def test_public_call_goes_to_the_cloud_when_asked(make_client, proxy) -> None:
     np.testing.assert_allclose(result["probabilities"], local["probabilities"], atol=1e-6)
 
 
+@pytest.mark.parametrize("scope", ["infer", "all"])  # "all": the metadata read (the cloud's floor) fails first
 @pytest.mark.parametrize(
     ("fault", "code"),
     [
@@ -40,7 +41,8 @@ def test_public_call_goes_to_the_cloud_when_asked(make_client, proxy) -> None:
         ((429, {"retry-after": "0"}), "overloaded"),
     ],
 )
-def test_cloud_faults_fall_back_to_the_edge(make_client, proxy, fault, code) -> None:
+def test_cloud_faults_fall_back_to_the_edge(make_client, proxy, fault, code, scope) -> None:
+    proxy.scope = scope
     proxy.fail_always(*fault)
     result = make_client(max_attempts=2).predict("digits-cnn", {"image": DIGIT}, mode="prefer_cloud")
     assert result.route is Route.LOCAL and result.decision.reason is Reason.FALLBACK
@@ -48,7 +50,11 @@ def test_cloud_faults_fall_back_to_the_edge(make_client, proxy, fault, code) -> 
     assert [(a.route, a.ok) for a in chain] == [(Route.CLOUD, False), (Route.LOCAL, True)]
     assert chain[0].error == code
     expected_tries = 1 if fault[0] == 500 else 2  # 500 is a real fault: no retry; 429/503 are retried
-    assert proxy.infer_count() == expected_tries
+    if scope == "infer":
+        assert proxy.infer_count() == expected_tries
+    else:  # the floor could not be read: no data went, and the decision says why the call ended private
+        assert proxy.infer_count() == 0 and proxy.count == expected_tries
+        assert result.decision.privacy.value == "private" and result.decision.privacy_source.value == "unknown_floor"
 
 
 def test_connection_refused_falls_back(make_client) -> None:
@@ -67,6 +73,7 @@ def test_timeout_falls_back(make_client, proxy) -> None:
 
 
 def test_503_with_retry_after_is_retried_and_then_served_by_the_cloud(make_client, proxy) -> None:
+    proxy.scope = "infer"
     proxy.fail_next((503, {"retry-after": "0.2"}))
     start = time.perf_counter()
     result = make_client().predict("digits-cnn", {"image": DIGIT}, mode="cloud_only")
@@ -75,6 +82,7 @@ def test_503_with_retry_after_is_retried_and_then_served_by_the_cloud(make_clien
 
 
 def test_retries_stay_within_the_budget(make_client, proxy) -> None:
+    proxy.scope = "infer"
     proxy.fail_always(503, {"retry-after": "5"})
     start = time.perf_counter()
     result = make_client(timeout_s=1.0, max_attempts=5).predict("digits-cnn", {"image": DIGIT}, mode="prefer_cloud")
@@ -101,6 +109,7 @@ def test_invalid_input_is_not_retried_elsewhere(make_client, proxy) -> None:
 
 def test_breaker_opens_then_half_opens_and_closes_without_flapping(make_client, proxy) -> None:
     client = make_client(max_attempts=1, breaker_failures=3, breaker_cooldown_s=0.3)
+    proxy.scope = "infer"
     proxy.fail_always(500)
     for _ in range(3):
         assert client.predict("digits-cnn", {"image": DIGIT}, mode="prefer_cloud").route is Route.LOCAL
@@ -109,7 +118,7 @@ def test_breaker_opens_then_half_opens_and_closes_without_flapping(make_client, 
     assert result.route is Route.LOCAL and result.decision.reason is Reason.CLOUD_UNAVAILABLE
     assert "circuit open" in result.decision.explanation and proxy.infer_count() == 3  # not even tried
     time.sleep(0.35)
-    proxy.fail_always(500)
+    proxy.fail_always(500)  # (scope still "infer")
     client.predict("digits-cnn", {"image": DIGIT}, mode="prefer_cloud")  # the half-open probe fails
     assert client.cloud.breaker.state is State.OPEN and proxy.infer_count() == 4
     proxy.reset()  # the cloud recovers

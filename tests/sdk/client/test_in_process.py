@@ -53,6 +53,7 @@ FAULTS = {
 
 @pytest.mark.parametrize(("fault", "code"), FAULTS.values(), ids=FAULTS.keys())
 def test_a_fault_injected_through_the_transport_makes_a_public_call_fall_back(client, cloud, fault, code) -> None:
+    client.cloud.metadata("digits-cnn")  # the floor, read before any data goes: now the fault meets the inference
     cloud.fail_next(fault)
     result = client.predict("digits-cnn", {"image": DIGIT}, mode="prefer_cloud")
     assert result.route is Route.LOCAL and result.decision.reason is Reason.FALLBACK
