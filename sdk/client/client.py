@@ -17,6 +17,7 @@ import numpy as np
 
 from sdk.artifacts.manifest import Manifest
 from sdk.artifacts.store import ModelRef, Store, open_store
+from sdk.client.audit import open_log
 from sdk.client.config import AuthKind, ClientConfig, EndpointKind, read_config_file
 from sdk.client.decision import Attempt, Decision, Mode, ModeName, Privacy, PrivacyName, Reason, Route, choose
 from sdk.client.faults import CLOUD_FAULTS, LOCAL_FAULTS
@@ -165,6 +166,8 @@ class Client:
         if self.config.persist_latency and self.config.latency_state:
             latency.load(self.config.latency_state, endpoint=self.config.cloud_url)
         self.router = router or Router(latency, RouterPolicy(exploration_rate=self.config.exploration_rate), rng=rng)
+        # Where each call's data went (sdk.client.audit; AIAAS_AUDIT=0 turns it off): shared per folder, no-op when off.
+        self.audit = open_log()
 
     # --- the call --------------------------------------------------------------------------------------------------
 
@@ -235,6 +238,7 @@ class Client:
         )
         decision.timings["route"] = (time.perf_counter() - start) * 1000
         last_error: AiaasError | None = None
+        sent = 0  # payload bytes handed to the cloud route (the decision log's "left the device")
         for route in plan.routes:
             if route is Route.CLOUD and level is Privacy.PRIVATE:  # defence in depth: the plan never holds this
                 raise PrivacyViolation("refusing to send a private request to the cloud")
@@ -249,10 +253,13 @@ class Client:
                     logger.info("route cloud refused for %s: %s", model, verdict.why)
                     last_error = refusal
                     continue
+            if route is Route.CLOUD:
+                sent = size
             try:
                 outputs, timings = self._run(route, model, inputs, level, deadline_ms, timeout_s, size)
             except AiaasError as exc:
                 if not isinstance(exc, LOCAL_FAULTS + CLOUD_FAULTS):
+                    self._audit(model, decision, sent)
                     raise  # the input itself is wrong (or a bug): no other route would answer better
                 decision.attempts.append(
                     Attempt(route, False, exc.code, exc.message, (time.perf_counter() - attempt_start) * 1000)
@@ -274,9 +281,12 @@ class Client:
                 logger.debug("decision for %s: %s", model, decision.line())
             if route is Route.LOCAL:
                 loaded = self.local.model(model)  # loaded by the run: a dict read
+                self._audit(model, decision, sent, version=loaded.info.version, sha256=loaded.info.sha256)
                 return Result(outputs, decision, model, runtime=loaded.info, manifest=loaded.manifest)
+            self._audit(model, decision, sent)
             return Result(outputs, decision, model, manifest=self.local.manifest(model))
         assert last_error is not None
+        self._audit(model, decision, sent)
         if len(decision.attempts) == 1 and level is Privacy.PUBLIC:
             raise last_error  # one route was tried: its own error says best what went wrong (and how to fix it)
         if decision.privacy is Privacy.PRIVATE:  # private from the start, or made so by the cloud's own floor
@@ -289,6 +299,20 @@ class Client:
         raise CloudUnavailable(
             "every route failed: " + "; ".join(f"{a.route.value}: {a.message}" for a in decision.attempts)
         ) from last_error
+
+    def _audit(
+        self, model: str, decision: Decision, sent: int, *, version: str | None = None, sha256: str | None = None
+    ) -> None:
+        """One record in the decision log: where this call's data went (never the data itself)."""
+        self.audit.record_decision(
+            decision,
+            model_ref=model,
+            version=version,
+            artifact_sha256=sha256,
+            privacy_source=decision.privacy_source,
+            sent_bytes=sent,
+            endpoint=self.config.cloud_url if sent else None,
+        )
 
     def run_local(
         self,
@@ -459,6 +483,7 @@ class Client:
         if self.cloud is not None:
             self.cloud.close()
         self.local.close()
+        self.audit.flush()  # the log is shared by every client of its folder: flushed here, closed at exit
 
     def __enter__(self) -> Client:
         return self
