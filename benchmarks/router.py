@@ -5,6 +5,8 @@
 1. Decision overhead: `Router.plan` for a public auto call with both routes measured (median µs). Target <= 20 µs.
 2. Cloud-path client overhead: `Client.predict(..., mode="cloud_only")` against a raw `httpx.Client.post` of the same
    request bytes to the same real `sdk serve` (its own process, loopback), interleaved, medians. Target <= 1.10x.
+   Also: the client's whole local-call overhead (`Client.predict(..., mode="local_only")` minus calling the loaded
+   model directly) with the decision log on and off (AIAAS_AUDIT), interleaved, medians: the log's cost on the call.
 3. Routing quality: after warm-up, the share of calls sent to the faster route when the other is 2x slower, with
    lognormal noise (sigma 0.3) on every observed latency, through the real Router and LatencyModel. Target >= 95%.
 """
@@ -90,6 +92,39 @@ def client_overhead(calls: int) -> tuple[float, float]:
         process.wait(timeout=15)
 
 
+def local_overhead(calls: int) -> tuple[float, float, float]:
+    """Median µs of a direct model call, and of Client.predict(local_only) with the decision log off and on."""
+    import tempfile
+
+    from sdk.client.audit import DecisionLog
+
+    x = np.random.default_rng(0).random((1, 1, 8, 8), dtype=np.float32)
+    with tempfile.TemporaryDirectory() as state:
+        on = Client(persist_latency=False, exploration_rate=0.0)
+        off = Client(persist_latency=False, exploration_rate=0.0)
+        on.audit = DecisionLog(Path(state), enabled=True)
+        off.audit = DecisionLog(Path(state), enabled=False)
+        model = on.local.model("digits-cnn") if on.local.availability("digits-cnn").ok else None
+        assert model is not None
+        for _ in range(200):
+            on.predict("digits-cnn", {"image": x}, mode="local_only")
+            off.predict("digits-cnn", {"image": x}, mode="local_only")
+        samples: dict[str, list[int]] = {"raw": [], "off": [], "on": []}
+        for i in range(calls):
+            order = ("raw", "off", "on") if i % 2 == 0 else ("on", "off", "raw")
+            for who in order:
+                start = time.perf_counter_ns()
+                if who == "raw":
+                    model({"image": x})
+                else:
+                    (on if who == "on" else off).predict("digits-cnn", {"image": x}, mode="local_only")
+                samples[who].append(time.perf_counter_ns() - start)
+        on.close()
+        off.close()
+    raw, log_off, log_on = (statistics.median(samples[k]) / 1000 for k in ("raw", "off", "on"))
+    return raw, log_off, log_on
+
+
 def routing_quality(calls: int, warmup: int = 200) -> float:
     rng = random.Random(1)
     router = Router(LatencyModel(), RouterPolicy(), rng=random.Random(2))
@@ -110,6 +145,7 @@ def main() -> None:
     args = parser.parse_args()
     plan_us = decision_overhead(args.calls * 4)
     ours, theirs = client_overhead(args.calls // 5)
+    raw, log_off, log_on = local_overhead(args.calls)
     share = routing_quality(args.calls)
     print("| measure | result | baseline (same run) | ratio | target |")
     print("|---|---|---|---|---|")
@@ -117,6 +153,14 @@ def main() -> None:
     print(
         f"| cloud call via Client (digits-cnn, JSON) | {ours:.0f} µs | raw httpx post {theirs:.0f} µs | "
         f"{ours / theirs:.3f}x | <= 1.10x |"
+    )
+    print(
+        f"| local call via Client, decision log off (digits-cnn) | {log_off:.1f} µs (+{log_off - raw:.1f}) | "
+        f"model called directly {raw:.1f} µs | {log_off / raw:.2f}x | - |"
+    )
+    print(
+        f"| local call via Client, decision log on | {log_on:.1f} µs (+{log_on - raw:.1f}) | "
+        f"log off {log_off:.1f} µs | {log_on / log_off:.3f}x | log adds <= a few µs |"
     )
     print(f"| calls on the faster route (other 2x slower) | {share:.1%} | - | - | >= 95% |")
 
