@@ -7,6 +7,12 @@ response for the same request. Bodies arrive base64-encoded when binary (the OIP
 binary responses go back base64-encoded. HEAD on a GET route gets the GET's status and headers with no body (its
 Content-Length says how long the GET's is); a gzip or deflate request body is inflated by the service.
 
+Every event gets an HTTP answer, never an invocation error (which the function URL turns into a bare 502): a body
+flagged base64 that is not, text that cannot be encoded (a lone surrogate), any method or path, and an event that is
+no HTTP request at all are 4xx JSON; a fault of this glue is a logged 500 JSON. The request limits of the serving
+core (``AIAAS_MAX_BODY_BYTES``, ``AIAAS_MAX_REQUEST_ROWS``, ``AIAAS_MAX_REQUEST_ELEMENTS``) hold here too; the
+connection limits do not apply (AWS's front door holds the connection).
+
 Powertools as documented: a structured ``Logger`` with the Lambda context and the request id (never the event or the
 payload), EMF ``Metrics`` (latency, batch size, errors, cold start) and ``Tracer`` (responses not captured: they are
 payload).
@@ -19,17 +25,22 @@ Environment: ``MODEL_URI`` (artifact folder or store root, local or s3://), opti
 from __future__ import annotations
 
 import base64
+import binascii
 import os
 import time
+import traceback
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import LambdaFunctionUrlResolver, Response
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from sdk.errors import MalformedRequest
 from sdk.serving.bootstrap import build_service
+from sdk.serving.codec import encode_error
 from sdk.serving.service import InferenceRecord
 
 SERVICE_NAME = os.environ.get("POWERTOOLS_SERVICE_NAME", "aiaas-inference")
@@ -74,14 +85,27 @@ SERVICE = _init()
 
 @app.route(".+", method=METHODS)
 def serve() -> Response:
+    return _answer()
+
+
+@app.not_found
+def other(_: NotFoundError) -> Response:
+    """Paths the route above cannot match (empty, or with a line break) and other methods: the service answers."""
+    return _answer()
+
+
+def _answer() -> Response:
     event = app.current_event
-    raw = event.body or ""
-    body = base64.b64decode(raw) if event.is_base64_encoded else raw.encode("utf-8")
-    headers = {k.lower(): v for k, v in (event.headers or {}).items()}
+    headers = {str(k).lower(): str(v) for k, v in (event.headers or {}).items()}
     headers.setdefault("x-request-id", app.lambda_context.aws_request_id)
-    path = app.context.get("_path", event.path)
+    method, path = event.http_method, app.context.get("_path", event.path)
     start = time.perf_counter()
-    status, out_headers, out_body = SERVICE.handle(event.http_method, path, headers, body)
+    try:
+        body = _request_body(event.body, event.is_base64_encoded)
+    except MalformedRequest as exc:
+        status, out_headers, out_body = SERVICE.error_response(method, path, headers, exc)
+    else:
+        status, out_headers, out_body = SERVICE.handle(method, path, headers, body)
     metrics.add_metric(name="Latency", unit=MetricUnit.Milliseconds, value=(time.perf_counter() - start) * 1000)
     metrics.add_metric(name="Requests", unit=MetricUnit.Count, value=1)
     if status >= 400:
@@ -92,8 +116,66 @@ def serve() -> Response:
     return Response(status_code=status, content_type=content_type, body=payload, headers=out_headers)
 
 
+def _request_body(raw: Any, is_base64: Any) -> bytes:
+    """The request's bytes: base64-decoded when flagged so, else the text as UTF-8. MalformedRequest (400) when the
+    flag is set on text that is not base64, or the text cannot be UTF-8 (a lone surrogate from a JSON ``\\ud800``)."""
+    if raw is None:
+        return b""
+    if not isinstance(raw, str):
+        raise MalformedRequest(f"the event's body must be a string, got {type(raw).__name__}")
+    if is_base64:
+        try:
+            return base64.b64decode(raw, validate=True)
+        except (binascii.Error, ValueError):
+            raise MalformedRequest("the request body is flagged base64-encoded but is not valid base64") from None
+    try:
+        return raw.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise MalformedRequest(
+            f"the request body is not valid text: {exc.reason} at character {exc.start}; send UTF-8"
+        ) from None
+
+
+def _event_problem(event: Any) -> str | None:
+    """Why ``event`` is not an HTTP request as a function URL or API Gateway's HTTP API (payload 2.0) sends one."""
+    if not isinstance(event, dict):
+        return f"the event is {type(event).__name__}, not an HTTP request event"
+    http = event.get("requestContext", {}).get("http") if isinstance(event.get("requestContext"), dict) else None
+    if not isinstance(http, dict) or not isinstance(http.get("method"), str) or not http["method"]:
+        return "the event has no requestContext.http.method: this function takes function URL or HTTP API events"
+    for key, kind in (("rawPath", str), ("headers", dict), ("body", str), ("isBase64Encoded", bool)):
+        value = event.get(key)
+        if value is not None and not isinstance(value, kind):
+            return f"the event's {key} must be {kind.__name__}, got {type(value).__name__}"
+    if not isinstance(event.get("rawPath"), str):
+        return "the event has no rawPath"
+    return None
+
+
+def _http_answer(status: int, message: str) -> dict[str, Any]:
+    """An HTTP response for the function URL built without the resolver (for events it cannot take)."""
+    return {
+        "statusCode": status,
+        "headers": {"Content-Type": "application/json"},
+        "body": encode_error(message).decode("utf-8"),
+        "isBase64Encoded": False,
+    }
+
+
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.LAMBDA_FUNCTION_URL, log_event=False)
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+    problem = _event_problem(event)
+    if problem is not None:
+        metrics.add_metric(name="ClientErrors", unit=MetricUnit.Count, value=1)
+        return _http_answer(400, problem)
+    try:
+        return app.resolve(event, context)
+    except Exception as exc:  # a fault of this glue, never of the request (the service answers those): logged, 500
+        frames = "".join(traceback.format_list(traceback.extract_tb(exc.__traceback__)))
+        logger.error(f"invocation failed with an unexpected {type(exc).__name__}\n{frames}")  # never its message
+        metrics.add_metric(name="ServerErrors", unit=MetricUnit.Count, value=1)
+        return _http_answer(
+            500, f"internal server error; the function log has the details (request id {context.aws_request_id})"
+        )

@@ -10,6 +10,8 @@ CUDA, then CPU, as this GPU and the installed onnxruntime-gpu allow; what each s
 (onnxruntime-gpu silently falls back to the CPU when CUDA libraries are missing).
 
 Requests are batched dynamically (``AIAAS_MAX_BATCH_SIZE``, ``AIAAS_MAX_QUEUE_DELAY_MS``, ``AIAAS_MAX_QUEUE_SIZE``).
+The server holds clients to the same limits as `sdk serve` (``ServeConfig``, from the environment): connections,
+header bytes and lines, header and body timeouts, keep-alive, body bytes, rows and elements per request.
 SageMaker authenticates callers (SigV4), so no bearer token is configured here.
 """
 

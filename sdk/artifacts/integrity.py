@@ -1,7 +1,8 @@
 """sha256 checks: no file is used before its bytes match what its manifest records.
 
 ``read_verified`` hashes the very bytes it returns, so what is checked is what is loaded (no window in which the file
-could change between the check and the load).
+could change between the check and the load). Messages name a file as the manifest does, relative to the artifact
+folder, never by the machine's path: a server answers them to clients.
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ def read_verified(folder: str | Path, name: str, sha256: str, size: int) -> byte
     try:
         data = path.read_bytes()
     except FileNotFoundError as exc:
-        raise IntegrityError(f"{name} is missing from {folder}", file=name) from exc
+        raise IntegrityError(f"{name} is missing from the artifact folder", file=name) from exc
     except IsADirectoryError as exc:
         raise IntegrityError(f"{name} is a directory, not a file", file=name) from exc
     _check_size(name, len(data), size)
@@ -75,7 +76,7 @@ def verify_file(folder: str | Path, name: str, sha256: str, size: int) -> None:
     """Check one file without keeping its bytes (streamed; for files too large to hold)."""
     path = _locate(Path(folder), name)
     if not path.is_file():
-        raise IntegrityError(f"{name} is missing from {folder}", file=name)
+        raise IntegrityError(f"{name} is missing from the artifact folder", file=name)
     _check_size(name, path.stat().st_size, size)
     _check_sha(name, sha256_file(path), sha256)
 

@@ -45,6 +45,30 @@ def serve(
     max_body_bytes: int | None = typer.Option(
         None, "--max-body-bytes", help="Largest request body; 413 above it. Default: 6 MiB, Lambda's limit."
     ),
+    max_request_rows: int | None = typer.Option(
+        None, "--max-request-rows", help="Most rows one request may hold; 413 above it. Default: 1024."
+    ),
+    max_request_elements: int | None = typer.Option(
+        None, "--max-request-elements", help="Most tensor elements one request may declare; 413 above. Default: 8 Mi."
+    ),
+    max_connections: int | None = typer.Option(
+        None, "--max-connections", help="Open connections at most; one more gets 503 and is closed. Default: 512."
+    ),
+    max_header_bytes: int | None = typer.Option(
+        None, "--max-header-bytes", help="Request line and headers, in bytes; 431 above it. Default: 16 KiB."
+    ),
+    max_header_count: int | None = typer.Option(
+        None, "--max-header-count", help="Header lines per request; 431 above it. Default: 100."
+    ),
+    header_timeout: float | None = typer.Option(
+        None, "--header-timeout", help="Seconds for a request's headers to arrive; then 408. Default: 10."
+    ),
+    body_timeout: float | None = typer.Option(
+        None, "--body-timeout", help="Seconds for a request's body to arrive after its headers; then 408. Default: 60."
+    ),
+    keep_alive: float | None = typer.Option(
+        None, "--keep-alive", help="Seconds an idle connection stays open between requests. Default: 5."
+    ),
     auth_token: str | None = typer.Option(
         None,
         "--auth-token",
@@ -82,6 +106,14 @@ def serve(
         max_queue_delay_ms=max_queue_delay_ms,
         max_queue_size=max_queue_size,
         max_body_bytes=max_body_bytes,
+        max_request_rows=max_request_rows,
+        max_request_elements=max_request_elements,
+        max_connections=max_connections,
+        max_header_bytes=max_header_bytes,
+        max_header_count=max_header_count,
+        header_timeout_s=header_timeout,
+        body_timeout_s=body_timeout,
+        keep_alive_s=keep_alive,
         auth_token=auth_token,
         models=tuple(model) or None,
     )

@@ -1,4 +1,5 @@
 """Open Inference Protocol (KServe v2) messages: inference requests and responses, JSON and binary.
+Hand-written on purpose: tritonclient is client-only, KServe's and MLServer's codecs come with their FastAPI servers.
 
 Pure functions shared by the server side (``decode_request`` / ``encode_response``) and any client
 (``encode_request`` / ``decode_response``)::
@@ -27,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from sdk.errors import AiaasError, MalformedRequest, error_for_status
+from sdk.errors import AiaasError, MalformedRequest, PayloadTooLarge, error_for_status
 from sdk.serving import jsonio
 from sdk.serving.datatypes import numpy_dtype, oip_datatype
 from sdk.serving.tensors import (
@@ -106,8 +107,12 @@ def sagemaker_framing(headers: Mapping[str, str]) -> dict[str, str]:
 # --- server side -------------------------------------------------------------------------------------------------
 
 
-def decode_request(body: bytes | bytearray | memoryview, headers: Mapping[str, str]) -> InferRequest:
-    """Parse an inference request, JSON or binary. Raises MalformedRequest naming the field that is wrong."""
+def decode_request(
+    body: bytes | bytearray | memoryview, headers: Mapping[str, str], *, max_elements: int | None = None
+) -> InferRequest:
+    """Parse an inference request, JSON or binary. Raises MalformedRequest naming the field that is wrong, and
+    PayloadTooLarge when the inputs declare more than ``max_elements`` elements (each, and all together) before any
+    array is allocated for them."""
     document, binary = _split_message(body, headers, what="request")
     if not isinstance(document, dict):
         raise MalformedRequest(f"request body must be a JSON object, got {_kind(document)}")
@@ -119,7 +124,7 @@ def decode_request(body: bytes | bytearray | memoryview, headers: Mapping[str, s
     if not isinstance(binary_output, bool):
         raise MalformedRequest(f"parameters.binary_data_output must be true or false, got {binary_output!r}")
     return InferRequest(
-        inputs=_decode_inputs(document.get("inputs"), binary),
+        inputs=_decode_inputs(document.get("inputs"), binary, max_elements, _mentions_booleans(body)),
         id=request_id,
         parameters=parameters,
         outputs=_requested_outputs(document.get("outputs")),
@@ -127,7 +132,9 @@ def decode_request(body: bytes | bytearray | memoryview, headers: Mapping[str, s
     )
 
 
-def _decode_inputs(items: Any, binary: memoryview | None) -> dict[str, np.ndarray]:
+def _decode_inputs(
+    items: Any, binary: memoryview | None, max_elements: int | None, booleans: bool = True
+) -> dict[str, np.ndarray]:
     if items is None:
         raise MalformedRequest("'inputs' is required: a list of tensors with name, shape, datatype and data")
     if not isinstance(items, list):
@@ -136,10 +143,17 @@ def _decode_inputs(items: Any, binary: memoryview | None) -> dict[str, np.ndarra
         raise MalformedRequest("'inputs' is empty; send at least one tensor")
     pending: list[tuple[str, str, tuple[int, ...], int, int]] = []  # binary inputs: name, type, shape, count, size
     arrays: dict[str, np.ndarray | None] = {}
+    total = 0
     for index, item in enumerate(items):
-        name, datatype, shape, count, params = _tensor_header(item, f"inputs[{index}]")
+        name, datatype, shape, count, params = _tensor_header(item, f"inputs[{index}]", max_elements)
         if name in arrays:
             raise MalformedRequest(f"input '{name}' is given twice")
+        total += count
+        if max_elements is not None and total > max_elements:
+            raise PayloadTooLarge(
+                f"the inputs hold {total} elements or more; this server accepts at most {max_elements} per request",
+                hint="send fewer rows per request, or raise the server's max_request_elements",
+            )
         has_data = "data" in item
         size = params.get("binary_data_size")
         if has_data and size is not None:
@@ -161,7 +175,7 @@ def _decode_inputs(items: Any, binary: memoryview | None) -> dict[str, np.ndarra
             pending.append((name, datatype, shape, count, size))
             arrays[name] = None
         elif has_data:
-            arrays[name] = from_json_data(name, datatype, shape, count, item["data"])
+            arrays[name] = from_json_data(name, datatype, shape, count, item["data"], booleans=booleans)
         else:
             raise MalformedRequest(f"input '{name}' has no 'data' (nor parameters.binary_data_size for binary data)")
     if binary is not None:
@@ -171,7 +185,16 @@ def _decode_inputs(items: Any, binary: memoryview | None) -> dict[str, np.ndarra
     return arrays  # type: ignore[return-value]  # every None was filled from the binary part
 
 
-def _tensor_header(item: Any, where: str) -> tuple[str, str, tuple[int, ...], int, Mapping[str, Any]]:
+def _mentions_booleans(body: bytes | bytearray | memoryview) -> bool:
+    """Whether a message holds a ``true`` or ``false`` literal anywhere (a byte search, far cheaper than looking
+    for booleans among a large tensor's numbers; a false alarm only costs that look)."""
+    data = body if isinstance(body, (bytes, bytearray)) else bytes(body)
+    return b"true" in data or b"false" in data
+
+
+def _tensor_header(
+    item: Any, where: str, max_elements: int | None = None
+) -> tuple[str, str, tuple[int, ...], int, Mapping[str, Any]]:
     if not isinstance(item, dict):
         raise MalformedRequest(f"{where} must be an object with name, shape, datatype and data, got {_kind(item)}")
     name = item.get("name")
@@ -186,7 +209,7 @@ def _tensor_header(item: Any, where: str) -> tuple[str, str, tuple[int, ...], in
         numpy_dtype(datatype)
     except MalformedRequest as exc:
         raise MalformedRequest(f"input '{name}': {exc.message}") from None
-    shape, count = element_count(name, item["shape"])
+    shape, count = element_count(name, item["shape"], max_elements)
     return name, datatype, shape, count, _parameters(item.get("parameters"), f"input '{name}'")
 
 
@@ -250,9 +273,10 @@ def encode_response(
     return _join_message(document, blobs)
 
 
-def encode_error(message: str) -> bytes:
-    """An OIP error body: ``{"error": "<message>"}``."""
-    return jsonio.dumps({"error": message})
+def encode_error(message: str, code: str | None = None) -> bytes:
+    """An OIP error body: ``{"error": "<message>"}``, with our error ``code`` beside it when there is one (a compatible
+    extension: other clients read only ``error``; ours rebuild the exact ``sdk.errors`` class from it)."""
+    return jsonio.dumps({"error": message} if code is None else {"error": message, "code": code})
 
 
 # --- client side -------------------------------------------------------------------------------------------------

@@ -45,6 +45,40 @@ class ServeConfig:
     default_model: str | None = env(
         "AIAAS_DEFAULT_MODEL", None, help="model for SageMaker /invocations when the request names none"
     )
+    # What one request may cost (413 above each, naming it): the same in sdk serve, the GPU container and the Lambda.
+    max_request_rows: int = env(
+        "AIAAS_MAX_REQUEST_ROWS",
+        1024,
+        help="most rows (first dimension) one request may hold; more than max_batch_size run in slices of that size",
+    )
+    max_request_elements: int = env(
+        "AIAAS_MAX_REQUEST_ELEMENTS",
+        8 * 1024 * 1024,
+        help="most tensor elements one request may declare, all inputs together (each dimension too)",
+    )
+    # The HTTP server's connections (sdk serve and the GPU container; a Lambda sits behind AWS's own front door).
+    max_connections: int = env(
+        "AIAAS_MAX_CONNECTIONS",
+        512,
+        help="open connections at most; one more is answered 503 and closed at once (keep it under `ulimit -n`)",
+    )
+    max_header_bytes: int = env(
+        "AIAAS_MAX_HEADER_BYTES", 16 * 1024, help="request line and headers together, in bytes (431 above it)"
+    )
+    max_header_count: int = env("AIAAS_MAX_HEADER_COUNT", 100, help="header lines per request (431 above it)")
+    header_timeout_s: float = env(
+        "AIAAS_HEADER_TIMEOUT_S",
+        10.0,
+        help="seconds from a connection's (or a request's) first byte to the end of its headers (408, then closed)",
+    )
+    body_timeout_s: float = env(
+        "AIAAS_BODY_TIMEOUT_S",
+        60.0,
+        help="seconds from the end of the headers to the end of the body (408, then closed)",
+    )
+    keep_alive_s: float = env(
+        "AIAAS_KEEP_ALIVE_S", 5.0, help="seconds an idle keep-alive connection stays open between requests"
+    )
 
     def __post_init__(self) -> None:
         if self.max_body_bytes < 1024:
@@ -59,6 +93,14 @@ class ServeConfig:
             raise ConfigError(f"retry_after_s must be >= 1, got {self.retry_after_s}")
         if self.auth_token is not None and not self.auth_token.strip():
             raise ConfigError("auth_token is empty; give a token or leave it unset")
+        for name in ("max_request_rows", "max_request_elements", "max_connections", "max_header_count"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.max_header_bytes < 1024:
+            raise ConfigError(f"max_header_bytes must be at least 1024, got {self.max_header_bytes}")
+        for name in ("header_timeout_s", "body_timeout_s", "keep_alive_s"):
+            if not 0 < getattr(self, name) <= 3600:
+                raise ConfigError(f"{name} must be more than 0 and at most 3600 seconds, got {getattr(self, name)}")
 
     @classmethod
     def from_env(cls, **arguments: Any) -> ServeConfig:

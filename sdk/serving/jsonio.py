@@ -2,7 +2,8 @@
 
 A body orjson refuses is parsed again by the standard library, which names the position of a syntax error and
 accepts the ``NaN``/``Infinity`` literals some clients send (the input validator then decides whether the model
-allows them). Either way the caller sees one exception type, ``ValueError``.
+allows them). Either way the caller sees one exception type, ``ValueError``, deep nesting (which exhausts the standard
+library's recursion) included.
 """
 
 from __future__ import annotations
@@ -31,10 +32,15 @@ def loads(data: bytes | bytearray | memoryview | str) -> Any:
     if _orjson is not None:
         try:
             return _orjson.loads(data)
-        except _orjson.JSONDecodeError:
-            pass  # the standard library says where and why, and takes NaN literals
+        except _orjson.JSONDecodeError as exc:
+            if "depth" in str(exc):  # orjson stops at 1024 levels; the standard library would recurse and crash
+                raise ValueError(f"arrays or objects nested too deeply ({exc})") from None
+            # otherwise the standard library says where and why, and takes NaN literals
     text = bytes(data).decode("utf-8") if not isinstance(data, str) else data
-    return json.loads(text)
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("arrays or objects nested too deeply for this parser") from None
 
 
 def dumps(obj: Any) -> bytes:

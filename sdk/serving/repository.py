@@ -4,73 +4,37 @@ A store is a local folder, the models built into the package, an ``s3://`` store
 single artifact folder (local or ``s3://``, the usual ``MODEL_URI`` of a function). References resolve when first
 used and stay fixed for the life of the process: a moved alias is picked up by the next process (a new Lambda
 version, a restarted server), never in the middle of one.
+
+An artifact that must not be loaded answers 422 naming the file inside the artifact (``model.onnx``,
+``manifest.json``), never where the server keeps it: the messages of ``sdk.artifacts`` name full paths, which are
+useful on the command line and none of a client's business (``public_paths``).
 """
 
 from __future__ import annotations
 
+import os
+import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TypeVar
 
-from sdk.artifacts.manifest import (
-    MANIFEST_FILE,
-    NAME_PATTERN,
-    RESERVED_VERSIONS,
-    VERSION_PATTERN,
-    Manifest,
-    read_manifest,
-)
+from sdk.artifacts.manifest import NAME_PATTERN, RESERVED_VERSIONS, VERSION_PATTERN, Manifest
+from sdk.artifacts.store import ArtifactFolderStore as ArtifactFolderStore  # re-exported: serving's callers name it
 from sdk.artifacts.store import ModelRef, Store, StoredModel, open_store
 from sdk.config import RuntimeConfig
-from sdk.errors import ModelNotFound
+from sdk.errors import ArtifactError, ModelNotFound
 from sdk.runtime import LoadedModel, load
 
-
-class ArtifactFolderStore:
-    """A store holding exactly one artifact folder (a function's ``MODEL_URI`` that names one model version)."""
-
-    def __init__(self, folder: str | Path, *, label: str | None = None) -> None:
-        self.folder = Path(folder)
-        self.manifest = read_manifest(self.folder)
-        self.label = label or str(self.folder)
-
-    def names(self) -> list[str]:
-        return [self.manifest.name]
-
-    def versions(self, name: str) -> list[str]:
-        return [self.manifest.version] if name == self.manifest.name else []
-
-    def aliases(self, name: str) -> dict[str, dict[str, Any]]:
-        return {}
-
-    def resolve(self, ref: str | ModelRef) -> StoredModel:
-        parsed = ref if isinstance(ref, ModelRef) else ModelRef.parse(ref)
-        if parsed.name != self.manifest.name:
-            raise ModelNotFound(f"unknown model {parsed.name!r}; {self.label} holds only {self.manifest.name}")
-        if parsed.ref not in (None, self.manifest.version):
-            raise ModelNotFound(
-                f"{parsed.name} has no version {parsed.ref!r} here; this server holds version {self.manifest.version}"
-            )
-        return StoredModel(self.manifest.name, self.manifest.version, self.folder, self.label)
+_T = TypeVar("_T")
 
 
 def open_model_store(
     uri: str | Path | None = None, *, include_builtin: bool | None = None, cache_dir: str | Path | None = None
 ) -> Store:
-    """The store behind a ``--store``/``MODEL_URI`` value: an artifact folder, a store root, or an ``s3://`` URI of
-    either (downloaded into ``cache_dir`` with every sha256 verified)."""
-    text = str(uri) if uri is not None else None
-    if text is not None and text.startswith("s3://"):
-        from sdk.artifacts.s3 import S3Store, fetch_artifact, is_artifact_uri, s3_client
-
-        client = s3_client()
-        if is_artifact_uri(text, client=client):
-            return ArtifactFolderStore(fetch_artifact(text, client=client, cache_dir=cache_dir), label=text)
-        return S3Store(text, client=client, cache_dir=cache_dir)
-    if text is not None and (Path(text).expanduser() / MANIFEST_FILE).is_file():
-        return ArtifactFolderStore(Path(text).expanduser())
-    return open_store(text, include_builtin=include_builtin, cache_dir=cache_dir)
+    """The store behind a ``--store``/``MODEL_URI`` value: ``sdk.artifacts.store.open_store`` (an artifact folder, a
+    store root, or an ``s3://`` URI of either, downloaded into ``cache_dir`` with every sha256 verified)."""
+    return open_store(uri, include_builtin=include_builtin, cache_dir=cache_dir)
 
 
 class ModelRepository:
@@ -83,7 +47,6 @@ class ModelRepository:
         self.runtime = runtime
         self._defaults = {r.name: r for r in (m if isinstance(m, ModelRef) else ModelRef.parse(m) for m in models)}
         self._resolved: dict[tuple[str, str | None], StoredModel] = {}
-        self._manifests: dict[Path, Manifest] = {}
         self._loaded: dict[Path, LoadedModel] = {}
         self._lock = threading.Lock()
         self._load_locks: dict[Path, threading.Lock] = {}
@@ -123,13 +86,10 @@ class ModelRepository:
         return found
 
     def manifest(self, name: str, version: str | None = None) -> Manifest:
-        stored = self.resolve(name, version)
-        manifest = self._manifests.get(stored.path)
-        if manifest is None:
-            manifest = stored.manifest()
-            with self._lock:
-                self._manifests[stored.path] = manifest
-        return manifest
+        """The manifest the served version was loaded from: verified with it (every file's sha256, and the signature
+        under trusted keys), never a second read of manifest.json from disk, which may have changed since. A version
+        that fails verification publishes nothing (metadata included): its ArtifactError (422) is the answer."""
+        return self.get(name, version).manifest
 
     def is_loaded(self, name: str, version: str | None = None) -> bool:
         stored = self._resolved.get((name, version))
@@ -146,7 +106,7 @@ class ModelRepository:
         with lock:  # one load per version, even when several requests ask at once
             model = self._loaded.get(stored.path)
             if model is None:
-                model = load(stored, config=self.runtime)
+                model = _answerable(lambda: load(stored, config=self.runtime), stored.path)
                 with self._lock:
                     self._loaded[stored.path] = model
         return model
@@ -163,3 +123,27 @@ class ModelRepository:
             models, self._loaded = list(self._loaded.values()), {}
         for model in models:
             model.close()
+
+
+# An absolute path or an s3:// URI inside a message: what is left of it is its last component.
+_SERVER_PATH = re.compile(r"(?:s3://|(?<![\w.~-])/)(?:[^\s/'\"]+/)+(?=[^\s/'\"]*)")
+
+
+def public_paths(text: str, folder: Path) -> str:
+    """``text`` with the artifact ``folder`` left out of the paths it names (``/srv/store/m/1/model.onnx`` ->
+    ``model.onnx``; the folder itself -> ``the artifact folder``), and any other absolute path or s3:// URI cut to
+    its last component."""
+    for prefix in dict.fromkeys((str(folder), str(folder.resolve()))):
+        text = text.replace(prefix + os.sep, "").replace(prefix, "the artifact folder")
+    return _SERVER_PATH.sub("", text)
+
+
+def _answerable(step: Callable[[], _T], folder: Path) -> _T:
+    """``step()``; an ArtifactError it raises keeps its class and status, with server paths taken out of its text."""
+    try:
+        return step()
+    except ArtifactError as exc:
+        exc.message = public_paths(exc.message, folder)
+        exc.hint = public_paths(exc.hint, folder) if exc.hint else exc.hint
+        exc.args = (exc.message,)
+        raise

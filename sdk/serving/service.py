@@ -13,8 +13,11 @@ Every GET route answers HEAD too (RFC 9110 §9.1): the GET's status and headers,
 inference body may come gzip- or deflate-encoded (``encoding``); ``/invocations`` answers binary tensors in
 SageMaker's framing (``codec.sagemaker_framing``), as does any request sent in it.
 
-Every error is ``{"error": "<message>"}`` with the status of its ``sdk.errors`` class. A 500 is a real fault only:
-it is logged with the request id (never the payload) and the client is told the id, not the traceback.
+Every error is ``{"error": "<message>", "code": "<its sdk.errors code>"}`` with the status of its class (the 404 or
+405 for a path no route takes, and an unexpected fault, send none). A 500 is a real fault only:
+it is logged with the request id, the exception's type and where it was raised (never its message, which may quote
+the request, nor the payload) and the client is told the id, not the traceback. What a request may cost is bounded
+before it costs it: elements while decoding, rows before the run, and a large request runs in slices (``limits``).
 """
 
 from __future__ import annotations
@@ -26,11 +29,11 @@ import hmac
 import logging
 import re
 import time
+import traceback
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
-from urllib.parse import unquote
 
 import numpy as np
 
@@ -44,8 +47,8 @@ from sdk.errors import (
     UnsupportedMediaType,
 )
 from sdk.runtime import LoadedModel
-from sdk.serving import encoding, jsonio
-from sdk.serving.batcher import Batcher
+from sdk.serving import encoding, jsonio, limits
+from sdk.serving.batcher import Batcher, batchable
 from sdk.serving.codec import (
     SAGEMAKER_BINARY_CONTENT_TYPE,
     InferRequest,
@@ -57,6 +60,7 @@ from sdk.serving.codec import (
 from sdk.serving.config import ServeConfig
 from sdk.serving.datatypes import oip_datatype
 from sdk.serving.repository import ModelRepository
+from sdk.serving.routes import BODY_HANDLERS, Matched, Refusal, RouteCache
 
 logger = logging.getLogger("sdk.serving")
 
@@ -68,25 +72,14 @@ CUSTOM_ATTRIBUTES_HEADER = "x-amzn-sagemaker-custom-attributes"
 # Content types an inference body may come with. curl -d sends form-urlencoded by default, and the OIP examples
 # are written for curl -d, so it is accepted; anything else (text, multipart, XML, images) is refused.
 _BODY_TYPES = ("application/json", "application/octet-stream", "application/x-www-form-urlencoded", "")
-_REQUEST_ID = re.compile(r"^[\w.:-]{1,128}$")
-_BODY_HANDLERS = ("infer", "invocations")  # the routes that read a request body
+_REQUEST_ID = re.compile(r"[\w.:-]{1,128}", re.ASCII)  # fullmatch: no trailing newline, no non-ASCII letters
+LOGGED_PATH = 200  # characters of a path that go into a log line
 
 
 class Response(NamedTuple):
     status: int
     headers: dict[str, str]
     body: bytes
-
-
-class _Refusal(NamedTuple):
-    """A path no route takes with this method: 404, or 405 with the methods it allows."""
-
-    status: int
-    message: str
-    headers: dict[str, str]
-
-
-_Matched = tuple[str, dict[str, str], bool]  # handler, path parameters, public
 
 
 @dataclass(frozen=True)
@@ -116,22 +109,7 @@ class _Prepared:
     request: InferRequest
     feeds: dict[str, np.ndarray]
     sagemaker: bool = False  # answer binary tensors in SageMaker's framing (the JSON length in the content type)
-
-
-_M = r"/v2/models/(?P<name>[^/]+)(?:/versions/(?P<version>[^/]+))?"
-_ROUTES: tuple[tuple[str, re.Pattern[str], str, bool], ...] = tuple(
-    (method, re.compile(f"^{pattern}$"), handler, public)
-    for method, pattern, handler, public in (
-        ("GET", r"/v2/health/live", "live", True),
-        ("GET", r"/v2/health/ready", "ready", True),
-        ("GET", r"/ping", "ping", True),
-        ("GET", r"/v2", "server_metadata", False),
-        ("GET", _M, "model_metadata", False),
-        ("GET", _M + "/ready", "model_ready", False),
-        ("POST", _M + "/infer", "infer", False),
-        ("POST", r"/invocations", "invocations", False),
-    )
-)
+    rows: int | None = None  # rows of a batchable model's request (it may run in slices); None: run it whole
 
 
 class Service:
@@ -145,7 +123,8 @@ class Service:
         self.batcher = batcher
         self._token = self.config.auth_token.encode() if self.config.auth_token else None
         self.observer: Callable[[InferenceRecord], None] | None = None
-        self._routes: dict[tuple[str, str], _Matched | _Refusal] = {}
+        self.routes = RouteCache()
+        self._batchables: dict[int, bool] = {}  # id(model) -> batchable(model); loaded models live as long
         self._is_ready = False
 
     # --- lifecycle ---------------------------------------------------------------------------------------------
@@ -169,7 +148,11 @@ class Service:
             result = self._dispatch(request)
             if isinstance(result, _Prepared):
                 start = time.perf_counter()
-                outputs = result.model.run_validated(result.feeds)
+                if result.rows is None:
+                    outputs = result.model.run_validated(result.feeds)
+                else:
+                    size = self.config.max_batch_size
+                    outputs = limits.run_sliced(result.model.run_validated, result.feeds, result.rows, size)
                 return _for_method(request, self._respond(request, result, outputs, start))
             return _for_method(request, result)
         except Exception as exc:
@@ -177,20 +160,60 @@ class Service:
 
     async def handle_async(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> Response:
         """Answer one request on an event loop: models load and run off the loop, inference through the batcher."""
-        request = self._request(method, path, headers, body)
+        return await self.answer_async(self._request(method, path, headers, body))
+
+    async def answer_async(self, request: Request) -> Response:
+        """``handle_async`` for a request already built (by ``preflight``, its body added since)."""
         try:
             await self._ensure_loaded(request)
             result = self._dispatch(request)
             if isinstance(result, _Prepared):
                 start = time.perf_counter()
-                if self.batcher is not None:
-                    outputs = await self.batcher.submit(result.model, result.feeds)
-                else:
-                    outputs = await asyncio.to_thread(result.model.run_validated, result.feeds)
+                outputs = await self._run_async(result)
                 return _for_method(request, self._respond(request, result, outputs, start))
             return _for_method(request, result)
         except Exception as exc:
             return _for_method(request, self._error(request, exc))
+
+    async def _run_async(self, prepared: _Prepared) -> limits.Outputs:
+        """Through the batcher (or a worker thread): a request of more than max_batch_size rows goes slice by slice,
+        so that it holds one slice's activations at a time and other requests' batches run between its slices."""
+        model, feeds, rows = prepared.model, prepared.feeds, prepared.rows
+        size = self.config.max_batch_size
+        pieces = [feeds] if rows is None or rows <= size else list(limits.slices(feeds, rows, size))
+        parts = []
+        for piece in pieces:
+            if self.batcher is not None:
+                parts.append(await self.batcher.submit(model, piece))
+            else:
+                parts.append(await asyncio.to_thread(model.run_validated, piece))
+        return limits.join(parts)
+
+    def _batchable(self, model: LoadedModel) -> bool:
+        """Whether ``model`` takes rows along a batch dimension (known once per model: it is asked per request)."""
+        known = self._batchables.get(id(model))
+        if known is None:
+            known = self._batchables[id(model)] = batchable(model)
+        return known
+
+    def preflight(self, method: str, path: str, headers: Mapping[str, str]) -> Request | Response:
+        """The answer a request gets from its request line and headers alone, before its body is read: 404/405 for
+        a path no route takes, 401 for a missing or wrong token. Otherwise the request, without its body yet: read
+        the body, then ``answer_async(dataclasses.replace(request, body=body))``."""
+        request = self._request(method, path, headers, b"")
+        try:
+            matched = self._match(request)
+            if isinstance(matched, Response):
+                return _for_method(request, matched)
+            if not matched.public:
+                self._authorize(request)
+        except Exception as exc:
+            return self.refuse(request, exc)
+        return request
+
+    def refuse(self, request: Request, exc: Exception) -> Response:
+        """The error response to ``request`` for ``exc`` (e.g. its body over the limit, found while reading it)."""
+        return _for_method(request, self._error(request, exc))
 
     def error_response(self, method: str, path: str, headers: Mapping[str, str], exc: Exception) -> Response:
         """The response for an error found before the service saw the request (e.g. a body over the limit)."""
@@ -201,43 +224,20 @@ class Service:
 
     def _request(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> Request:
         lowered = {k.lower(): v for k, v in headers.items()}
-        given = lowered.get("x-request-id", "")
-        request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
-        return Request(method.upper(), path.split("?", 1)[0], lowered, body, request_id)
+        return Request(
+            method.upper(), path.split("?", 1)[0], lowered, body, request_id(lowered.get("x-request-id", ""))
+        )
 
-    def _match(self, request: Request) -> _Matched | Response:
-        key = (request.method, request.path)
-        found = self._routes.get(key)
-        if found is None:
-            found = self._route(request.method, request.path)
-            if len(self._routes) < 4096:  # the paths a server sees are few; the bound keeps scanners from growing it
-                self._routes[key] = found
-        if isinstance(found, _Refusal):
+    def _match(self, request: Request) -> Matched | Response:
+        found = self.routes.lookup(request.method, request.path)
+        if isinstance(found, Refusal):
             return self._plain(request, found.status, found.message, found.headers)
         return found
-
-    def _route(self, method: str, path: str) -> _Matched | _Refusal:
-        """(handler, params, public) for a path, or the 404/405 refusal."""
-        request_path = path
-        path = path.rstrip("/") or "/"
-        allowed: list[str] = []
-        for route_method, pattern, handler, public in _ROUTES:
-            found = pattern.match(path)
-            if found is None:
-                continue
-            if route_method == method or (method == "HEAD" and route_method == "GET"):
-                params = {k: unquote(v) for k, v in found.groupdict().items() if v is not None}
-                return handler, params, public
-            allowed.extend(("GET", "HEAD") if route_method == "GET" else (route_method,))
-        if allowed:
-            methods = ", ".join(sorted(set(allowed)))
-            return _Refusal(405, f"{method} is not allowed on {request_path}; use {methods}", {"allow": methods})
-        return _Refusal(404, f"no route {method} {request_path}; see GET /v2 and /v2/models/NAME", {})
 
     async def _ensure_loaded(self, request: Request) -> None:
         """Load a model that is not loaded yet on a worker thread, so that the event loop never blocks on it."""
         matched = self._match(request)
-        if isinstance(matched, Response) or matched[0] not in _BODY_HANDLERS:
+        if isinstance(matched, Response) or matched[0] not in BODY_HANDLERS:
             return
         handler, params, public = matched
         if not public and self._token is not None:
@@ -269,7 +269,7 @@ class Service:
             raise PayloadTooLarge(
                 f"request body is {len(request.body)} bytes; this server accepts at most {self.config.max_body_bytes}"
             )
-        if handler in _BODY_HANDLERS and request.headers.get("content-encoding"):
+        if handler in BODY_HANDLERS and request.headers.get("content-encoding"):
             body = encoding.decode_body(request.body, request.headers["content-encoding"], self.config.max_body_bytes)
             headers = {k: v for k, v in request.headers.items() if k != "content-encoding"}
             request = dataclasses.replace(request, body=body, headers=headers)
@@ -282,15 +282,17 @@ class Service:
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthorized("this server requires a bearer token: send 'Authorization: Bearer <token>'")
-        if not hmac.compare_digest(token.strip().encode(), self._token):
+        if not hmac.compare_digest(token.strip().encode("utf-8", "surrogatepass"), self._token):
             raise Unauthorized("the bearer token is not valid for this server")
 
     def _json(self, request: Request, status: int, document: Any) -> Response:
         return Response(status, {**JSON_HEADERS, "x-request-id": request.request_id}, jsonio.dumps(document))
 
-    def _plain(self, request: Request, status: int, message: str, extra: dict[str, str] | None = None) -> Response:
+    def _plain(
+        self, request: Request, status: int, message: str, extra: dict[str, str] | None = None, code: str | None = None
+    ) -> Response:
         headers = {**JSON_HEADERS, "x-request-id": request.request_id, **(extra or {})}
-        return Response(status, headers, encode_error(message))
+        return Response(status, headers, encode_error(message, code))
 
     def _error(self, request: Request, exc: Exception) -> Response:
         if isinstance(exc, AiaasError):
@@ -302,16 +304,20 @@ class Service:
             elif isinstance(exc, UnsupportedMediaType):
                 extra["accept-encoding"] = encoding.ACCEPTED  # RFC 9110 §15.5.16: the codings that would do
             if exc.status >= 500 and exc.status not in (501, 503):
-                logger.error("request %s: %s %s failed: %s", request.request_id, request.method, request.path, exc)
+                logger.error(
+                    "request %s: %s %s failed: %s", request.request_id, request.method, loggable(request.path), exc
+                )
             message = f"{exc.message} (fix: {exc.hint})" if exc.hint else exc.message
-            return self._plain(request, exc.status, message, extra)
+            return self._plain(request, exc.status, message, extra, code=exc.code)
+        # Where it was raised, not what it said: an exception's message may quote the request (a key, a value).
+        frames = "".join(traceback.format_list(traceback.extract_tb(exc.__traceback__)))
         logger.error(
-            "request %s: %s %s failed with an unexpected %s",
+            "request %s: %s %s failed with an unexpected %s (message withheld: it may quote the request)\n%s",
             request.request_id,
             request.method,
-            request.path,
+            loggable(request.path),
             type(exc).__name__,
-            exc_info=exc,
+            frames.rstrip(),
         )
         message = f"internal server error; the server log has the details (request id {request.request_id})"
         return self._plain(request, 500, message)
@@ -355,10 +361,15 @@ class Service:
     ) -> _Prepared:
         media = _check_content_type(request)
         model = self.repository.get(name, version)
-        decoded = decode_request(request.body, request.headers)
+        decoded = decode_request(request.body, request.headers, max_elements=self.config.max_request_elements)
         _check_against_model(model, decoded)
         sagemaker = sagemaker or media == SAGEMAKER_BINARY_CONTENT_TYPE  # answer in the framing it was asked in
-        return _Prepared(model, decoded, model.validator(decoded.inputs), sagemaker)
+        feeds = model.validator(decoded.inputs)
+        rows = None
+        if self._batchable(model):
+            rows = limits.rows_of(feeds)
+            limits.check_rows(rows, self.config.max_request_rows)
+        return _Prepared(model, decoded, feeds, sagemaker, rows)
 
     def _on_invocations(self, request: Request) -> _Prepared:
         # SageMaker passes no Inference-Header-Content-Length back to the caller: the framing must be its own.
@@ -404,6 +415,17 @@ class Service:
         # Queue + model time, so a client can tell the network's share of a round trip (its bandwidth estimate).
         headers["server-timing"] = f"infer;dur={run_ms:.3f}"
         return Response(200, headers, body)
+
+
+def request_id(given: str) -> str:
+    """The client's X-Request-Id when it is 1 to 128 ASCII letters, digits, ``_.:-`` (nothing else), else a new one."""
+    return given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+
+
+def loggable(path: str) -> str:
+    """A request path as it may appear in a log line: at most LOGGED_PATH characters, control characters escaped."""
+    shown = path if len(path) <= LOGGED_PATH else f"{path[:LOGGED_PATH]}…(+{len(path) - LOGGED_PATH} chars)"
+    return shown if shown.isprintable() else shown.encode("unicode_escape").decode("ascii")
 
 
 def _tensor_metadata(name: str, dtype: str, shape: tuple[int, ...]) -> dict[str, Any]:

@@ -4,6 +4,10 @@ Conversions are strict: a value that does not fit the declared datatype (a float
 for FP32, ``true`` for FP32) is refused with a message naming the tensor, the datatype and the offending value, rather
 than silently cast. Binary tensors are little-endian, row-major; BYTES elements are each prefixed with a 4-byte
 little-endian length, as in the Triton/KServe binary extension.
+
+Nothing is allocated from a declared shape alone: every dimension (zeros included) and the element count are bounded
+(``element_count``), and a tensor's data must hold its elements before an array for them is made, so a request
+declaring a billion BYTES elements with four bytes of data costs four bytes, not gigabytes.
 """
 
 from __future__ import annotations
@@ -15,14 +19,21 @@ from typing import Any
 
 import numpy as np
 
-from sdk.errors import MalformedRequest
+from sdk.errors import MalformedRequest, PayloadTooLarge
 from sdk.serving.datatypes import BYTES, numpy_dtype
 
 MAX_RANK = 32
+# Without a configured limit (a client reading a response), dimensions and counts stay far below numpy's own
+# "array is too big", which a shape such as [0, 2**63 - 1] would otherwise reach with no element at all.
+HARD_MAX_ELEMENTS = 1 << 40
+_BYTES_PREFIX = 4  # each binary BYTES element starts with its length, 4 bytes little-endian
 
 
-def element_count(name: str, shape: Any) -> tuple[tuple[int, ...], int]:
-    """Validate an OIP ``shape`` (a list of non-negative integers); return it as a tuple and its element count."""
+def element_count(name: str, shape: Any, limit: int | None = None) -> tuple[tuple[int, ...], int]:
+    """Validate an OIP ``shape`` (a list of non-negative integers); return it as a tuple and its element count.
+
+    ``limit`` bounds the element count and every single dimension, zeros not excepted: ``[0, 2**63 - 1]`` holds no
+    element, but numpy cannot even describe it. Over the limit is PayloadTooLarge (413) naming it."""
     if not isinstance(shape, list):
         raise MalformedRequest(f"input '{name}': 'shape' must be a list of integers, got {type(shape).__name__}")
     if len(shape) > MAX_RANK:
@@ -32,11 +43,26 @@ def element_count(name: str, shape: Any) -> tuple[tuple[int, ...], int]:
             raise MalformedRequest(f"input '{name}': 'shape' must hold integers, got {dim!r} in {shape}")
         if dim < 0:
             raise MalformedRequest(f"input '{name}': 'shape' must not hold negative sizes, got {shape}")
-    return tuple(shape), math.prod(shape)
+    bound = HARD_MAX_ELEMENTS if limit is None else limit
+    count = math.prod(shape)
+    span = count or math.prod(dim or 1 for dim in shape)  # a zero-size shape: its other dimensions still count
+    if span > bound:
+        shown = _show(shape)
+        if limit is None:
+            raise MalformedRequest(f"input '{name}': shape {shown} is too large to describe")
+        raise PayloadTooLarge(
+            f"input '{name}': shape {shown} spans {span} elements; this server accepts at most {limit} per request",
+            hint="send fewer rows per request, or raise the server's max_request_elements "
+            "(AIAAS_MAX_REQUEST_ELEMENTS, sdk serve --max-request-elements)",
+        )
+    return tuple(shape), count
 
 
-def from_json_data(name: str, datatype: str, shape: tuple[int, ...], count: int, data: Any) -> np.ndarray:
-    """The array for an input's JSON ``data`` (flat or nested row-major), checked against datatype and shape."""
+def from_json_data(
+    name: str, datatype: str, shape: tuple[int, ...], count: int, data: Any, *, booleans: bool = True
+) -> np.ndarray:
+    """The array for an input's JSON ``data`` (flat or nested row-major), checked against datatype and shape.
+    ``booleans=False`` says the message has no ``true``/``false`` literal at all, which spares scanning the data."""
     dtype = numpy_dtype(datatype)
     if not isinstance(data, list):
         data = [data]  # a scalar for a single-element tensor
@@ -52,6 +78,8 @@ def from_json_data(name: str, datatype: str, shape: tuple[int, ...], count: int,
         )
     if array.size == 0:
         return np.zeros(shape, dtype=dtype)
+    if booleans and array.dtype.kind in "iuf" and _holds_bool(data):  # numpy reads [true, 0.5] as [1.0, 0.5]
+        raise MalformedRequest(f"input '{name}': {datatype} data must be numbers, got a boolean (true/false)")
     if array.dtype.kind not in _ACCEPTED_KINDS[dtype.kind] or array.dtype == object:
         if dtype.kind in "iu" and _all_ints_within(data, dtype):
             return np.asarray(data, dtype=dtype).reshape(shape)  # e.g. UINT64 values numpy would infer as float
@@ -84,6 +112,13 @@ def _describe_misfit(datatype: str, data: list[Any]) -> str:
         elif isinstance(value, int) and not -(2**63) <= value < 2**64:
             return f"value {value} is out of range for {datatype}"
     return f"'data' does not fit datatype {datatype}"
+
+
+def _holds_bool(data: list[Any]) -> bool:
+    """Whether a rectangular nested list holds a JSON boolean; the innermost lists are scanned at C speed."""
+    if data and isinstance(data[0], list):
+        return any(_holds_bool(row) for row in data)
+    return bool in map(type, data)
 
 
 def _all_ints_within(data: list[Any], dtype: np.dtype) -> bool:
@@ -167,6 +202,11 @@ def from_binary(name: str, datatype: str, shape: tuple[int, ...], count: int, ra
 
 
 def _bytes_from_binary(name: str, shape: tuple[int, ...], count: int, raw: memoryview) -> np.ndarray:
+    if count > len(raw) // _BYTES_PREFIX:  # before allocating: each element needs at least its length prefix
+        raise MalformedRequest(
+            f"input '{name}': shape {_show(list(shape))} BYTES needs at least {_BYTES_PREFIX} bytes per element, "
+            f"but binary_data_size is {len(raw)}"
+        )
     out = np.empty(count, dtype=object)
     offset = 0
     for i in range(count):

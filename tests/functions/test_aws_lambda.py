@@ -71,7 +71,10 @@ def test_api_gateway_events_and_errors(load_handler, digits_artifact: Path) -> N
     assert module.handler(event("apigw_v2_health_ready.json"), FakeLambdaContext())["statusCode"] == 200
     missing = module.handler(event("apigw_v2_unknown_model.json"), FakeLambdaContext())
     assert missing["statusCode"] == 404
-    assert json.loads(missing["body"]) == {"error": "unknown model 'resnet'; this server serves: digits-cnn"}
+    assert json.loads(missing["body"]) == {
+        "error": "unknown model 'resnet'; this server serves: digits-cnn",
+        "code": "model_not_found",
+    }
     bad = module.handler(event("function_url_bad_shape.json"), FakeLambdaContext())
     assert bad["statusCode"] == 400 and "holds 64 element(s) but 'data' has 63" in json.loads(bad["body"])["error"]
     sagemaker = module.handler(event("function_url_sagemaker_invocations.json"), FakeLambdaContext())

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -117,6 +118,10 @@ def gpu_container(digits_artifact: Path, tmp_path_factory: pytest.TempPathFactor
         "SM_MODEL_DIR": str(digits_artifact),
         "SAGEMAKER_BIND_TO_PORT": str(port),
         "AIAAS_CACHE_DIR": str(log.parent / "cache"),
+        # the limits sdk serve takes as options, read from the environment as a container sets them
+        "AIAAS_MAX_REQUEST_ROWS": "500",
+        "AIAAS_MAX_HEADER_COUNT": "20",
+        "AIAAS_HEADER_TIMEOUT_S": "1",
     }
     env.pop("MODEL_URI", None)
     with log.open("wb") as out:
@@ -156,3 +161,15 @@ def test_gpu_container_answers_head_on_ping(gpu_container: str) -> None:
         got, head = http.get("/ping"), http.head("/ping")
     assert head.status_code == got.status_code == 200
     assert head.content == b"" and head.headers["content-length"] == str(len(got.content))
+
+
+def test_gpu_container_holds_clients_to_the_same_limits(gpu_container: str, digits_split) -> None:
+    body, headers = _binary_request(np.repeat(digits_split.x_test[:1], 501, axis=0))
+    with httpx.Client(base_url=gpu_container, timeout=60) as http:
+        response = http.post("/invocations", content=body, headers=headers)
+        assert response.status_code == 413 and "at most 500 rows per request" in response.json()["error"]
+        crowded = http.get("/ping", headers={f"x-h{i}": "1" for i in range(25)})
+        assert crowded.status_code == 431 and "more than 20 headers" in crowded.json()["error"]
+    host, port = gpu_container.removeprefix("http://").rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=5) as silent:
+        assert silent.recv(4096).startswith(b"HTTP/1.1 408")  # sent nothing: the header timeout (1 s) let go

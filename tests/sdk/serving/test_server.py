@@ -70,7 +70,10 @@ def test_binary_tensor_extension(http: httpx.Client, digits_split) -> None:
 def test_specification_examples(http: httpx.Client) -> None:
     verbatim = http.post("/v2/models/mymodel/infer", content=SPEC_REQUEST, headers={"content-type": "application/json"})
     assert verbatim.status_code == 400
-    assert verbatim.json() == {"error": "input 'input1': shape [3] holds 3 element(s) but 'data' has 1"}
+    assert verbatim.json() == {
+        "error": "input 'input1': shape [3] holds 3 element(s) but 'data' has 1",
+        "code": "malformed_request",
+    }
     fixed = json.loads(SPEC_REQUEST)
     fixed["inputs"][0]["datatype"] = "INT32"  # the manifest format has no UINT32 (yet)
     fixed["inputs"][1]["data"] = [True, False, True]
