@@ -72,7 +72,7 @@ def worker(kind: str, model: str, shape: str, runs: int) -> None:
                 module(*args)
 
     elif kind.startswith("ov:"):
-        from sdk.config import RuntimeConfig
+        from sdk.runtime.config import RuntimeConfig
         from sdk.runtime.openvino_backend import OpenVinoBackend
 
         engine = OpenVinoBackend(Path(kind[3:]).read_bytes(), RuntimeConfig(threads=2, warmup_runs=0))

@@ -27,7 +27,7 @@ import numpy as np
 
 from sdk import Client
 from sdk.client import Availability, LatencyModel, Mode, Privacy, Route, Router, RouterPolicy
-from sdk.serving.codec import encode_request
+from sdk.protocol.codec import encode_request
 
 UP = Availability(True)
 

@@ -61,7 +61,7 @@ def example_inputs(folder: Path, seq: int) -> dict[str, np.ndarray]:
 
 
 def json_body(inputs: dict[str, np.ndarray]) -> bytes:
-    from sdk.serving.codec import encode_request
+    from sdk.protocol.codec import encode_request
 
     return encode_request(inputs, binary=False)[0]
 
@@ -113,7 +113,7 @@ def naive_app(folder: Path) -> Any:
     from pydantic import BaseModel
 
     from sdk.artifacts import read_manifest
-    from sdk.config import RuntimeConfig
+    from sdk.runtime.config import RuntimeConfig
     from sdk.runtime.onnx_backend import session_options
 
     manifest = read_manifest(folder)
@@ -277,7 +277,7 @@ def in_process(folder: Path, seq: int, batches: list[int], duration: float) -> d
     import onnxruntime as ort
 
     from sdk.artifacts import read_manifest
-    from sdk.config import RuntimeConfig
+    from sdk.runtime.config import RuntimeConfig
     from sdk.runtime.onnx_backend import session_options
 
     artifact = read_manifest(folder).artifact()

@@ -5,8 +5,8 @@
 
 from sdk._version import __version__
 from sdk.artifacts import Manifest, TensorSpec
+from sdk.artifacts.config import StoreConfig
 from sdk.client import AsyncClient, Client, ClientConfig, Decision, Mode, Privacy, Reason, Result, Route
-from sdk.config import RuntimeConfig, StoreConfig
 from sdk.errors import (
     AiaasError,
     CloudBadResponse,
@@ -28,6 +28,7 @@ from sdk.errors import (
     Unauthorized,
 )
 from sdk.runtime import LoadedModel, load
+from sdk.runtime.config import RuntimeConfig
 
 __all__ = [
     "AiaasError",

@@ -19,8 +19,9 @@ from typing import Any
 import numpy as np
 
 from sdk.client import Client, Mode
-from sdk.errors import AiaasError, InvalidInput, MissingDependency
-from sdk.serving.datatypes import numpy_dtype
+from sdk.errors import AiaasError, InvalidInput
+from sdk.extras import require
+from sdk.protocol.datatypes import numpy_dtype
 
 ROUTE_MODES = {"local": Mode.LOCAL_ONLY, "cloud": Mode.CLOUD_ONLY}
 
@@ -131,13 +132,8 @@ def run_bench(
 
 def plot(result: BenchResult, path: Path) -> Path:
     """Latency distribution per route, and the router's choice (and latency) of every auto call over time."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as exc:
-        raise MissingDependency("matplotlib", "dev", purpose="plotting", command="pip install matplotlib") from exc
+    require("matplotlib", purpose="plotting").use("Agg")
+    plt = require("matplotlib.pyplot", purpose="plotting")
     colours = {"local": "#2a9d8f", "cloud": "#457b9d"}
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5), constrained_layout=True)
     for route, stats in result.routes.items():

@@ -28,7 +28,7 @@ from types import TracebackType
 
 import httpx
 
-from sdk.config import RuntimeConfig
+from sdk.runtime.config import RuntimeConfig
 from sdk.serving.bootstrap import build_service
 from sdk.serving.config import ServeConfig
 from sdk.serving.service import Service

@@ -26,28 +26,28 @@ ROOTS = ("sdk", "functions", "models")
 # no change in what imports what): this declaration is their home, and nothing outside it may import them.
 APPLICATION = ("sdk.cli", "sdk.demo", "sdk.bench")
 
+# The base: what every layer may use. ``protocol`` is the Open Inference Protocol on the wire (codec, tensors,
+# datatypes, framing, JSON, content encodings), neutral between the client that sends requests and the server that
+# answers them (issue #13).
+BASE = ("settings", "extras", "errors", "_version", "protocol")
+
 # The core inside sdk, top to bottom, in import-linter's notation: a layer may import the layers below it, never those
-# above; modules joined by ":" share a layer and may import each other. ``(protocol)`` is optional: the neutral
-# protocol package of issue #13 belongs at the base when it exists.
+# above; modules joined by ":" share a layer and may import each other.
 LAYERS = (
     "cli : demo : bench",
     "client : serving : compile : deploy",
     "runtime",
     "artifacts",
-    "config : errors : _version : (protocol)",
+    " : ".join(BASE),
 )
 # Top-level modules of sdk in no layer, and why. Any other new one fails the layers contract until it is placed.
 UNLAYERED = {
     "testing": "a helper for users' tests (serving in-process behind the client's transport); sdk never imports it",
 }
 
-# The Open Inference Protocol modules the client may still import from sdk.serving. They move to a neutral
-# sdk/protocol package (issue #13, "a neutral protocol package"); this list goes with them, and then the client
-# imports nothing of sdk.serving.
-PROTOCOL_IN_SERVING = ("sdk.serving.codec", "sdk.serving.tensors", "sdk.serving.datatypes", "sdk.serving.jsonio")
-
-# What functions/ may import directly: the serving core (and the base error tree). The rest comes through serving.
-FUNCTIONS_MAY_IMPORT = ("sdk.serving", "sdk.errors")
+# What functions/ may import directly: the serving core, and the base it speaks with (the error tree, the protocol
+# whose error body the Lambda glue writes). The rest comes through serving.
+FUNCTIONS_MAY_IMPORT = ("sdk.serving", "sdk.errors", "sdk.protocol")
 
 # The layers nothing in sdk.runtime or sdk.artifacts may reach, directly or through another module.
 ABOVE_RUNTIME = ("sdk.client", "sdk.serving", "sdk.compile", "sdk.deploy", *APPLICATION)
@@ -64,7 +64,6 @@ def contracts(graph: grimp.ImportGraph) -> dict[str, dict[str, Any]]:
     """name -> import-linter options (``type`` as in its config file). Lists are computed from the graph, so a new
     subpackage is covered at once."""
     top = sorted(graph.find_children("sdk"))
-    serving = sorted(graph.find_children("sdk.serving"))
     return {
         "the core runs top to bottom: client/serving/compile/deploy, runtime, artifacts, base": {
             "type": "layers",
@@ -78,10 +77,15 @@ def contracts(graph: grimp.ImportGraph) -> dict[str, dict[str, Any]]:
             "source_modules": [*(m for m in top if m not in APPLICATION), "functions", "models"],
             "forbidden_modules": list(APPLICATION),
         },
-        "the client imports only the protocol modules of sdk.serving": {
+        "the client does not import sdk.serving": {
             "type": "forbidden",
             "source_modules": ["sdk.client"],
-            "forbidden_modules": [m for m in serving if m not in PROTOCOL_IN_SERVING],
+            "forbidden_modules": ["sdk.serving"],
+        },
+        "the protocol imports only the base": {
+            "type": "forbidden",
+            "source_modules": ["sdk.protocol"],
+            "forbidden_modules": [m for m in top if m.removeprefix("sdk.") not in BASE],
         },
         "runtime and artifacts import no layer above them": {
             "type": "forbidden",
@@ -132,7 +136,8 @@ UPWARD = {
         "sdk.runtime.model",
     ),
     "nothing outside the application layer imports it": ("sdk.serving.service", "sdk.bench"),
-    "the client imports only the protocol modules of sdk.serving": ("sdk.client.cloud", "sdk.serving.service"),
+    "the client does not import sdk.serving": ("sdk.client.cloud", "sdk.serving.limits"),
+    "the protocol imports only the base": ("sdk.protocol.codec", "sdk.runtime.validation"),
     "runtime and artifacts import no layer above them": ("sdk.runtime.model", "sdk.client.router"),
     "functions import only sdk.serving": ("functions.aws_lambda.handler", "sdk.client"),
     "sdk never imports models/": ("sdk.artifacts.store", "models.digits_cnn"),

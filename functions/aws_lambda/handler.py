@@ -39,8 +39,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from sdk.errors import MalformedRequest
+from sdk.protocol.codec import encode_error
 from sdk.serving.bootstrap import build_service
-from sdk.serving.codec import encode_error
 from sdk.serving.service import InferenceRecord
 
 SERVICE_NAME = os.environ.get("POWERTOOLS_SERVICE_NAME", "aiaas-inference")

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from models.digits_cnn import images
 from models.digits_cnn.data import DESCRIPTION, INPUTS, LABELS, NAME, OUTPUTS, load_split
 from models.digits_cnn.model import DigitsCNN
 from models.digits_cnn.train import train as train_cnn
@@ -42,4 +43,6 @@ RECIPE = Recipe(
     default_epochs=40,
     labels=LABELS,
     classify_output="logits",
+    processors=images.processors("image", "NCHW"),
+    raw_evaluation=lambda seed: images.raw_evaluation(seed, "image", "NCHW"),
 )

@@ -12,6 +12,7 @@ The shipped artifact predates that record: it was trained with torch's AVX2 kern
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -20,13 +21,17 @@ import numpy as np
 import torch
 from torch import nn
 
+from models.digits_cnn import images
 from models.digits_cnn.data import DESCRIPTION, INPUTS, LABELS, NAME, OUTPUTS, load_split
 from models.digits_cnn.model import DigitsCNN
 from models.torch_training import epoch_bar
 from sdk.artifacts import Manifest, Source
 from sdk.artifacts.cpu import this_cpu_record
+from sdk.artifacts.processors_schema import ProcessorsSpec
 from sdk.compile import ArtifactWriter, check_parity
+from sdk.compile.processor_gate import check_processors
 from sdk.compile.torch_export import DEFAULT_OPSET, export_torch, run_onnx, run_torch, weights_sha256
+from sdk.runtime.processors import Processors
 
 OUTPUT_NAMES = tuple(spec.name for spec in OUTPUTS)
 PARITY_TOLERANCE = 1e-4
@@ -114,6 +119,7 @@ def build_artifact(model: DigitsCNN, out: Path, *, version: str, accuracy: float
         description=DESCRIPTION,
         labels=LABELS,
         metrics={"test_accuracy": round(accuracy, 4), "test_samples": float(len(split.y_test)), "seed": float(seed)},
+        processors=checked_processors(seed),
     )
     writer.add_model(
         onnx_bytes,
@@ -125,8 +131,18 @@ def build_artifact(model: DigitsCNN, out: Path, *, version: str, accuracy: float
     return writer.write()
 
 
+def checked_processors(seed: int) -> ProcessorsSpec:
+    """The recipe's processors (PNG in, top-3 digits out) with their gate's result on the held-out digits as PNGs."""
+    spec = images.processors("image", "NCHW")
+    processors = Processors(spec, model=NAME, inputs=INPUTS, labels=LABELS, files={})
+    gate = check_processors(processors, images.raw_evaluation(seed, "image", "NCHW"))
+    gate.raise_if_failed(NAME)
+    return dataclasses.replace(spec, parity=gate.to_manifest())
+
+
 def write_samples(folder: Path, seed: int, labels: tuple[int, ...] = (0, 3, 7, 9)) -> list[Path]:
-    """The first held-out test digit of each of ``labels``, as .npy and .json, for `sdk predict` and the README."""
+    """The first held-out test digit of each of ``labels``, as .npy, .json and .png, for `sdk predict` and the
+    README."""
     split = load_split(seed)
     folder.mkdir(parents=True, exist_ok=True)
     written = []
@@ -136,6 +152,7 @@ def write_samples(folder: Path, seed: int, labels: tuple[int, ...] = (0, 3, 7, 9
         npy = folder / f"digit_{label}.npy"
         np.save(npy, image)
         (folder / f"digit_{label}.json").write_text(json.dumps({"image": image.round(4).tolist()}) + "\n")
+        (folder / f"digit_{label}.png").write_bytes(images.png_bytes(image))
         written.append(npy)
     return written
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from models.digits_cnn import images
 from models.digits_cnn.data import LABELS, load_split
 from models.digits_transformer.recipe import shifted
 from models.keras_training import fit, keras_module, load_model, predict, save_model
@@ -92,4 +93,6 @@ RECIPE = Recipe(
     default_epochs=20,
     labels=LABELS,
     classify_output="logits",
+    processors=images.processors("image", "NHWC"),
+    raw_evaluation=lambda seed: images.raw_evaluation(seed, "image", "NHWC"),
 )

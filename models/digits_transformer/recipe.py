@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from models.digits_cnn import images
 from models.digits_cnn.data import LABELS, load_split
 from models.digits_transformer.model import ROWS, WIDTH, DigitsTransformer
 from models.torch_training import fit, load_state, predict, save_state
@@ -92,4 +93,6 @@ RECIPE = Recipe(
     default_epochs=20,
     labels=LABELS,
     classify_output="logits",
+    processors=images.processors("rows", "NHW"),
+    raw_evaluation=lambda seed: images.raw_evaluation(seed, "rows", "NHW"),
 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from models.digits_cnn import images
 from models.digits_cnn.data import LABELS, load_split
 from models.digits_transformer.recipe import accuracy, rows, shifted
 from models.keras_training import fit, keras_module, load_model, predict, save_model
@@ -88,4 +89,6 @@ RECIPE = Recipe(
     default_epochs=20,
     labels=LABELS,
     classify_output="logits",
+    processors=images.processors("rows", "NHW"),
+    raw_evaluation=lambda seed: images.raw_evaluation(seed, "rows", "NHW"),
 )

@@ -6,6 +6,7 @@ Eager attention (not SDPA) is what lets ONNX Runtime's BERT optimizer fuse atten
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -70,4 +71,27 @@ def tokenizer(max_tokens: int = MAX_TOKENS) -> Any:
 
 
 def tokenizer_json() -> bytes:
-    return json.dumps(json.loads(tokenizer().to_str()), ensure_ascii=False).encode("utf-8")
+    """The package's tokenizer file as the artifact ships it: no padding (the runtime pads each batch to its
+    longest item) and truncation set explicitly at MAX_TOKENS (the packaged file pads and cuts at 128)."""
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(model_dir() / "tokenizer.json"))
+    tok.no_padding()
+    tok.no_truncation()
+    tok.enable_truncation(max_length=MAX_TOKENS)
+    return json.dumps(json.loads(tok.to_str()), ensure_ascii=False).encode("utf-8")
+
+
+def reference_tokenize(texts: list[str], max_tokens: int = MAX_TOKENS) -> dict[str, Any]:
+    """The source's own preprocessing: the package's tokenizer through transformers, with sentence-transformers'
+    settings for this model (truncation longest_first at max_seq_length 256, padding to the longest)."""
+    tok = _source_tokenizer()
+    return dict(tok(texts, padding=True, truncation="longest_first", max_length=max_tokens, return_tensors="np"))
+
+
+@functools.cache
+def _source_tokenizer() -> Any:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(model_dir()))

@@ -11,9 +11,19 @@ from pathlib import Path
 
 import numpy as np
 
-from models.minilm_l6.model import MAX_POSITIONS, PACKAGE, load_encoder, tokenizer, tokenizer_json, weights_file_sha256
+from models.minilm_l6.model import (
+    MAX_POSITIONS,
+    MAX_TOKENS,
+    PACKAGE,
+    load_encoder,
+    reference_tokenize,
+    tokenizer,
+    tokenizer_json,
+    weights_file_sha256,
+)
 from sdk.artifacts import TensorSpec
-from sdk.compile import Evaluation, QualityGate, Recipe, Trained, TransformerFusion
+from sdk.artifacts.processors_schema import OutputSpec, ProcessorsSpec, TextSpec
+from sdk.compile import Evaluation, QualityGate, RawEvaluation, Recipe, Trained, TransformerFusion
 
 NAME = "minilm-l6"
 SENTENCES = Path(__file__).with_name("sentences.txt")
@@ -70,6 +80,40 @@ def files() -> dict[str, tuple[bytes, str]]:
     return {"tokenizer.json": (tokenizer_json(), "tokenizer")}
 
 
+def long_texts() -> list[str]:
+    """Held-out sentences run together, 20 at a time: real text longer than MAX_TOKENS (about 300 tokens)."""
+    held_out = sentences()[CALIBRATION_COUNT:]
+    return [" ".join(held_out[i : i + 20]) for i in range(0, len(held_out) - 19, 10)]
+
+
+def raw_evaluation(seed: int) -> RawEvaluation:
+    """The held-out sentences and longer texts, against the package's own tokenizer as sentence-transformers runs
+    it (the processor gate: token ids equal for every one, the long ones cut as the source cuts them)."""
+
+    def preprocess(texts: Sequence[str]) -> dict[str, np.ndarray]:
+        made = reference_tokenize(list(texts))
+        return {k: np.asarray(made[k], dtype=np.int64) for k in ("input_ids", "attention_mask")}
+
+    return RawEvaluation(
+        items=sentences()[CALIBRATION_COUNT:] + long_texts(),
+        preprocess=preprocess,
+        reference=f"transformers' tokenizer of {PACKAGE} (sentence-transformers: max {MAX_TOKENS}, longest_first)",
+    )
+
+
+PROCESSORS = ProcessorsSpec(
+    text=TextSpec(
+        tokenizer="tokenizer.json",
+        max_length=MAX_TOKENS,
+        truncation_side="right",
+        padding="longest",
+        pad_id=0,
+        fills={"input_ids": "ids", "attention_mask": "attention_mask"},
+    ),
+    output=OutputSpec(kind="embedding", output="embedding", normalize="l2"),
+)
+
+
 _TEXT = ("batch", "sequence")
 RECIPE = Recipe(
     name=NAME,
@@ -112,4 +156,6 @@ RECIPE = Recipe(
     transformer=TransformerFusion(model_type="bert", num_heads=12, hidden_size=384),
     files=files,
     calibration=calibration,
+    processors=PROCESSORS,
+    raw_evaluation=raw_evaluation,
 )

@@ -6,9 +6,13 @@ training years only, and scored on the same held-out years, one step ahead from 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+from sdk.artifacts.processors_schema import OutputSpec, ProcessorsSpec, SeriesSpec
+from sdk.compile import RawEvaluation
 
 WINDOW = 20
 TEST_FROM = 1947
@@ -41,6 +45,30 @@ def load_split() -> Split:
     target_years = years[WINDOW:]
     test = target_years >= TEST_FROM
     return Split(x[~test], y[~test], x[test], y[test], target_years[test], series, years)
+
+
+def processors() -> ProcessorsSpec:
+    """The last WINDOW yearly numbers in (oldest first), next year's number out. Both recipes' graphs scale inside
+    (the PyTorch one divides by SCALE, the Keras one takes square roots), so the series goes in as raw sunspot
+    numbers (mean 0, std 1) and the forecast comes out in sunspot numbers."""
+    return ProcessorsSpec(
+        series=SeriesSpec(input="window", window=WINDOW, mean=0.0, std=1.0),
+        output=OutputSpec(kind="forecast", output="forecast", mean=0.0, std=1.0),
+    )
+
+
+def raw_evaluation(seed: int = 0) -> RawEvaluation:
+    """The held-out windows as plain lists of yearly numbers, and the recipe's own windowing of them."""
+    split = load_split()
+
+    def preprocess(items: Sequence[Sequence[float]]) -> dict[str, np.ndarray]:
+        return {"window": np.asarray(items, dtype=np.float32).reshape(len(items), WINDOW, 1)}
+
+    return RawEvaluation(
+        items=[row[:, 0].tolist() for row in split.x_test],
+        preprocess=preprocess,
+        reference="the recipe's windowing (raw sunspot numbers; the graph scales)",
+    )
 
 
 def rmse(predicted: np.ndarray, actual: np.ndarray) -> float:

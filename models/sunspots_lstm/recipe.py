@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from models.sunspots_lstm.data import WINDOW, ar_baseline, load_split, rmse
+from models.sunspots_lstm.data import WINDOW, ar_baseline, load_split, processors, raw_evaluation, rmse
 from models.sunspots_lstm.model import SunspotLSTM
 from models.torch_training import fit, load_state, predict, save_state
 from sdk.artifacts import TensorSpec
@@ -72,6 +72,8 @@ RECIPE = Recipe(
     evaluation=evaluation,
     quality=QualityGate(metric="rmse", max_relative_increase=0.02),
     default_epochs=100,
+    processors=processors(),
+    raw_evaluation=raw_evaluation,
     # Outputs reach ~250 (sunspot numbers): 1e-4 relative to that scale is 2.5e-2; fp32 rounding stays far below.
     fp32_tolerance=1e-3,
 )

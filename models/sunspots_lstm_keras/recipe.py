@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from models.keras_training import fit, keras_module, load_model, predict, save_model
-from models.sunspots_lstm.data import WINDOW, ar_baseline, load_split, rmse
+from models.sunspots_lstm.data import WINDOW, ar_baseline, load_split, processors, raw_evaluation, rmse
 from sdk.artifacts import TensorSpec
 from sdk.compile import Evaluation, QualityGate, Recipe, Trained
 
@@ -92,5 +92,7 @@ RECIPE = Recipe(
     evaluation=evaluation,
     quality=QualityGate(metric="rmse", max_relative_increase=0.02),
     default_epochs=100,
+    processors=processors(),
+    raw_evaluation=raw_evaluation,
     fp32_tolerance=1e-3,  # outputs reach ~250 sunspots (see models/sunspots_lstm/recipe.py)
 )

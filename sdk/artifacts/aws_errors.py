@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from sdk.errors import AiaasError, CloudUnavailable, ConfigError, ModelNotFound
+from sdk.extras import optional
 
 T = TypeVar("T")
 
@@ -112,11 +113,8 @@ OURS: dict[str, dict[str, _Ours]] = {
 
 def botocore_errors() -> tuple[type[Exception], ...]:
     """botocore's exception roots, or () when botocore is absent (an injected stand-in client)."""
-    try:
-        from botocore.exceptions import BotoCoreError, ClientError
-    except ImportError:
-        return ()
-    return (BotoCoreError, ClientError)
+    exceptions = optional("botocore.exceptions")
+    return () if exceptions is None else (exceptions.BotoCoreError, exceptions.ClientError)
 
 
 def _code_and_message(exc: BaseException) -> tuple[str, str]:

@@ -20,13 +20,15 @@ loaded before both match (see ``sdk.artifacts.integrity``). The schema, version 
       "files": [{"file": "tokenizer.json", "sha256": "...", "bytes": 1234, "purpose": "tokenizer"}],
       "privacy_floor": "public",
       "labels": ["0", "1", ...],
-      "metrics": {"test_accuracy": 0.98}
+      "metrics": {"test_accuracy": 0.98},
+      "processors": {"image": {...}, "output": {"kind": "classes", ...}, "parity": {...}}
     }
 
 Shapes use -1 for a dynamic dimension. ``privacy_floor`` raises (never lowers) a call's privacy. ``source.cpu``
 (optional) is the CPU that produced the manifest's numbers: float kernels differ by instruction set, so a rebuild
 on another ``isa`` matches within tolerances, not bit for bit. A signed manifest also holds ``"signature"``
-(``sdk.artifacts.signing``).
+(``sdk.artifacts.signing``). ``processors`` (optional, ``sdk.artifacts.processors_schema``) turns raw inputs (text,
+images, series) into the inputs and the outputs into answers; a manifest without it is written as before it existed.
 
 Unknown keys are refused at every level, naming the key, where it is and the closest known key: a misspelt
 ``privacy_flor`` must not load as public, and a reader must not drop what a newer schema meant. Open on purpose
@@ -45,7 +47,9 @@ from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from sdk.artifacts import processors_schema
 from sdk.artifacts.json_reader import JsonReader
+from sdk.artifacts.processors_schema import ProcessorsSpec
 from sdk.errors import ManifestError
 
 SCHEMA_VERSION = 1
@@ -165,6 +169,7 @@ class Manifest:
     privacy_floor: str = "public"
     labels: tuple[str, ...] | None = None
     metrics: Mapping[str, float] = field(default_factory=dict)
+    processors: ProcessorsSpec | None = None
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:
@@ -194,7 +199,7 @@ class Manifest:
         return [(a.file, a.sha256, a.bytes) for a in self.artifacts] + [(f.file, f.sha256, f.bytes) for f in self.files]
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "schema_version": self.schema_version,
             "name": self.name,
             "version": self.version,
@@ -210,6 +215,9 @@ class Manifest:
             "labels": list(self.labels) if self.labels is not None else None,
             "metrics": dict(self.metrics),
         }
+        if self.processors is not None:  # optional, and absent from manifests written before it
+            out["processors"] = processors_schema.to_dict(self.processors, _plain)
+        return out
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=False) + "\n"
@@ -300,6 +308,15 @@ def _problems(m: Manifest) -> list[str]:
         out.extend(f"files[{i}].{p}" for p in _file_problems(f.file, f.sha256, f.bytes, files_seen))
     if m.labels is not None and not all(isinstance(label, str) for label in m.labels):
         out.append("labels must be strings")
+    if m.processors is not None:
+        found = processors_schema.problems(
+            m.processors,
+            inputs=m.inputs,
+            outputs=m.outputs,
+            files=[f.file for f in m.files],
+            labels=m.labels,
+        )
+        out.extend(f"processors: {p}" for p in found)
     return out
 
 
@@ -471,8 +488,11 @@ def _manifest_from_dict(data: Any, origin: str) -> Manifest:
     metrics = r.obj(r.get(d, "metrics", dict, "", default={}), "metrics")
     if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in metrics.values()):
         raise r.fail("metrics", "values must be numbers")
+    processors = None
+    if d.get("processors") is not None:
+        processors = processors_schema.from_dict(r, d["processors"], _parity_from_dict)
     try:
-        return _build_manifest(r, d, source, artifacts, files, labels, metrics)
+        return _build_manifest(r, d, source, artifacts, files, labels, metrics, processors)
     except ManifestError as exc:
         if exc.message.startswith(origin):
             raise
@@ -487,6 +507,7 @@ def _build_manifest(
     files: list[ExtraFile],
     labels: list[Any] | None,
     metrics: Mapping[str, Any],
+    processors: ProcessorsSpec | None,
 ) -> Manifest:
     return Manifest(
         schema_version=r.get(d, "schema_version", int, ""),
@@ -503,4 +524,5 @@ def _build_manifest(
         privacy_floor=r.get(d, "privacy_floor", str, "", default="public"),
         labels=tuple(labels) if labels is not None else None,
         metrics={str(k): float(v) for k, v in metrics.items()},
+        processors=processors,
     )

@@ -23,8 +23,9 @@ from sdk.artifacts.manifest import MANIFEST_FILE, NAME_PATTERN, RESERVED_VERSION
 from sdk.artifacts.s3_download import download_folder
 from sdk.artifacts.staging import holds
 from sdk.artifacts.store import ALIASES_DIR, ModelRef, StoredModel, resolve_version, version_key
-from sdk.config import default_cache_dir
-from sdk.errors import ConfigError, MissingDependency
+from sdk.errors import ConfigError
+from sdk.extras import require
+from sdk.settings import xdg_cache_home
 
 
 def parse_s3_uri(uri: str) -> tuple[str, str]:
@@ -42,11 +43,7 @@ def s3_client(client: Any = None) -> Any:
     """The injected client, or a new boto3 S3 client (honours AWS_ENDPOINT_URL, e.g. a moto server)."""
     if client is not None:
         return client
-    try:
-        import boto3
-    except ImportError as exc:
-        raise MissingDependency("boto3", "aws", purpose="reading models from S3") from exc
-    return boto3.client("s3")
+    return require("boto3", purpose="reading models from S3").client("s3")
 
 
 class S3Store:
@@ -57,7 +54,7 @@ class S3Store:
         self.uri = f"s3://{self.bucket}/{self.prefix}"
         self.label = self.uri
         self.client = s3_client(client)
-        self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir() / "s3"
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else xdg_cache_home() / "s3"
 
     # --- listing -----------------------------------------------------------------------------------------------
 
@@ -151,7 +148,7 @@ def fetch_artifact(uri: str, *, client: Any = None, cache_dir: str | Path | None
     the cache already holds it intact; returns the local folder."""
     bucket, prefix = parse_s3_uri(uri)
     client = s3_client(client)
-    root = Path(cache_dir) if cache_dir is not None else default_cache_dir() / "s3"
+    root = Path(cache_dir) if cache_dir is not None else xdg_cache_home() / "s3"
     target = root / bucket / prefix
     manifest_bytes = read_object(client, bucket, f"{prefix}{MANIFEST_FILE}")
     if not holds(target, manifest_bytes):

@@ -23,18 +23,15 @@ from pathlib import Path
 from typing import Any
 
 from sdk.artifacts.manifest import MANIFEST_FILE
-from sdk.errors import ConfigError, IntegrityError, MissingDependency
+from sdk.errors import ConfigError, IntegrityError
+from sdk.extras import require
 
 ALGORITHM = "ed25519"
 FIELD = "signature"
 
 
 def _crypto() -> Any:
-    try:
-        from cryptography.hazmat.primitives.asymmetric import ed25519
-    except ImportError as exc:
-        raise MissingDependency("cryptography", "sign", purpose="signing and checking manifests") from exc
-    return ed25519
+    return require("cryptography.hazmat.primitives.asymmetric.ed25519", purpose="signing and checking manifests")
 
 
 def canonical(document: Mapping[str, Any]) -> bytes:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from sdk.artifacts.config import StoreConfig
 from sdk.artifacts.integrity import verify_artifact
 from sdk.artifacts.manifest import (
     MANIFEST_FILE,
@@ -30,8 +31,8 @@ from sdk.artifacts.manifest import (
     utc_now,
 )
 from sdk.artifacts.staging import staged
-from sdk.config import StoreConfig
 from sdk.errors import ConfigError, ManifestError, ModelNotFound
+from sdk.settings import env_text
 
 ALIASES_DIR = "aliases"
 # A bare NAME means the version `sdk deploy` serves (alias "live"), else the "latest" alias, else the highest version.
@@ -300,7 +301,7 @@ def open_store(
 
     S3 versions are fetched into ``cache_dir`` with every sha256 verified.
     """
-    text = str(root) if root is not None else os.environ.get("AIAAS_STORE")
+    text = str(root) if root is not None else env_text(StoreConfig, "root")  # raw: an s3:// URI is no Path
     if text is not None and text.startswith("s3://"):
         from sdk.artifacts.s3 import S3Store, fetch_artifact, is_artifact_uri, s3_client
 

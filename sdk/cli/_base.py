@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import traceback
+from dataclasses import dataclass
 from typing import Any
 
 import typer
@@ -12,12 +12,18 @@ from rich.markup import escape
 from typer.core import TyperGroup
 
 from sdk import errors
-from sdk.errors import AiaasError, MissingDependency
+from sdk.errors import AiaasError
+from sdk.settings import env, env_text
 
 console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
-VERBOSE_ENV = "AIAAS_VERBOSE"
+
+@dataclass(frozen=True, kw_only=True)
+class CliSettings:
+    """The command line's own settings (a command's options read theirs through typer's ``envvar``)."""
+
+    verbose: bool = env("AIAAS_VERBOSE", False, help="as `sdk --verbose`: tracebacks and more detail on errors")
 
 
 def verbose_enabled(ctx: typer.Context | None) -> bool:
@@ -25,7 +31,8 @@ def verbose_enabled(ctx: typer.Context | None) -> bool:
     obj = root.obj if root is not None else None
     if isinstance(obj, dict) and obj.get("verbose"):
         return True
-    return os.environ.get(VERBOSE_ENV, "").lower() in ("1", "true", "yes")
+    # Read raw, not resolved: an error is being reported, and an unreadable value must not raise a second one.
+    return (env_text(CliSettings, "verbose") or "").lower() in ("1", "true", "yes")
 
 
 # The fix shown when the code that raised knew none: by class, most specific first (the MRO is walked).
@@ -59,14 +66,6 @@ def report(exc: AiaasError, *, verbose: bool) -> None:
         err_console.print("".join(traceback.format_exception(exc)), markup=False, end="")
     err_console.print(f"[bold red]error[/]: {type(exc).__name__}: {escape(exc.message)}")
     err_console.print(f"[bold]fix[/]: {escape(fix_for(exc))}")
-
-
-def require_extra(module: str, extra: str, *, purpose: str) -> None:
-    """Name a missing extra before a command reads any setting: without ``module`` nothing it does can work."""
-    import importlib.util
-
-    if importlib.util.find_spec(module) is None:
-        raise MissingDependency(module, extra, purpose=purpose)
 
 
 class ReadableErrors(TyperGroup):

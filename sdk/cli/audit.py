@@ -9,9 +9,10 @@ from typing import Any
 import typer
 from rich.markup import escape
 
-from sdk.cli._base import console, require_extra
+from sdk.cli._base import console
 from sdk.cli.options import JsonOption
 from sdk.client.audit import AuditConfig, read_records, verify_log
+from sdk.extras import ensure
 
 app = typer.Typer(
     help="The decision log: where each call ran and whether its data left the device, hash-chained so that any "
@@ -95,7 +96,7 @@ def verify(
     Example: sdk audit verify --key ~/.aiaas-keys/audit.pub
     """
     if key is not None:
-        require_extra("cryptography", "sign", purpose="checking the decision log's signatures")
+        ensure("cryptography", purpose="checking the decision log's signatures")
     result = verify_log(_folder(directory), key=key)
     if as_json:
         console.print_json(json.dumps(result.to_dict()))

@@ -24,7 +24,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from sdk.cli._base import console, err_console, require_extra
+from sdk.cli._base import console, err_console
 from sdk.cli.options import JsonOption
 from sdk.deploy.aws import AwsClients, environment_for
 from sdk.deploy.deployer import Deployer
@@ -32,6 +32,7 @@ from sdk.deploy.environments import Environment
 from sdk.deploy.report import DeployReport
 from sdk.deploy.status import collect_status
 from sdk.deploy.steps import DONE, FAILED, KEPT, PLANNED, ROLLED_BACK, SKIPPED, UNDO_FAILED, Step
+from sdk.extras import ensure
 
 
 class TargetKind(str, Enum):
@@ -170,7 +171,7 @@ def deploy(
       sdk deploy out/digits-cnn --env dev --canary 10
       sdk deploy out/digits-cnn --env dev --target sagemaker --dry-run
     """
-    require_extra("boto3", "aws", purpose="deploying to AWS")
+    ensure("boto3", purpose="deploying to AWS")  # before any setting is read
     environment = resolve_environment(
         env, store=store, function=function, endpoint=endpoint, region=region, aws_endpoint_url=aws_endpoint_url
     )
@@ -206,7 +207,7 @@ def rollback(
       sdk rollback digits-cnn --env dev
       sdk rollback digits-cnn --env dev --to 1
     """
-    require_extra("boto3", "aws", purpose="deploying to AWS")
+    ensure("boto3", purpose="deploying to AWS")  # before any setting is read
     environment = resolve_environment(
         env, store=store, function=function, endpoint=endpoint, region=region, aws_endpoint_url=aws_endpoint_url
     )
@@ -232,7 +233,7 @@ def status(
       sdk status --env dev
       sdk status digits-cnn --env dev --json
     """
-    require_extra("boto3", "aws", purpose="deploying to AWS")
+    ensure("boto3", purpose="deploying to AWS")  # before any setting is read
     environment = resolve_environment(
         env, store=store, function=function, endpoint=endpoint, region=region, aws_endpoint_url=aws_endpoint_url
     )

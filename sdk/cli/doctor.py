@@ -31,6 +31,8 @@ EXTRAS: dict[str, tuple[tuple[str, ...], str]] = {
     "tf": (("tensorflow-cpu", "tf2onnx"), "compile Keras / TensorFlow models"),
     "sign": (("cryptography",), "sign manifests and load only signed models (sdk keys, sdk sign)"),
     "openvino": (("openvino", "nncf"), "OpenVINO as a second CPU engine, chosen by speed; static int8 in sdk compile"),
+    "text": (("tokenizers",), "raw text in, through a model's tokenizer (sdk predict --text)"),
+    "images": (("pillow",), "PNG/JPEG in, through a model's image processor (sdk predict --image)"),
 }
 
 
@@ -75,6 +77,7 @@ def _credentials() -> str:
 
         creds = botocore.session.Session().get_credentials()
         return f"found ({creds.method})" if creds is not None else "none found"
+    # AWS's own variables, only named (never read as settings): botocore reads them, and it is not installed here.
     found = [v for v in ("AWS_ACCESS_KEY_ID", "AWS_PROFILE", "AWS_WEB_IDENTITY_TOKEN_FILE") if os.environ.get(v)]
     return f"set in environment ({', '.join(found)}); install aiaas-sdk[aws] to use them" if found else "none found"
 

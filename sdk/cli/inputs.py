@@ -1,4 +1,5 @@
-"""Reading model inputs from files: .npy (one array), .npz (named arrays), .json (an array, or name -> array)."""
+"""Reading model inputs from files: .npy (one array), .npz (named arrays), .json (an array, or name -> array); and
+raw inputs from the command line (``--text``, ``--image``) for a model's processors."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from sdk.errors import MalformedRequest
-from sdk.serving.datatypes import numpy_dtype
+from sdk.protocol.datatypes import numpy_dtype
 
 SUFFIXES = (".npy", ".npz", ".json")
 _FORMAT_HINTS = {
@@ -41,6 +42,23 @@ def read_inputs(path: Path) -> Any:
     except (ValueError, OSError, zipfile.BadZipFile, UnicodeDecodeError) as exc:
         raise MalformedRequest(f"cannot read {path}: {exc}", hint=_FORMAT_HINTS[suffix]) from exc
     raise MalformedRequest(f"{path}: unsupported input file type {suffix!r}", hint=f"use one of {', '.join(SUFFIXES)}")
+
+
+def read_raw(texts: list[str] | None, images: list[Path] | None) -> list[str] | list[Path] | None:
+    """``--text`` values, or the ``--image`` files (checked here, so a missing file is named as the option's; the
+    image processor reads them within its byte limit); None when neither was given."""
+    if texts and images:
+        raise MalformedRequest("pass --text or --image, not both: a model takes one kind of raw input")
+    if texts:
+        return list(texts)
+    if not images:
+        return None
+    out = []
+    for path in images:
+        if not path.is_file():
+            raise MalformedRequest(f"--image {path} does not exist", hint="pass the path of a PNG or JPEG file")
+        out.append(path)
+    return out
 
 
 def _oip_inputs(items: list[Any], path: Path) -> dict[str, Any]:

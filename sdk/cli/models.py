@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -14,20 +13,22 @@ from rich.markup import escape
 from rich.table import Column, Table
 
 from sdk.artifacts import Manifest, open_store, verify_artifact
+from sdk.artifacts.config import StoreConfig
 from sdk.artifacts.s3 import S3Store, s3_client
 from sdk.artifacts.store import LocalStore, ModelRef, Store
-from sdk.cli._base import console, require_extra
+from sdk.cli._base import console
 from sdk.cli.deploy import ConsoleTransfer
 from sdk.cli.options import JsonOption, StoreOption
-from sdk.config import StoreConfig
 from sdk.deploy.aws import environment_for, make_client
 from sdk.deploy.pull import pull
 from sdk.errors import ConfigError
+from sdk.extras import ensure
+from sdk.settings import env_text
 
 
 def _signature(folder: Path) -> str:
     from sdk.artifacts.signing import status
-    from sdk.config import RuntimeConfig
+    from sdk.runtime.config import RuntimeConfig
 
     document = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
     trusted = RuntimeConfig.from_env().trusted_keys
@@ -192,8 +193,8 @@ def pull_model(
       sdk models pull digits-cnn@live --env dev
       sdk models pull digits-cnn@2 --store s3://my-bucket/models/
     """
-    require_extra("boto3", "aws", purpose="pulling models from the cloud's store")
-    if str(os.environ.get("AIAAS_STORE", "")).startswith("s3://"):
+    ensure("boto3", purpose="pulling models from the cloud's store")
+    if (env_text(StoreConfig, "root") or "").startswith("s3://"):
         raise ConfigError(
             "AIAAS_STORE names an S3 store; `sdk models pull` copies into a local folder",
             hint="set AIAAS_STORE to a local folder (or unset it for ~/.cache/aiaas/models)",

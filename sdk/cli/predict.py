@@ -10,22 +10,37 @@ import numpy as np
 import typer
 from rich.markup import escape
 
-from sdk.artifacts import Manifest
+from sdk.artifacts import Manifest, open_store
 from sdk.cli._base import console, verbose_enabled
-from sdk.cli.inputs import read_inputs
+from sdk.cli.inputs import read_inputs, read_raw
 from sdk.cli.options import JsonOption, StoreOption
 from sdk.client import Client, Decision, Mode, Privacy, Result
+from sdk.errors import MalformedRequest
 from sdk.runtime import RuntimeInfo
+from sdk.runtime.processors import Processed
 
 
 def predict(
     ctx: typer.Context,
     model: str = typer.Argument(..., help="NAME, NAME@ALIAS, NAME@VERSION, or the path of an artifact folder."),
-    input: Path = typer.Option(
-        ...,
+    input: Path | None = typer.Option(
+        None,
         "--input",
         "-i",
         help="Input file: .npy (one array), .npz (named arrays), .json (array, {name: array}, or an OIP request).",
+        show_default=False,
+    ),
+    text: list[str] | None = typer.Option(
+        None,
+        "--text",
+        "-t",
+        help="Raw text for a model that declares a text processor (repeat for a batch); tokenized on this device.",
+        show_default=False,
+    ),
+    image: list[Path] | None = typer.Option(
+        None,
+        "--image",
+        help="A PNG or JPEG file for a model that declares an image processor (repeat for a batch).",
         show_default=False,
     ),
     privacy: Privacy | None = typer.Option(
@@ -56,11 +71,28 @@ def predict(
     only on this device, or fails: its privacy is the strictest of --privacy, AIAAS_PRIVACY, the config file and the
     model's floors. With --local-only nothing is sent anywhere: no connection is even opened.
 
+    With --text or --image the model's own processors (declared in its manifest, verified like the model) turn the
+    raw input into tensors and the outputs into answers: labels and scores, a unit-length embedding. Raw inputs run on
+    this device.
+
     Examples:
+      sdk predict digits-cnn --image models/digits_cnn/samples/digit_7.png
+      sdk predict minilm-l6 --text "a sentence" --text "another"
       sdk predict digits-cnn --input models/digits_cnn/samples/digit_7.npy
       sdk predict digits-cnn -i digit.json --endpoint http://127.0.0.1:8080 --privacy public --explain
       sdk predict digits-cnn -i digit.npy --local-only
     """
+    raw = read_raw(text, image)
+    if raw is not None and input is not None:
+        raise MalformedRequest("pass either --input (tensors) or --text/--image (raw inputs), not both")
+    if raw is not None:
+        verbose = verbose_enabled(ctx)
+        _predict_raw(model, raw, store=store, precision=precision, top=top, as_json=as_json, verbose=verbose)
+        return
+    if input is None:
+        raise MalformedRequest(
+            "nothing to predict on", hint="pass --input FILE (tensors), --text TEXT or --image FILE (raw inputs)"
+        )
     inputs = read_inputs(input)
     result: Result
     with Client(
@@ -81,6 +113,66 @@ def predict(
     _print_decision(result.decision, result.runtime, explain, verbose=verbose_enabled(ctx))
 
 
+def _predict_raw(
+    model: str, raw: Any, *, store: Path | None, precision: str | None, top: int, as_json: bool, verbose: bool
+) -> None:
+    """Raw inputs run on this device: the artifact's processors, then the model, then the processors again."""
+    from sdk import load
+
+    with load(model, store=open_store(store), precision=precision) as loaded:
+        processed = loaded.process(raw, top_k=max(1, top))
+        info = loaded.info
+    if as_json:
+        body = {
+            "model": model,
+            "outputs": {k: v.tolist() for k, v in processed.outputs.items()},
+            "inputs": {k: v.tolist() for k, v in processed.inputs.items()},
+            "notes": list(processed.notes),
+            "route": "local",
+            "runtime": _runtime_json(info),
+        }
+        console.print_json(json.dumps(body))
+        return
+    _print_processed(processed, top)
+    console.print(
+        f"[dim]ran local on {info.runtime} {info.runtime_version} · {', '.join(info.providers)} · {info.artifact} "
+        f"({info.precision}, sha256 {info.sha256[:12]}… verified) · raw input processed on this device[/]"
+    )
+    if verbose:
+        for note in info.notes:
+            console.print(f"[dim]note: {escape(note)}[/]")
+
+
+def _print_processed(processed: Processed, top: int) -> None:
+    for note in processed.notes:
+        console.print(f"[yellow]truncated[/]: {escape(note)}")
+    if processed.labels is not None:
+        for i in range(len(processed)):
+            console.print(processed.describe(i, top=1), markup=False, end="")
+            rest = processed.describe(i, top=top).partition(" · ")[2]
+            console.print(f"   [dim]{escape(rest)}[/]" if rest else "")
+        return
+    for name, value in processed.outputs.items():
+        console.print(f"[bold]{name}[/] {value.dtype} {list(value.shape)}")
+        console.print(np.array2string(value, precision=4, threshold=40, edgeitems=4), markup=False)
+    if "tokens" in processed.inputs:
+        counts = ", ".join(str(int(n)) for n in processed.inputs["tokens"])
+        console.print(f"[dim]tokens per text: {counts}[/]")
+
+
+def _runtime_json(info: RuntimeInfo) -> dict[str, Any]:
+    return {
+        "runtime": info.runtime,
+        "runtime_version": info.runtime_version,
+        "providers": list(info.providers),
+        "artifact": info.artifact,
+        "precision": info.precision,
+        "sha256": info.sha256,
+        "verified": True,
+        "version": info.version,
+    }
+
+
 def _as_json(
     model: str, outputs: dict[str, np.ndarray], decision: Decision, info: RuntimeInfo | None
 ) -> dict[str, Any]:
@@ -90,16 +182,7 @@ def _as_json(
         "decision": decision.to_dict(),
     }
     if info is not None:
-        body["runtime"] = {
-            "runtime": info.runtime,
-            "runtime_version": info.runtime_version,
-            "providers": list(info.providers),
-            "artifact": info.artifact,
-            "precision": info.precision,
-            "sha256": info.sha256,
-            "verified": True,
-            "version": info.version,
-        }
+        body["runtime"] = _runtime_json(info)
     return body
 
 

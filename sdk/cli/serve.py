@@ -93,7 +93,7 @@ def serve(
     curl -d '{"inputs":[{"name":"image","shape":[1,1,8,8],"datatype":"FP32","data":[...64 numbers...]}]}'
     http://127.0.0.1:8080/v2/models/digits-cnn/infer
     """
-    from sdk.config import RuntimeConfig
+    from sdk.runtime.config import RuntimeConfig
     from sdk.serving import http
     from sdk.serving.bootstrap import build_service
     from sdk.serving.config import ServeConfig

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from sdk.artifacts.store import Store
 from sdk.client.client import Client, Result
 from sdk.client.config import AuthKind, ClientConfig, EndpointKind
-from sdk.config import RuntimeConfig
+from sdk.runtime.config import RuntimeConfig
 
 if TYPE_CHECKING:
     import httpx

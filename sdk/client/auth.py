@@ -9,7 +9,8 @@ from typing import Any
 
 import httpx
 
-from sdk.errors import ConfigError, MissingDependency, Unauthorized
+from sdk.errors import ConfigError, Unauthorized
+from sdk.extras import require
 
 # Headers that take part in the signature; anything a proxy may rewrite stays out of it.
 _SIGNED = ("host", "content-type", "x-amz-date", "x-amz-security-token", "x-amz-content-sha256")
@@ -33,15 +34,12 @@ class SigV4(httpx.Auth):
     requires_request_body = True
 
     def __init__(self, service: str, region: str, *, session: Any = None) -> None:
-        try:
-            import botocore.session
-        except ImportError as exc:
-            raise MissingDependency("botocore", "aws", purpose="signing requests to AWS (SigV4)") from exc
+        botocore_session = require("botocore.session", purpose="signing requests to AWS (SigV4)")
         if not region:
             raise ConfigError("SigV4 signing needs a region", hint="set AWS_REGION or pass region=...")
         self.service = service
         self.region = region
-        self._session = session or botocore.session.get_session()
+        self._session = session or botocore_session.get_session()
 
     def _credentials(self) -> Any:
         credentials = self._session.get_credentials()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import difflib
 import logging
-import os
 import random
 import re
 import time
@@ -15,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from sdk.artifacts.config import StoreConfig
 from sdk.artifacts.manifest import Manifest
 from sdk.artifacts.store import ModelRef, Store, open_store
 from sdk.client.audit import open_log
@@ -25,7 +25,6 @@ from sdk.client.latency import LatencyModel
 from sdk.client.local import LocalRoute
 from sdk.client.privacy import PrivacyVerdict, decide_privacy
 from sdk.client.router import Availability, Router, RouterPolicy
-from sdk.config import RuntimeConfig
 from sdk.errors import (
     AiaasError,
     CloudUnavailable,
@@ -37,6 +36,8 @@ from sdk.errors import (
     PrivacyViolation,
 )
 from sdk.runtime import RuntimeInfo
+from sdk.runtime.config import RuntimeConfig
+from sdk.settings import env_text, env_var
 
 if TYPE_CHECKING:
     import httpx
@@ -148,7 +149,9 @@ class Client:
         )
         # The privacy sources a call joins (sdk.client.privacy): AIAAS_PRIVACY speaks even when an argument set the
         # client's default, and the config file's default even when the argument or the environment replaced it.
-        self._environment_privacy = _privacy_setting(os.environ.get("AIAAS_PRIVACY"), "AIAAS_PRIVACY")
+        self._environment_privacy = _privacy_setting(
+            env_text(ClientConfig, "privacy"), env_var(ClientConfig, "privacy")
+        )
         self._default_privacy = Privacy.strictest(
             self.config.privacy,
             _privacy_setting(read_config_file().get("privacy"), "the config file") if config is None else None,
@@ -502,7 +505,7 @@ def _privacy_setting(value: object, source: str) -> Privacy | None:
 
 def _refuse_network_store(store: object) -> None:
     """A local-only client reads models from this device only: an S3 store would reach the network."""
-    text = str(store) if isinstance(store, (str, Path)) else os.environ.get("AIAAS_STORE") if store is None else None
+    text = str(store) if isinstance(store, (str, Path)) else env_text(StoreConfig, "root") if store is None else None
     label = text if text is not None else str(getattr(store, "label", ""))
     if "s3://" in label:
         raise ConfigError(

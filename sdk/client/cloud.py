@@ -40,8 +40,9 @@ from sdk.errors import (
     Overloaded,
     error_for_status,
 )
-from sdk.serving.codec import decode_response, encode_request, sagemaker_framing
-from sdk.serving.datatypes import numpy_dtype
+from sdk.protocol.codec import decode_response, encode_request
+from sdk.protocol.datatypes import numpy_dtype
+from sdk.protocol.framing import sagemaker_framing
 
 RETRY_STATUSES = (429, 503)
 # The 4xx statuses an OIP server (ours, KServe, Triton, AWS front doors) answers about a request; others mean the URL

@@ -4,16 +4,14 @@ the default."""
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from sdk.client.decision import Mode, Privacy, choose
-from sdk.config import default_cache_dir, env, resolve
 from sdk.errors import ConfigError
+from sdk.settings import env, env_text, resolve, xdg_cache_home, xdg_config_home
 
-CONFIG_ENV = "AIAAS_CONFIG"
 ENDPOINT_KINDS = ("oip", "lambda-url", "sagemaker")
 AUTH_KINDS = ("auto", "none", "bearer", "sigv4")
 # The same values, for type checkers (a test keeps the pairs equal).
@@ -21,12 +19,21 @@ EndpointKind = Literal["oip", "lambda-url", "sagemaker"]
 AuthKind = Literal["auto", "none", "bearer", "sigv4"]
 
 
+@dataclass(frozen=True, kw_only=True)
+class ConfigFile:
+    """Where the client's config file is: read before ``ClientConfig``, whose file values it holds."""
+
+    path: Path | None = env(
+        "AIAAS_CONFIG", None, help="the client's config file (default: $XDG_CONFIG_HOME/aiaas/config.json)"
+    )
+
+
 def config_path() -> Path:
     """``AIAAS_CONFIG``, else ``$XDG_CONFIG_HOME/aiaas/config.json`` (``~/.config/aiaas/config.json``)."""
-    if os.environ.get(CONFIG_ENV):
-        return Path(os.environ[CONFIG_ENV]).expanduser()
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / "aiaas" / "config.json"
+    given = env_text(ConfigFile, "path")
+    if given:  # an empty AIAAS_CONFIG means unset
+        return Path(given).expanduser()
+    return xdg_config_home() / "config.json"
 
 
 def read_config_file(path: Path | None = None) -> dict[str, Any]:
@@ -123,7 +130,7 @@ class ClientConfig:
             and not (self.sagemaker_endpoint and self.region)
         ):
             raise ConfigError("endpoint_kind sagemaker needs sagemaker_endpoint and region (or an explicit endpoint)")
-        state = Path(self.latency_state) if self.latency_state else default_cache_dir() / "latency.json"
+        state = Path(self.latency_state) if self.latency_state else xdg_cache_home() / "latency.json"
         object.__setattr__(self, "latency_state", state)
 
     @property

@@ -13,9 +13,9 @@ from sdk.artifacts import signing
 from sdk.artifacts.manifest import Manifest, read_manifest, read_manifest_bytes
 from sdk.artifacts.store import ModelRef, Store
 from sdk.client.router import Availability
-from sdk.config import RuntimeConfig
 from sdk.errors import AiaasError, ArtifactError, MissingDependency, ModelNotFound
 from sdk.runtime import LoadedModel, load
+from sdk.runtime.config import RuntimeConfig
 
 LOOKUP_TTL_S = 5.0
 

@@ -10,7 +10,16 @@ from sdk.compile.package import ArtifactWriter
 from sdk.compile.parity import ParityResult, check_parity
 from sdk.compile.pipeline import CompileResult, compile_source
 from sdk.compile.progress import Progress
-from sdk.compile.recipe import Evaluation, ModelSpec, QualityGate, Recipe, Trained, TransformerFusion, load_recipe
+from sdk.compile.recipe import (
+    Evaluation,
+    ModelSpec,
+    QualityGate,
+    RawEvaluation,
+    Recipe,
+    Trained,
+    TransformerFusion,
+    load_recipe,
+)
 from sdk.compile.sources import CompileSource, from_recipe, resolve_source
 
 __all__ = [
@@ -23,6 +32,7 @@ __all__ = [
     "Progress",
     "QualityGate",
     "QualityResult",
+    "RawEvaluation",
     "Recipe",
     "Trained",
     "TransformerFusion",

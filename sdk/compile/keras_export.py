@@ -18,15 +18,16 @@ from typing import Any
 import numpy as np
 
 from sdk.artifacts.manifest import TensorSpec
-from sdk.compile.extras import TF, require
+from sdk.compile.extras import require
 from sdk.errors import ConfigError
+from sdk.extras import TF
 
 DEFAULT_OPSET = 17
 TF_INSTALL = TF.command
 
 
 def import_keras() -> Any:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow reads it at import: a write, none of ours
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         keras = require("keras", purpose="compiling Keras / TensorFlow models")

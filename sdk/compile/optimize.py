@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sdk.compile.extras import OPENVINO, require
+from sdk.compile.extras import require
 from sdk.compile.recipe import TransformerFusion
+from sdk.extras import OPENVINO
 
 CONV_OPS = frozenset({"Conv", "ConvTranspose", "ConvInteger", "QLinearConv"})
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from sdk.artifacts.integrity import sha256_bytes
 from sdk.artifacts.manifest import ArtifactFile, ExtraFile, Manifest, Source, TensorSpec, write_manifest
+from sdk.artifacts.processors_schema import ProcessorsSpec
 from sdk.artifacts.staging import swap_in
 from sdk.compile.gates import GateResult
 from sdk.errors import ParityFailure
@@ -37,6 +38,7 @@ class ArtifactWriter:
         labels: tuple[str, ...] | None = None,
         privacy_floor: str = "public",
         metrics: Mapping[str, float] | None = None,
+        processors: ProcessorsSpec | None = None,
     ) -> None:
         self.folder = Path(folder)
         self._header: dict[str, Any] = {
@@ -50,6 +52,7 @@ class ArtifactWriter:
             "labels": labels,
             "privacy_floor": privacy_floor,
             "metrics": dict(metrics or {}),
+            "processors": processors,
         }
         self._artifacts: list[ArtifactFile] = []
         self._files: list[ExtraFile] = []

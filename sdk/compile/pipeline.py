@@ -1,7 +1,9 @@
 """The compile pipeline: export -> optimize -> parity gate -> reduced precisions -> TensorRT -> artifact folder.
 
 Every artifact is checked against the source model on held-out real inputs before anything is written: fp32 must
-match within max |diff| (``check_parity``), fp16/int8 must keep the task metric (``check_quality``). One failure
+match within max |diff| (``check_parity``), fp16/int8 must keep the task metric (``check_quality``), and declared
+processors must reproduce the source's own preprocessing on held-out raw inputs (``check_source_processors``, first:
+it needs no export). One failure
 stops the compile with every number listed, unless ``allow_degraded`` gives the reason to ship anyway (recorded in
 the manifest). Every gate, TensorRT engines' included, is passed before anything is written; the folder is then
 written beside ``out`` and swapped in whole (``staged_folder``), so a failed or interrupted compile leaves the
@@ -10,6 +12,7 @@ previous folder as it was.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,10 +22,12 @@ import numpy as np
 
 from sdk.artifacts.cpu import this_cpu_record
 from sdk.artifacts.manifest import Manifest, Source
+from sdk.artifacts.processors_schema import ProcessorsSpec
 from sdk.compile import optimize
 from sdk.compile.gates import GateResult, QualityResult, check_quality
 from sdk.compile.package import ArtifactWriter, staged_folder
 from sdk.compile.parity import check_parity
+from sdk.compile.processor_gate import ProcessorGateResult, check_source_processors
 from sdk.compile.progress import Progress
 from sdk.compile.sources import CompileSource
 from sdk.compile.torch_export import DEFAULT_OPSET, run_onnx
@@ -98,6 +103,7 @@ def compile_source(
     wanted = parse_precisions(precisions)
     inputs = source.evaluation.inputs
     samples = source.evaluation.samples
+    processors = _processor_gate(source, progress, allow_degraded)
     with progress.step(f"export {source.name} ({source.framework}) to ONNX, opset {DEFAULT_OPSET}") as step:
         fp32 = source.export()
         step.detail = f"{len(fp32) / 1e6:.1f} MB"
@@ -150,9 +156,30 @@ def compile_source(
     engines = _engines(against, wanted) if tensorrt else []
     _raise_if_any_failed(source.name, engines, samples, allow_degraded)
     with progress.step(f"write the artifact folder {out}") as step, staged_folder(out) as staging:
-        manifest = _write(source, staging, candidates, engines, version, allow_degraded, source_scores, privacy_floor)
+        manifest = _write(
+            source, staging, candidates, engines, version, allow_degraded, source_scores, privacy_floor, processors
+        )
         step.detail = ", ".join(a.file for a in manifest.artifacts)
     return CompileResult(manifest, out, candidates, list(progress.notes))
+
+
+def _processor_gate(source: CompileSource, progress: Progress, allow_degraded: str | None) -> ProcessorsSpec | None:
+    """The processors to write, with their gate's result; ParityFailure (before any export) when they do not
+    reproduce the source's preprocessing, unless ``allow_degraded`` ships them anyway."""
+    if source.processors is None:
+        return None
+    gate: ProcessorGateResult | None
+    kind = source.processors.input
+    title = "processor gate: the declared processors vs the source's own preprocessing on held-out raw inputs"
+    with progress.step(title if kind is not None else "processors: output only (nothing raw to check)") as step:
+        gate = check_source_processors(source)
+        step.detail = gate.summary() if gate is not None else ""
+    if gate is None:
+        return source.processors
+    if not gate.passed and not allow_degraded:
+        gate.raise_if_failed(source.name)
+    waiver = allow_degraded.strip() if allow_degraded and not gate.passed else None
+    return dataclasses.replace(source.processors, parity=dataclasses.replace(gate.to_manifest(), waiver=waiver))
 
 
 def _raise_if_any_failed(name: str, candidates: Sequence[Candidate], samples: int, allow_degraded: str | None) -> None:
@@ -237,7 +264,7 @@ def _static_int8(against: Reference) -> Candidate | None:
 
 def run_openvino(model: bytes, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Run ONNX bytes in OpenVINO on the CPU, as the runtime's OpenVINO backend does."""
-    from sdk.config import RuntimeConfig
+    from sdk.runtime.config import RuntimeConfig
     from sdk.runtime.openvino_backend import OpenVinoBackend
 
     backend = OpenVinoBackend(model, RuntimeConfig(warmup_runs=0))
@@ -291,6 +318,7 @@ def _write(
     allow_degraded: str | None,
     source_scores: Mapping[str, float],
     privacy_floor: str,
+    processors: ProcessorsSpec | None = None,
 ) -> Manifest:
     """Write the artifact folder into ``out``, an empty staging folder (the caller swaps it in)."""
     metrics: dict[str, float] = {**source.metrics}
@@ -317,6 +345,7 @@ def _write(
         labels=source.labels,
         metrics=metrics,
         privacy_floor=privacy_floor,
+        processors=processors,
     )
     for c in [*candidates, *engines]:
         writer.add_model(

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from sdk.artifacts.manifest import TensorSpec
+from sdk.artifacts.processors_schema import ProcessorsSpec
 from sdk.compile.extras import translating_imports
 from sdk.errors import ConfigError, ModelNotFound
 
@@ -74,6 +75,17 @@ class Evaluation:
 
 
 @dataclass(frozen=True)
+class RawEvaluation:
+    """Held-out raw inputs (sentences, PNG bytes, series windows) and the source's own preprocessing of them, for the
+    processor gate: the artifact's processors must turn every item into the tensors ``preprocess`` makes of it (token
+    ids equal, floats within 1e-6). Include items the processor must cut (text longer than its max length)."""
+
+    items: Sequence[Any]
+    preprocess: Callable[[Sequence[Any]], Arrays]
+    reference: str = "the source's preprocessing"  # names it in the gate's result, e.g. "transformers BertTokenizer"
+
+
+@dataclass(frozen=True)
 class Trained:
     """A trained (or pretrained) source model and its test metrics, as the recipe measured them."""
 
@@ -106,6 +118,8 @@ class ModelSpec:
     classify_output: str | None = None
     fp32_tolerance: float = 1e-4
     transformer: TransformerFusion | None = None
+    # Raw inputs in, answers out (the manifest's processors block): checked by the processor gate, then written.
+    processors: ProcessorsSpec | None = None
 
     @property
     def output_names(self) -> tuple[str, ...]:
@@ -122,7 +136,9 @@ class Recipe(ModelSpec):
 
     ``train(seed=, epochs=, progress=)`` returns ``Trained``; ``save(model, folder)`` / ``load(folder)`` persist it;
     ``evaluation(seed)`` returns held-out real inputs (never training data); ``files()`` returns extra files to ship
-    (name -> (bytes, purpose)); ``calibration()`` returns real input batches for static quantization.
+    (name -> (bytes, purpose)); ``calibration()`` returns real input batches for static quantization;
+    ``raw_evaluation(seed)`` returns held-out raw inputs and the source's own preprocessing (needed with an input
+    processor).
     """
 
     train: Callable[..., Trained]
@@ -132,6 +148,7 @@ class Recipe(ModelSpec):
     default_epochs: int | None = None
     files: Callable[[], Mapping[str, tuple[bytes, str]]] | None = None
     calibration: Callable[[], Sequence[Arrays]] | None = None
+    raw_evaluation: Callable[[int], RawEvaluation] | None = None
     path: str = ""
 
     def __post_init__(self) -> None:

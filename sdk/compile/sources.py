@@ -25,6 +25,7 @@ from sdk.compile.recipe import (
     Evaluation,
     ModelSpec,
     QualityGate,
+    RawEvaluation,
     Recipe,
     Trained,
     load_recipe,
@@ -51,6 +52,8 @@ class CompileSource(ModelSpec):
     files: Mapping[str, tuple[bytes, str]] = field(default_factory=dict)
     # Real input batches for static int8 (calibration of activation ranges); never the evaluation data.
     calibration: Sequence[Arrays] = ()
+    # Held-out raw inputs and the source's own preprocessing: what the processor gate checks ``processors`` against.
+    raw_evaluation: RawEvaluation | None = None
 
 
 def from_recipe(recipe: Recipe, trained: Trained, *, seed: int) -> CompileSource:
@@ -95,6 +98,7 @@ def from_recipe(recipe: Recipe, trained: Trained, *, seed: int) -> CompileSource
         metrics={**trained.metrics, "seed": float(seed)},
         files=dict(recipe.files()) if recipe.files else {},
         calibration=tuple(recipe.calibration()) if recipe.calibration else (),
+        raw_evaluation=recipe.raw_evaluation(seed) if recipe.raw_evaluation else None,
     )
 
 

@@ -22,8 +22,9 @@ from typing import Any
 import numpy as np
 
 from sdk.artifacts.manifest import TensorSpec
-from sdk.compile.extras import GPU, require
+from sdk.compile.extras import require
 from sdk.errors import ArtifactError, ConfigError
+from sdk.extras import GPU, optional
 
 ENGINE_PRECISIONS = ("fp32", "fp16", "int8")
 # Optimization profile defaults for dynamic dimensions that the manifest does not bound.
@@ -60,11 +61,8 @@ class EngineKey:
 
 def unavailable_reason(trt: ModuleType | None = None, compute_capability: str | None = None) -> str | None:
     """Why no engine can be built here (one line), or None when TensorRT and a GPU are both present."""
-    if trt is None:
-        try:
-            import tensorrt  # noqa: F401  (present is all that is asked here)
-        except ImportError:
-            return f"TensorRT is not installed ({GPU.command} on a host with an NVIDIA GPU)"
+    if trt is None and optional("tensorrt") is None:  # present is all that is asked here
+        return f"TensorRT is not installed ({GPU.command} on a host with an NVIDIA GPU)"
     if (compute_capability or gpu_compute_capability()) is None:
         return "no NVIDIA GPU is visible (nvidia-smi found none)"
     return None

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from sdk.compile.extras import require
-from sdk.config import RuntimeConfig
+from sdk.runtime.config import RuntimeConfig
 
 DEFAULT_OPSET = 17
 

@@ -25,11 +25,11 @@ from rich.markup import escape
 
 from sdk.artifacts import LayeredStore, LocalStore
 from sdk.client import Client
-from sdk.config import RuntimeConfig
 from sdk.demo.calls import Call, Recorder, learn
 from sdk.demo.stack import MOTO_CREDENTIALS, Server, Terraform, moto_server, start_serve
 from sdk.deploy.environments import environment_from_terraform
 from sdk.errors import ConfigError
+from sdk.runtime.config import RuntimeConfig
 
 ENV_NAME = "demo"
 MODEL = "digits-cnn"
@@ -69,7 +69,8 @@ class Demo:
         self.console = console
         self.report = DemoReport()
         self.recorder = Recorder(console)
-        # Everything the demo writes stays in its workdir: the user's config, caches and store are not touched.
+        # Everything the demo writes stays in its workdir: the user's config, caches and store are not touched. The
+        # whole environment is passed on to the processes the demo starts, with these over it: no setting is read here.
         self.env = {
             **os.environ,
             "XDG_CONFIG_HOME": str(workdir / "config"),

@@ -20,7 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sdk.errors import ConfigError, MissingDependency
+from sdk.errors import ConfigError
+from sdk.extras import require
+from sdk.settings import env, env_text, env_var
 
 MOTO_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -28,7 +30,18 @@ MOTO_CREDENTIALS = {
     "AWS_REGION": "us-east-1",
     "AWS_DEFAULT_REGION": "us-east-1",
 }
-MIRROR_ENV_VAR = "AIAAS_TF_PROVIDER_MIRROR"
+
+
+@dataclass(frozen=True, kw_only=True)
+class StackSettings:
+    """The local stack's own settings."""
+
+    provider_mirror: str | None = env(
+        "AIAAS_TF_PROVIDER_MIRROR", None, help="folder holding registry.terraform.io/ (Terraform's providers, offline)"
+    )
+
+
+MIRROR_ENV_VAR = env_var(StackSettings, "provider_mirror")
 _LIKELY_MIRROR_PARENTS = ("/opt", "/usr/local/share/terraform", "/usr/share/terraform", "~/.terraform.d",
                           "~/.local/share/terraform", "/usr/local", "/srv")  # fmt: skip
 
@@ -53,12 +66,7 @@ def _stop(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: 
 @contextmanager
 def moto_server(log: Path) -> Iterator[str]:
     """A moto server (every AWS API on one port) on a free loopback port; yields its endpoint URL."""
-    try:
-        import moto.server  # noqa: F401
-    except ImportError as exc:
-        raise MissingDependency(
-            "moto", "dev", purpose="the local AWS stand-in", command='pip install "moto[server]"'
-        ) from exc
+    require("moto.server", purpose="the local AWS stand-in")
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -102,7 +110,7 @@ def start_serve(store: str, log: Path, *args: str, env: Mapping[str, str] | None
     with log.open("wb") as out:
         process = subprocess.Popen(
             [*command, *args], stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
-        )
+        )  # the whole environment, passed on to a process of our own: not a setting read here
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         for line in log.read_text(errors="replace").splitlines():
@@ -125,7 +133,7 @@ def _holds_aws_provider(root: Path) -> bool:
 def find_provider_mirror(cache_file: Path | None = None) -> Path:
     """The filesystem mirror root holding registry.terraform.io/hashicorp/aws: ``AIAAS_TF_PROVIDER_MIRROR``, a
     remembered root, the usual places, then the whole disk (once; the result is remembered in ``cache_file``)."""
-    configured = os.environ.get(MIRROR_ENV_VAR)
+    configured = env_text(StackSettings, "provider_mirror")
     if configured:
         if _holds_aws_provider(Path(configured).expanduser()):
             return Path(configured).expanduser()
@@ -161,6 +169,7 @@ def offline_terraform_env(mirror: Path, workdir: Path) -> dict[str, str]:
     prompts or update checks, and never a developer's own AWS profile or credentials by accident."""
     cli_config = workdir / "terraform.rc"
     cli_config.write_text(f'provider_installation {{\n  filesystem_mirror {{\n    path = "{mirror}"\n  }}\n}}\n')
+    # The whole environment, passed on to terraform less what must not leak into it: not a setting read here.
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TF_", "AWS_"))}
     env.update(
         TF_CLI_CONFIG_FILE=str(cli_config),

@@ -10,7 +10,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sdk.deploy.environments import Environment
-from sdk.errors import ConfigError, MissingDependency
+from sdk.errors import ConfigError
+from sdk.extras import require
 
 
 @dataclass
@@ -44,10 +45,7 @@ class AwsClients:
 
 def make_client(service: str, environment: Environment) -> Any:
     """A boto3 client in the environment's region, at its ``aws_endpoint_url`` when set (a moto server)."""
-    try:
-        import boto3
-    except ImportError as exc:
-        raise MissingDependency("boto3", "aws", purpose="deploying to AWS") from exc
+    boto3 = require("boto3", purpose="deploying to AWS")
     session = boto3.session.Session(region_name=environment.region)
     return session.client(service, endpoint_url=environment.aws_endpoint_url)
 

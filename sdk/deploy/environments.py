@@ -7,7 +7,6 @@ as ``$XDG_CONFIG_HOME/aiaas/envs/<name>.json``; `sdk deploy --env NAME` and the 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 from dataclasses import asdict, dataclass, fields
@@ -15,13 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from sdk.errors import ConfigError
+from sdk.settings import xdg_config_home
 
 TERRAFORM_OUTPUT = "sdk_config"
-
-
-def config_dir() -> Path:
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / "aiaas"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -54,7 +49,7 @@ class Environment:
         return cls(**values)
 
     def path(self, root: Path | None = None) -> Path:
-        return (root or config_dir()) / "envs" / f"{self.name}.json"
+        return (root or xdg_config_home()) / "envs" / f"{self.name}.json"
 
     def save(self, root: Path | None = None) -> Path:
         """Write to ``<root>/envs/<name>.json``; ``root`` defaults to the user's aiaas config folder."""
@@ -65,7 +60,7 @@ class Environment:
 
     @classmethod
     def load(cls, name: str) -> Environment:
-        path = config_dir() / "envs" / f"{name}.json"
+        path = xdg_config_home() / "envs" / f"{name}.json"
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError as exc:

@@ -20,6 +20,7 @@ from sdk.artifacts.integrity import sha256_bytes
 from sdk.artifacts.manifest import MANIFEST_FILE, RESERVED_VERSIONS, Manifest
 from sdk.deploy.progress import NoProgress, TransferProgress
 from sdk.errors import CloudUnavailable, ConfigError, IntegrityError, ManifestError, ModelNotFound
+from sdk.extras import optional
 
 MiB = 1 << 20
 UPLOAD, SKIP, COPY = "upload", "skip", "copy"
@@ -268,11 +269,8 @@ class Uploader:
 
 def _upload_failed() -> tuple[type[Exception], ...]:
     """boto3's own upload error (not a botocore one), or () without boto3 (an injected stand-in client)."""
-    try:
-        from boto3.exceptions import S3UploadFailedError
-    except ImportError:
-        return ()
-    return (S3UploadFailedError,)
+    exceptions = optional("boto3.exceptions")
+    return () if exceptions is None else (exceptions.S3UploadFailedError,)
 
 
 def _b64(sha256_hex: str) -> str:

@@ -25,8 +25,9 @@ import numpy as np
 
 from sdk.artifacts.cpu import this_cpu
 from sdk.artifacts.manifest import ArtifactFile, Manifest, TensorSpec
-from sdk.config import RuntimeConfig, default_cache_dir
 from sdk.errors import ManifestError
+from sdk.runtime.config import RuntimeConfig
+from sdk.settings import xdg_cache_home
 
 PROBE_LENGTH = 128  # non-batch dynamic dimensions in the probe input (MiniLM: a 128-token sentence)
 PROBE_RUNS = 10
@@ -144,7 +145,7 @@ class ChoiceCache:
     not an error: the runtime measures again (a read-only home, as in Lambda, costs one probe per cold start)."""
 
     def __init__(self, path: Path | None = None) -> None:
-        self.path = path or default_cache_dir() / CACHE_FILE
+        self.path = path or xdg_cache_home() / CACHE_FILE
 
     def _read(self) -> dict[str, Any]:
         try:

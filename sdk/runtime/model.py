@@ -7,7 +7,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 
@@ -15,11 +15,12 @@ from sdk.artifacts import signing
 from sdk.artifacts.integrity import read_verified, verify_file
 from sdk.artifacts.manifest import ArtifactFile, Manifest, TensorSpec, read_manifest_bytes
 from sdk.artifacts.store import Store, StoredModel, locate_model
-from sdk.config import RuntimeConfig
 from sdk.errors import ArtifactError, IntegrityError, InvalidInput, ManifestError, MissingDependency, RuntimeFault
 from sdk.runtime import choice
 from sdk.runtime.backend import Backend
+from sdk.runtime.config import RuntimeConfig
 from sdk.runtime.onnx_backend import OnnxRuntimeBackend
+from sdk.runtime.processors import Processed, Processors, open_processors
 from sdk.runtime.validation import InputValidator
 
 
@@ -48,14 +49,23 @@ class RuntimeInfo:
 
 
 class LoadedModel:
-    """A verified artifact loaded into a backend. Call it with a dict of arrays (or one array)."""
+    """A verified artifact loaded into a backend. Call it with a dict of arrays (or one array), or, when its manifest
+    declares processors, with raw inputs: text (a string or a list), images (PNG/JPEG bytes or paths), a series."""
 
-    def __init__(self, manifest: Manifest, artifact: ArtifactFile, backend: Backend, info: RuntimeInfo) -> None:
+    def __init__(
+        self,
+        manifest: Manifest,
+        artifact: ArtifactFile,
+        backend: Backend,
+        info: RuntimeInfo,
+        processors: Processors | None = None,
+    ) -> None:
         self.manifest = manifest
         self.artifact = artifact
         self.backend = backend
         self.info = info
         self.validator = InputValidator(manifest.inputs)
+        self.processors = processors
         _check_signature(manifest, artifact, backend)
 
     @property
@@ -66,11 +76,36 @@ class LoadedModel:
     def version(self) -> str:
         return self.manifest.version
 
-    def __call__(self, inputs: Any) -> dict[str, np.ndarray]:
-        """Validate ``inputs`` against the manifest, run, and return outputs by name."""
+    @overload
+    def __call__(self, inputs: Mapping[str, Any]) -> dict[str, np.ndarray]: ...
+
+    @overload
+    def __call__(self, inputs: str | bytes | list[str] | list[bytes]) -> Processed: ...
+
+    @overload
+    def __call__(self, inputs: Any) -> dict[str, np.ndarray] | Processed: ...
+
+    def __call__(self, inputs: Any) -> dict[str, np.ndarray] | Processed:
+        """Tensors (a dict name -> array, or one array): validate against the manifest, run, return outputs by name.
+        Raw inputs the model's processors take: ``process`` them (answers, not tensors)."""
+        if self.processors is not None and self.processors.takes(inputs):
+            return self.process(inputs)
         return self.backend.run(self.validator(inputs))
 
     predict = __call__
+
+    def process(self, raw: Any, *, top_k: int | None = None) -> Processed:
+        """Raw inputs (one item or a list) -> the model's tensors -> answers, with the artifact's processors: labels
+        and scores for a classifier (``top_k`` overrides the manifest's), a normalized embedding, a forecast in the
+        data's units. Truncated text is reported in the result (``truncated``, ``notes``)."""
+        if self.processors is None:
+            raise InvalidInput(
+                f"{self.manifest.ref} takes tensors only: its manifest declares no processors",
+                hint="pass a dict of arrays, or compile the model from a recipe that declares its processors",
+            )
+        encoded = self.processors.encode(raw)
+        tensors = self.backend.run(self.validator(encoded.feeds))
+        return self.processors.decode(tensors, encoded, top_k=top_k)
 
     def run_validated(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Run feeds that ``self.validator`` already accepted (the batcher merges validated requests)."""
@@ -248,8 +283,10 @@ def load(
         precision = config.precision  # a preference (e.g. int8 on small devices), not a requirement
     wanted = manifest.artifact(kind="onnx", precision=precision).precision
     start = time.perf_counter()
+    processors = open_processors(folder, manifest)  # its files read from the very bytes that were checked
     for extra in manifest.files:
-        verify_file(folder, extra.file, extra.sha256, extra.bytes)
+        if processors is None or extra.file not in processors.files:
+            verify_file(folder, extra.file, extra.sha256, extra.bytes)
     backend, artifact, chosen = _open_fastest(manifest, folder, choice.options(manifest, wanted, config), config)
     load_ms = (time.perf_counter() - start) * 1000
     info = RuntimeInfo(
@@ -266,7 +303,7 @@ def load(
         path=str(folder),
         extra={"store": origin, **({"backend_choice": chosen.entry} if chosen.entry else {})},
     )
-    loaded = LoadedModel(manifest, artifact, backend, info)
+    loaded = LoadedModel(manifest, artifact, backend, info, processors)
     if config.warmup_runs:
         warmup_ms = loaded.warmup(config.warmup_runs)
         loaded.info = dataclasses.replace(info, warmup_ms=warmup_ms)

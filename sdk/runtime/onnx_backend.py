@@ -8,9 +8,10 @@ from typing import Any
 
 import numpy as np
 
-from sdk.config import RuntimeConfig
-from sdk.errors import ArtifactError, InvalidInput, MissingDependency, RuntimeFault
+from sdk.errors import ArtifactError, InvalidInput, RuntimeFault
+from sdk.extras import require
 from sdk.runtime.backend import first_line
+from sdk.runtime.config import RuntimeConfig
 from sdk.runtime.providers import plan_providers, probe_machine
 
 # ONNX type strings -> numpy dtype names.
@@ -31,11 +32,7 @@ _ORT_TYPES = {
 
 
 def import_onnxruntime() -> ModuleType:
-    try:
-        import onnxruntime
-    except ImportError as exc:
-        raise MissingDependency("onnxruntime", "edge", purpose="running models on this device") from exc
-    return onnxruntime
+    return require("onnxruntime", purpose="running models on this device")
 
 
 def session_options(ort: ModuleType, config: RuntimeConfig) -> Any:

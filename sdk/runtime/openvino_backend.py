@@ -16,21 +16,14 @@ from typing import Any
 
 import numpy as np
 
-from sdk.config import RuntimeConfig
-from sdk.errors import ArtifactError, InvalidInput, MissingDependency, RuntimeFault
+from sdk.errors import ArtifactError, InvalidInput, RuntimeFault
+from sdk.extras import require
 from sdk.runtime.backend import first_line
-
-INSTALL = 'pip install "aiaas-sdk[openvino]"'
+from sdk.runtime.config import RuntimeConfig
 
 
 def import_openvino() -> ModuleType:
-    try:
-        import openvino
-    except ImportError as exc:
-        raise MissingDependency(
-            "openvino", "openvino", purpose="running models with OpenVINO", command=INSTALL
-        ) from exc
-    return openvino
+    return require("openvino", purpose="running models with OpenVINO")
 
 
 def available() -> bool:

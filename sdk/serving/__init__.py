@@ -1,14 +1,15 @@
-"""The serving core: the Open Inference Protocol (KServe v2) spoken by `sdk serve` and the functions.
+"""The serving core: the Open Inference Protocol (KServe v2) server behind `sdk serve` and the functions.
 
-Nothing is imported here, so that ``import sdk.serving.codec`` (what a client needs) stays light. The modules::
+The wire format itself (codec, tensors, datatypes, JSON, content encodings) is ``sdk.protocol``, shared with the
+client; what is here is the server's policy. Nothing is imported here. The modules::
 
-    datatypes   OIP datatype names <-> numpy dtypes
-    tensors     one tensor: JSON data and the binary extension, strictly checked
-    codec       requests and responses (encode/decode, both sides), the binary tensor extension
     config      ServeConfig: limits, batching, auth (environment variables beside each field)
+    limits      what one request may cost: rows per request, model runs in slices
+    routes      the route table (method, path -> handler) and its bounded cache
     repository  the models a server serves, each version loaded once (local, built-in or s3:// stores)
     batcher     dynamic batching on an event loop, model runs on a worker thread
     service     routes -> Response; the one ``handle`` every transport calls
     bootstrap   build a ready service from a store URI
+    connection  the HTTP connection guards of `sdk serve` (connections, header size and time)
     http        uvicorn + a raw ASGI app (`sdk serve`, the SageMaker container)
 """

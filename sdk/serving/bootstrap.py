@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sdk.config import RuntimeConfig
+from sdk.runtime.config import RuntimeConfig
 from sdk.serving.batcher import Batcher
 from sdk.serving.config import ServeConfig
 from sdk.serving.repository import ModelRepository, open_model_store

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sdk.config import env, resolve
 from sdk.errors import ConfigError
+from sdk.settings import env, resolve
 
 # AWS Lambda's limit for a synchronous invocation payload: a body over it would be refused by Lambda anyway.
 LAMBDA_PAYLOAD_LIMIT = 6 * 1024 * 1024

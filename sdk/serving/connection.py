@@ -23,8 +23,8 @@ import http
 from collections.abc import Callable
 from typing import Any
 
-from sdk.errors import MissingDependency
-from sdk.serving.codec import encode_error
+from sdk.extras import require
+from sdk.protocol.codec import encode_error
 from sdk.serving.config import ServeConfig
 
 # A refusal from this layer: (peer, status, bytes sent) for the access log.
@@ -46,11 +46,10 @@ def canned(status: int, message: str, extra: tuple[tuple[str, str], ...] = ()) -
 
 def guarded_protocol(config: ServeConfig, on_refusal: Refusals | None = None) -> type[asyncio.Protocol]:
     """uvicorn's httptools protocol held to ``config``'s connection limits (pass it as ``uvicorn.Config(http=...)``)."""
-    try:
-        import httptools
-        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
-    except ImportError as exc:  # the guards count bytes around httptools' parser: uvicorn's h11 has no such hooks
-        raise MissingDependency("httptools", "serve", purpose="sdk serve (its HTTP parser)") from exc
+    # The guards count bytes around httptools' parser: uvicorn's h11 has no such hooks.
+    httptools = require("httptools", purpose="sdk serve (its HTTP parser)")
+    require("uvicorn", purpose="sdk serve (the HTTP server)")
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol  # typed: the class below overrides it
 
     max_connections = config.max_connections
     max_header_bytes = config.max_header_bytes

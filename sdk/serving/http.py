@@ -25,8 +25,9 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-from sdk.errors import MissingDependency, PayloadTooLarge
-from sdk.serving.codec import encode_error
+from sdk.errors import PayloadTooLarge
+from sdk.extras import require
+from sdk.protocol.codec import encode_error
 from sdk.serving.connection import guarded_protocol
 from sdk.serving.service import JSON_HEADERS, Request, Response, Service, loggable
 
@@ -239,11 +240,7 @@ def is_loopback(host: str) -> bool:
 
 
 def import_uvicorn() -> Any:
-    try:
-        import uvicorn
-    except ImportError as exc:
-        raise MissingDependency("uvicorn", "serve", purpose="sdk serve (the HTTP server)") from exc
-    return uvicorn
+    return require("uvicorn", purpose="sdk serve (the HTTP server)")
 
 
 def build_server(

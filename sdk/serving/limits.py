@@ -4,7 +4,7 @@ The body limit bounds what a request can say, not what it can ask for: 6 MiB of 
 and one model run over them took +720 MiB. So a request is held to ``max_request_rows`` (413 above it, naming the
 limit), and a batchable model runs a request of more than ``max_batch_size`` rows in slices of that many rows,
 joined back in order: memory follows the slice, not the request. Elements are bounded while decoding
-(``codec.decode_request(max_elements=...)``), before any array exists.
+(``sdk.protocol.codec.decode_request(max_elements=...)``), before any array exists.
 """
 
 from __future__ import annotations

@@ -22,9 +22,9 @@ from typing import TypeVar
 from sdk.artifacts.manifest import NAME_PATTERN, RESERVED_VERSIONS, VERSION_PATTERN, Manifest
 from sdk.artifacts.store import ArtifactFolderStore as ArtifactFolderStore  # re-exported: serving's callers name it
 from sdk.artifacts.store import ModelRef, Store, StoredModel, open_store
-from sdk.config import RuntimeConfig
 from sdk.errors import ArtifactError, ModelNotFound
 from sdk.runtime import LoadedModel, load
+from sdk.runtime.config import RuntimeConfig
 
 _T = TypeVar("_T")
 

@@ -11,7 +11,7 @@ answer identical requests identically. Routes (Open Inference Protocol v2, plus 
 
 Every GET route answers HEAD too (RFC 9110 §9.1): the GET's status and headers, its Content-Length, no body. An
 inference body may come gzip- or deflate-encoded (``encoding``); ``/invocations`` answers binary tensors in
-SageMaker's framing (``codec.sagemaker_framing``), as does any request sent in it.
+SageMaker's framing (``sdk.protocol.framing.sagemaker_framing``), as does any request sent in it.
 
 Every error is ``{"error": "<message>", "code": "<its sdk.errors code>"}`` with the status of its class (the 404 or
 405 for a path no route takes, and an unexpected fault, send none). A 500 is a real fault only:
@@ -46,19 +46,14 @@ from sdk.errors import (
     Unauthorized,
     UnsupportedMediaType,
 )
+from sdk.protocol import encoding, jsonio
+from sdk.protocol.codec import InferRequest, decode_request, encode_error, encode_response
+from sdk.protocol.datatypes import oip_datatype
+from sdk.protocol.framing import SAGEMAKER_BINARY_CONTENT_TYPE, sagemaker_framing
 from sdk.runtime import LoadedModel
-from sdk.serving import encoding, jsonio, limits
+from sdk.serving import limits
 from sdk.serving.batcher import Batcher, batchable
-from sdk.serving.codec import (
-    SAGEMAKER_BINARY_CONTENT_TYPE,
-    InferRequest,
-    decode_request,
-    encode_error,
-    encode_response,
-    sagemaker_framing,
-)
 from sdk.serving.config import ServeConfig
-from sdk.serving.datatypes import oip_datatype
 from sdk.serving.repository import ModelRepository
 from sdk.serving.routes import BODY_HANDLERS, Matched, Refusal, RouteCache
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from sdk.errors import IntegrityError
-from sdk.serving.codec import decode_response
+from sdk.protocol.codec import decode_response
 from tests.functions.conftest import EVENTS, FakeLambdaContext, event
 from tests.sdk.serving.conftest import start_server
 from tests.sdk.serving.moto_server import MOTO_ENV, moto_server, upload_folder

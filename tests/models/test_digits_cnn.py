@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from sdk import load
@@ -103,3 +104,19 @@ def test_retraining_with_the_recorded_instruction_set_gives_the_shipped_weights_
     else:
         pytest.skip(f"the shipped model was trained on {recorded}, this CPU is {here}: no bit-exact rebuild here")
     assert sha == shipped.source.sha256
+
+
+def test_the_held_out_digits_as_pngs_score_as_the_tensors_do(digits_artifact: Path, digits_split) -> None:
+    """The shipped model's processors on the 360 held-out digits written as PNG files (8-bit: within 1/510 of
+    load_digits / 16): the same accuracy as the tensors, and the gate recorded in the manifest."""
+    pytest.importorskip("PIL")
+    from models.digits_cnn.images import png_bytes
+
+    model = load(digits_artifact)
+    labels = model([png_bytes(x) for x in digits_split.x_test]).labels
+    assert labels is not None
+    from_png = float((np.array(labels, dtype=int) == digits_split.y_test).mean())
+    from_tensors = float((model({"image": digits_split.x_test})["logits"].argmax(-1) == digits_split.y_test).mean())
+    assert from_png == pytest.approx(from_tensors, abs=1 / 360)
+    gate = read_manifest(digits_artifact).processors.parity  # type: ignore[union-attr]
+    assert gate is not None and gate.passed and gate.samples == 360

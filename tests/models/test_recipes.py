@@ -23,6 +23,8 @@ def compile_recipe(repo: Path, name: str, epochs: int | None, out: Path, precisi
     assert result.manifest.source.cpu == this_cpu_record()  # float results depend on it: the manifest says which
     for artifact in result.manifest.artifacts:
         assert artifact.parity is not None and artifact.parity.passed, artifact
+    processors = result.manifest.processors  # every reference recipe declares its processors, checked by their gate
+    assert processors is not None and processors.parity is not None and processors.parity.passed, processors
     return trained, result.manifest
 
 
@@ -33,12 +35,17 @@ def test_sunspots_lstm_beats_ar9_and_every_precision_keeps_its_rmse(repo: Path, 
     assert manifest.metrics["int8.rmse"] <= manifest.metrics["source.rmse"] * 1.02
     forecast = load(tmp_path / "lstm", precision="int8")({"window": [[[50.0]] * 20]})["forecast"]
     assert forecast.shape == (1, 1)
+    # Raw: the last 20 yearly numbers as a plain list, the forecast in sunspot numbers.
+    assert load(tmp_path / "lstm", precision="int8")([50.0] * 20)["forecast"].tolist() == forecast.tolist()
+    assert manifest.processors.series.window == 20 and manifest.processors.parity.samples == 62
 
 
 def test_digits_transformer_compiles_with_int8(repo: Path, tmp_path: Path) -> None:
     _, manifest = compile_recipe(repo, "digits-transformer", 2, tmp_path / "tr")
     assert manifest.artifact(precision="int8").parity.metric == "accuracy_drop"
     assert manifest.inputs[0].shape == (-1, 8, 8)
+    png = repo / "models" / "digits_cnn" / "samples" / "digit_7.png"
+    assert load(tmp_path / "tr")(png).outputs["label"].shape == (1, 3)  # a PNG in, as 8 rows of 8 pixels
 
 
 @pytest.fixture(scope="module")

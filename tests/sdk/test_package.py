@@ -22,6 +22,8 @@ HEAVY = (
     "openvino",
     "nncf",
     "cryptography",
+    "tokenizers",  # the text processor's, on the first text call
+    "PIL",  # the image processor's, on the first image call
 )
 
 

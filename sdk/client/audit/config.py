@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sdk.config import env, resolve
 from sdk.errors import ConfigError
+from sdk.settings import env, resolve, xdg_state_home
 
 
 def default_audit_dir() -> Path:
     """``$XDG_STATE_HOME/aiaas/audit`` (``~/.local/state/aiaas/audit``): the XDG home for logs and history, which,
     unlike the cache, a user does not expect to be wiped to free space."""
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "aiaas" / "audit"
+    return xdg_state_home() / "audit"
 
 
 @dataclass(frozen=True, kw_only=True)

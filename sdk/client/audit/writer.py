@@ -35,6 +35,7 @@ from sdk.client.audit.format import (
     read_head,
     write_head,
 )
+from sdk.settings import env_snapshot
 
 logger = logging.getLogger("sdk.audit")
 _YIELD_EVERY = 16  # records encoded between two releases of the GIL (~0.2 ms of work)
@@ -364,7 +365,6 @@ _OPEN: dict[Path, DecisionLog] = {}
 _OPEN_LOCK = threading.Lock()
 _DEFAULT: dict[tuple[str | None, ...], DecisionLog] = {}
 _DISABLED = DecisionLog(Path(os.devnull), enabled=False)
-_SETTINGS = ("AIAAS_AUDIT", "AIAAS_AUDIT_DIR", "AIAAS_AUDIT_KEY", "XDG_STATE_HOME", "HOME")
 
 
 def _after_fork() -> None:
@@ -405,7 +405,7 @@ def record_decision(
 ) -> None:
     """Record a call in the log the environment configures (for code without a client; a client holds
     ``open_log()`` and calls its ``record_decision``, which skips reading the environment)."""
-    key = tuple(os.environ.get(name) for name in _SETTINGS)
+    key = env_snapshot(AuditConfig)  # the environment the default log resolves from: a new one, a new log
     log = _DEFAULT.get(key)
     if log is None:
         log = _DEFAULT[key] = open_log()

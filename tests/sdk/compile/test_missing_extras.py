@@ -119,9 +119,9 @@ def test_an_import_error_about_anything_else_stays_a_config_error_naming_it(
 
 
 def test_the_table_knows_every_module_a_compile_extra_installs() -> None:
-    compile_extra = {m for m, e in extras.EXTRAS.items() if e.name == "compile"}
+    compile_extra = {m for m, e in extras.EXTRAS.items() if e.extra.name == "compile"}
     assert compile_extra >= {"torch", "onnx", "onnxscript", "onnxruntime"}
-    assert extras.EXTRAS["torch"].command == TORCH
+    assert extras.EXTRAS["torch"].extra.command == TORCH
 
 
 def test_sdk_compile_without_torch_prints_the_pinned_install_command(tmp_path: Path) -> None:

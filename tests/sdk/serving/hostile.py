@@ -10,7 +10,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from sdk.serving.datatypes import OIP_TO_NUMPY
+from sdk.protocol.datatypes import OIP_TO_NUMPY
 
 METHODS = ["GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "PATCH", "TRACE"]
 KNOWN_PATHS = [

@@ -11,7 +11,7 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.sdk.serving.test_codec import SPEC_REQUEST
+from tests.sdk.protocol.test_codec import SPEC_REQUEST
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sdk.serving.datatypes import OIP_TO_NUMPY
+from sdk.protocol.datatypes import OIP_TO_NUMPY
 from sdk.serving.service import Service
 
 PATHS = [

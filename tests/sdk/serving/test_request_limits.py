@@ -19,8 +19,8 @@ import pytest
 
 from sdk.artifacts import LocalStore
 from sdk.errors import MalformedRequest
+from sdk.protocol.codec import decode_request
 from sdk.serving.batcher import Batcher
-from sdk.serving.codec import decode_request
 from sdk.serving.config import ServeConfig
 from sdk.serving.http import AccessLog, OipApp
 from sdk.serving.repository import ModelRepository

@@ -13,7 +13,7 @@ import pytest
 
 from sdk.artifacts.s3 import S3Store, fetch_artifact, is_artifact_uri, parse_s3_uri
 from sdk.errors import CloudUnavailable, ConfigError, IntegrityError, ModelNotFound
-from sdk.serving.codec import decode_response, encode_request
+from sdk.protocol.codec import decode_response, encode_request
 from sdk.serving.config import ServeConfig
 from sdk.serving.repository import ArtifactFolderStore, ModelRepository, open_model_store
 from sdk.serving.service import Service

@@ -20,7 +20,8 @@ import numpy as np
 import pytest
 
 from sdk.demo.stack import free_port
-from sdk.serving.codec import SAGEMAKER_BINARY_CONTENT_TYPE, decode_response, encode_request, sagemaker_framing
+from sdk.protocol.codec import decode_response, encode_request
+from sdk.protocol.framing import SAGEMAKER_BINARY_CONTENT_TYPE, sagemaker_framing
 from tests.sdk.serving.sagemaker_front import SageMakerFront
 
 pytestmark = pytest.mark.integration

@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from sdk.serving.codec import decode_response, encode_request
+from sdk.protocol.codec import decode_response, encode_request
+from tests.sdk.protocol.test_codec import SPEC_REQUEST
 from tests.sdk.serving.conftest import TOKEN, RunningServer, start_server
-from tests.sdk.serving.test_codec import SPEC_REQUEST
 
 pytestmark = pytest.mark.integration
 

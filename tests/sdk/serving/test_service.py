@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from sdk.artifacts import LayeredStore, LocalStore, builtin_store
-from sdk.serving.codec import decode_response, encode_request
+from sdk.protocol.codec import decode_response, encode_request
 from sdk.serving.config import ServeConfig
 from sdk.serving.repository import ArtifactFolderStore, ModelRepository
 from sdk.serving.service import Service

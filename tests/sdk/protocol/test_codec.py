@@ -1,4 +1,5 @@
-"""The OIP codec: every datatype both ways, JSON and binary, the specification's own examples, precise errors."""
+"""The OIP codec: every datatype both ways, JSON and binary, the specification's own examples, precise errors that
+name an input as an input and an output as an output."""
 
 from __future__ import annotations
 
@@ -8,8 +9,7 @@ import numpy as np
 import pytest
 
 from sdk.errors import MalformedRequest, ModelNotFound, Overloaded
-from sdk.serving.codec import (
-    HEADER_LENGTH,
+from sdk.protocol.codec import (
     InferRequest,
     RequestedOutput,
     decode_request,
@@ -18,7 +18,8 @@ from sdk.serving.codec import (
     encode_request,
     encode_response,
 )
-from sdk.serving.datatypes import OIP_TO_NUMPY, numpy_dtype, oip_datatype
+from sdk.protocol.datatypes import OIP_TO_NUMPY, numpy_dtype, oip_datatype
+from sdk.protocol.framing import HEADER_LENGTH
 
 # The example inference request of the Open Inference Protocol (KServe v2) specification, verbatim. Note that the
 # specification's own example is inconsistent: input1 has shape [3] and one data element.
@@ -226,3 +227,58 @@ def test_binary_sizes_must_add_up() -> None:
         decode_request(body[:-1], headers)
     with pytest.raises(MalformedRequest, match="carries 17 after the JSON header"):
         decode_request(body + b"\0", headers)
+
+
+# One tensor entry at fault, the same on both sides: what the decoder says, with {side} for "input" or "output".
+TENSOR_FAULTS = {
+    "data-count": (
+        [{"name": "x", "shape": [2], "datatype": "FP32", "data": [1]}],
+        b"",
+        r"{side} 'x': shape \[2\] holds 2 element\(s\) but 'data' has 1",
+    ),
+    "datatype": (
+        [{"name": "x", "shape": [1], "datatype": "float32", "data": [1]}],
+        b"",
+        r"{side} 'x': unknown datatype 'float32'",
+    ),
+    "negative-shape": (
+        [{"name": "x", "shape": [-1], "datatype": "FP32", "data": []}],
+        b"",
+        r"{side} 'x': 'shape' must not hold negative sizes",
+    ),
+    "no-data": ([{"name": "x", "shape": [1], "datatype": "FP32"}], b"", r"{side} 'x' has no 'data'"),
+    "given-twice": (
+        [{"name": "x", "shape": [1], "datatype": "FP32", "data": [1]}] * 2,
+        b"",
+        r"{side} 'x' is given twice",
+    ),
+    "binary-without-part": (
+        [{"name": "x", "shape": [1], "datatype": "FP32", "parameters": {"binary_data_size": 4}}],
+        b"",
+        r"{side} 'x' is sent as binary data but the {message} has no Inference-Header-Content-Length header",
+    ),
+    "binary-size": (
+        [{"name": "x", "shape": [2], "datatype": "FP32", "parameters": {"binary_data_size": 4}}],
+        b"\0" * 4,
+        r"{side} 'x': shape \[2\] FP32 needs 8 bytes of binary data, but binary_data_size is 4",
+    ),
+    "binary-bool": (
+        [{"name": "x", "shape": [1], "datatype": "BOOL", "parameters": {"binary_data_size": 1}}],
+        b"\x02",
+        r"{side} 'x': BOOL binary data must hold bytes 0 or 1",
+    ),
+}
+
+
+@pytest.mark.parametrize("side", ["input", "output"])
+@pytest.mark.parametrize(("entries", "blob", "message"), TENSOR_FAULTS.values(), ids=list(TENSOR_FAULTS))
+def test_a_bad_tensor_is_named_as_the_input_or_output_it_is(
+    side: str, entries: list[dict[str, object]], blob: bytes, message: str
+) -> None:
+    head = json.dumps({f"{side}s": entries}).encode()
+    headers = {HEADER_LENGTH: str(len(head))} if blob else {}
+    decode = decode_request if side == "input" else decode_response
+    expected = message.format(side=side, message="request" if side == "input" else "response")
+    with pytest.raises(MalformedRequest, match=expected) as caught:
+        decode(head + blob, headers)
+    assert ("output" if side == "input" else "input") not in caught.value.message  # never the other side's word

@@ -13,17 +13,10 @@ from typing import Any
 
 import numpy as np
 
+from sdk.extras import optional
 
-def _optional_orjson() -> Any:
-    """orjson is optional: the `serve` extra brings it, the light client works without it."""
-    try:
-        import orjson
-    except ImportError:  # pragma: no cover - exercised where orjson is absent
-        return None
-    return orjson
-
-
-_orjson = _optional_orjson()
+# orjson is optional: the `serve` extra brings it, the light client works without it.
+_orjson: Any = optional("orjson")
 HAVE_ORJSON = _orjson is not None
 
 

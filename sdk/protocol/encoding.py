@@ -5,6 +5,9 @@ Triton accepts compressed request bodies; clients that compress (``tritonclient.
 Inflation is incremental (``zlib.decompressobj`` with ``max_length``) and stops as soon as the output passes the
 limit: a gzip bomb (1 GiB of zeros in 1 MB) costs at most ``limit`` bytes of memory and is refused with 413. Any other
 coding is refused with 415 naming it; ``identity`` means none.
+
+A body's coding is wire format (RFC 9110 content codings), so it lives with the protocol; how many bytes a body may
+inflate to is the caller's policy, passed in as ``limit`` (the server's ``max_body_bytes``).
 """
 
 from __future__ import annotations
