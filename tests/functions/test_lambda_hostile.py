@@ -155,4 +155,7 @@ def test_hostile_events_always_get_an_http_answer(handler: ModuleType, capsys: p
 
     with growth(os.getpid()) as grown:
         invoke()
-    assert grown.peak_mib < 100, f"the run cost the function {grown.peak_mib:.0f} MiB at its peak"
+    # A bound against bombs (small bodies declaring huge shapes, deep nesting), not a measurement of the handler:
+    # the peak also holds hypothesis' own data and the process' earlier state (seen: under 100 MiB alone, 130 MiB
+    # in the full suite). Before the fixes, one such event cost +763 MiB to +2.3 GB.
+    assert grown.peak_mib < 256, f"the run cost the function {grown.peak_mib:.0f} MiB at its peak"
