@@ -24,6 +24,7 @@ from sdk.client.faults import CLOUD_FAULTS, LOCAL_FAULTS
 from sdk.client.latency import LatencyModel
 from sdk.client.local import LocalRoute
 from sdk.client.privacy import PrivacyVerdict, decide_privacy
+from sdk.client.raw import answers, is_raw, raw_bytes, record_processing
 from sdk.client.router import Availability, Router, RouterPolicy
 from sdk.errors import (
     AiaasError,
@@ -37,6 +38,7 @@ from sdk.errors import (
 )
 from sdk.runtime import RuntimeInfo
 from sdk.runtime.config import RuntimeConfig
+from sdk.runtime.processors import Processed
 from sdk.settings import env_text, env_var
 
 if TYPE_CHECKING:
@@ -51,6 +53,11 @@ logger = logging.getLogger("sdk.client")
 class Result:
     """A prediction: outputs by name, and the Decision that says where it ran and why.
 
+    For raw inputs (text, images) ``outputs`` are the processed answers (``label`` and ``score`` for a classifier,
+    the normalized embedding...), the same names from either route, and ``processed`` carries them with the report
+    (``truncated``, ``notes``; ``labels`` per item); ``decision.processed_on`` says where they were processed.
+    Tensor calls are unchanged (``processed`` is None).
+
     ``runtime`` says how this device ran it (runtime, providers, the verified artifact); None when the cloud
     answered. ``manifest`` is this device's manifest of the model: the one that ran, or for a cloud answer the local
     copy's when there is one (read, not loaded; the protocol carries no labels), else None."""
@@ -60,6 +67,7 @@ class Result:
     model: str
     runtime: RuntimeInfo | None = None
     manifest: Manifest | None = None
+    processed: Processed | None = None
 
     def __getitem__(self, name: str) -> np.ndarray:
         return self.outputs[name]
@@ -76,6 +84,8 @@ class Result:
 
 
 def payload_bytes(inputs: Any) -> int:
+    if is_raw(inputs):
+        return raw_bytes(inputs)
     if isinstance(inputs, np.ndarray):
         return int(inputs.nbytes)
     if isinstance(inputs, Mapping):
@@ -282,12 +292,13 @@ class Client:
                 decision.explanation = f"{failed.route.value} failed ({failed.error}); answered by {route.value}"
             if logger.isEnabledFor(logging.DEBUG):  # the line is built only when someone reads it
                 logger.debug("decision for %s: %s", model, decision.line())
+            processed = record_processing(outputs, decision, route, sent)
             if route is Route.LOCAL:
                 loaded = self.local.model(model)  # loaded by the run: a dict read
                 self._audit(model, decision, sent, version=loaded.info.version, sha256=loaded.info.sha256)
-                return Result(outputs, decision, model, runtime=loaded.info, manifest=loaded.manifest)
+                return Result(answers(outputs), decision, model, loaded.info, loaded.manifest, processed)
             self._audit(model, decision, sent)
-            return Result(outputs, decision, model, manifest=self.local.manifest(model))
+            return Result(answers(outputs), decision, model, manifest=self.local.manifest(model), processed=processed)
         assert last_error is not None
         self._audit(model, decision, sent)
         if len(decision.attempts) == 1 and level is Privacy.PUBLIC:
@@ -353,7 +364,8 @@ class Client:
             actual_ms=ms,
             timings={"run": ms},
         )
-        return Result(outputs, decision, str(model), runtime=loaded.info, manifest=loaded.manifest)
+        processed = record_processing(outputs, decision, Route.LOCAL, 0)
+        return Result(answers(outputs), decision, str(model), loaded.info, loaded.manifest, processed)
 
     def _privacy(self, model: str, asked: Privacy | None, cloud: Any = None) -> PrivacyVerdict:
         """The call's privacy by the one rule (``sdk.client.privacy``), from what this client and device know."""
@@ -451,7 +463,7 @@ class Client:
         deadline_ms: float | None,
         timeout_s: float | None,
         size: int,
-    ) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+    ) -> tuple[dict[str, np.ndarray] | Processed, dict[str, float]]:
         if route is Route.LOCAL:
             start = time.perf_counter()
             outputs, timings = self.local.run(model, inputs)

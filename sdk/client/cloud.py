@@ -27,6 +27,7 @@ import httpx
 import numpy as np
 
 from sdk.artifacts.store import ModelRef
+from sdk.client import raw
 from sdk.client.auth import Bearer, SigV4
 from sdk.client.breaker import BreakerPolicy, CircuitBreaker
 from sdk.client.config import ClientConfig
@@ -43,6 +44,7 @@ from sdk.errors import (
 from sdk.protocol.codec import decode_response, encode_request
 from sdk.protocol.datatypes import numpy_dtype
 from sdk.protocol.framing import sagemaker_framing
+from sdk.runtime.processors import Processed
 
 RETRY_STATUSES = (429, 503)
 # The 4xx statuses an OIP server (ours, KServe, Triton, AWS front doors) answers about a request; others mean the URL
@@ -174,17 +176,43 @@ class CloudRoute:
                 raise InvalidInput(f"unknown input '{name}' for {model} (it takes: {', '.join(specs)})")
         return out
 
+    def _raw_arrays(self, model: str, inputs: Any) -> tuple[dict[str, np.ndarray], bool]:
+        """Raw inputs as the one BYTES tensor the endpoint's metadata advertises (``parameters.raw_input``), and
+        whether to send it as binary data (images always: JSON strings cannot carry their bytes). An endpoint that
+        advertises none cannot process them: CloudUnavailable, so a public call falls back to this device."""
+        if self.config.endpoint_kind == "sagemaker":
+            raise CloudUnavailable(
+                f"a SageMaker endpoint publishes no metadata to say it takes raw input for {model}; nothing was sent"
+            )
+        advertised = (self.metadata(model).get("parameters") or {}).get("raw_input")
+        if not isinstance(advertised, dict) or not isinstance(advertised.get("name"), str):
+            raise CloudUnavailable(
+                f"{self.base_url} takes no raw input for {model} (its metadata advertises no raw_input); nothing "
+                "was sent",
+                hint="send tensors, or serve the model from an artifact that declares its processors",
+            )
+        items = raw.wire_items(inputs, model)
+        array = np.empty(len(items), dtype=object)
+        array[:] = items
+        binary = advertised.get("kind") == "image" or sum(map(len, items)) >= self.config.binary_threshold_bytes
+        return {advertised["name"]: array}, binary
+
     # --- the call ----------------------------------------------------------------------------------------------
 
     def infer(
         self, model: str, inputs: Any, *, timeout_s: float, caller_deadline: bool = False
-    ) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+    ) -> tuple[dict[str, np.ndarray] | Processed, dict[str, float]]:
         """Send one inference request. ``caller_deadline``: the budget is the caller's deadline, so running out of
-        it says nothing about the endpoint's health and does not count against its circuit."""
+        it says nothing about the endpoint's health and does not count against its circuit. Raw inputs (text,
+        images) go as one BYTES tensor and come back processed by the server: a ``Processed``."""
         start = time.perf_counter()
         deadline = time.monotonic() + timeout_s
-        arrays = self._named_arrays(model, inputs)
-        binary = sum(a.nbytes for a in arrays.values()) >= self.config.binary_threshold_bytes
+        processed = raw.is_raw(inputs)
+        if processed:
+            arrays, binary = self._raw_arrays(model, inputs)
+        else:
+            arrays = self._named_arrays(model, inputs)
+            binary = sum(a.nbytes for a in arrays.values()) >= self.config.binary_threshold_bytes
         body, headers = encode_request(arrays, binary=binary)
         if self.config.endpoint_kind == "sagemaker":
             # InvokeEndpoint drops Inference-Header-Content-Length: binary framing rides in the content type (Triton's
@@ -195,12 +223,13 @@ class CloudRoute:
         path = self._infer_path(model)
         received = encoded
 
-        def read(response: httpx.Response) -> tuple[dict[str, np.ndarray], httpx.Response]:
+        def read(response: httpx.Response) -> tuple[tuple[dict[str, np.ndarray], dict[str, Any]], httpx.Response]:
             nonlocal received
             received = time.perf_counter()
             return self._outputs(response), response
 
-        outputs, response = self._with_retries(path, body, headers, deadline, caller_deadline, read=read)
+        (outputs, meta), response = self._with_retries(path, body, headers, deadline, caller_deadline, read=read)
+        answer = raw.from_response(outputs, meta["parameters"]) if processed else outputs
         done = time.perf_counter()
         round_trip = (received - encoded) * 1000
         timings = {
@@ -213,16 +242,18 @@ class CloudRoute:
         if timing:
             timings["server"] = float(timing.group(1))
             timings["network"] = max(0.0, round_trip - timings["server"])
-        return outputs, timings
+        return answer, timings
 
-    def _outputs(self, response: httpx.Response) -> dict[str, np.ndarray]:
+    def _outputs(self, response: httpx.Response) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         """The outputs of a 2xx inference answer. Whatever the codec refuses in it is the endpoint's fault, not the
         caller's: the codec speaks of a bad *request* (MalformedRequest), which here would blame the wrong side."""
         try:
-            outputs, _ = decode_response(response.content, response.headers, status=response.status_code)
+            outputs, meta = decode_response(response.content, response.headers, status=response.status_code)
         except AiaasError as exc:
             raise self._bad(response, f"its body is not an inference response: {exc.message}") from exc
-        return outputs
+        if not isinstance(meta["parameters"], dict):
+            raise self._bad(response, "its 'parameters' is not an object")
+        return outputs, meta
 
     def _with_retries(
         self,

@@ -117,6 +117,10 @@ class Decision:
     timings: dict[str, float] = field(default_factory=dict)
     explored: bool = False
     privacy_source: PrivacySource = PrivacySource.CLIENT_DEFAULT
+    # Raw inputs (text, images): where they were processed, "device" or "cloud", and why (sdk.client.raw); None
+    # for tensors.
+    processed_on: str | None = None
+    processing: str = ""
 
     @property
     def fallback_chain(self) -> list[str]:
@@ -128,10 +132,11 @@ class Decision:
         predicted = ", ".join(f"{k} {v:.1f} ms" for k, v in self.predicted_ms.items() if v is not None) or "none"
         actual = f"{self.actual_ms:.1f} ms" if self.actual_ms is not None else "-"
         chain = f" · chain {' → '.join(self.fallback_chain)}" if len(self.attempts) > 1 else ""
+        processed = f" · processed on {self.processed_on}" if self.processed_on else ""
         return (
             f"{where} [{self.reason.value}] {self.explanation} · privacy {self.privacy.value}"
             f" ({self.privacy_source.value}) · mode {self.mode.value}"
-            f" · predicted {predicted} · actual {actual}{chain}"
+            f" · predicted {predicted} · actual {actual}{chain}{processed}"
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -153,4 +158,6 @@ class Decision:
             ],
             "timings": {k: round(v, 3) for k, v in self.timings.items()},
             "explored": self.explored,
+            "processed_on": self.processed_on,
+            "processing": self.processing,
         }

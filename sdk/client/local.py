@@ -12,10 +12,12 @@ import numpy as np
 from sdk.artifacts import signing
 from sdk.artifacts.manifest import Manifest, read_manifest, read_manifest_bytes
 from sdk.artifacts.store import ModelRef, Store
+from sdk.client.raw import is_raw
 from sdk.client.router import Availability
 from sdk.errors import AiaasError, ArtifactError, MissingDependency, ModelNotFound
 from sdk.runtime import LoadedModel, load
 from sdk.runtime.config import RuntimeConfig
+from sdk.runtime.processors import Processed
 
 LOOKUP_TTL_S = 5.0
 
@@ -132,10 +134,15 @@ class LocalRoute:
                 loaded = self._pinned[key] = load(source, store=self.store, config=self.config, precision=precision)
             return loaded
 
-    def run(self, ref: str, inputs: Any) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+    def run(self, ref: str, inputs: Any) -> tuple[dict[str, np.ndarray] | Processed, dict[str, float]]:
+        """Tensors, validated and run; raw inputs (text, images) processed by the artifact's processors: a
+        ``Processed`` (a model without them refuses raw input, naming what it takes)."""
         start = time.perf_counter()
         model = self.model(ref)
         loaded = time.perf_counter()
+        if is_raw(inputs):
+            processed = model.process(inputs)
+            return processed, {"load": (loaded - start) * 1000, "run": (time.perf_counter() - loaded) * 1000}
         feeds = model.validator(inputs)
         validated = time.perf_counter()
         outputs = model.run_validated(feeds)

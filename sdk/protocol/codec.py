@@ -58,6 +58,8 @@ class InferRequest:
     parameters: Mapping[str, Any] = field(default_factory=dict)
     outputs: tuple[RequestedOutput, ...] | None = None
     binary_output: bool = False
+    # Each input's parameters (``binary_data_size`` says it came as binary data, not JSON ``data``).
+    input_parameters: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 # --- server side -------------------------------------------------------------------------------------------------
@@ -86,7 +88,7 @@ def decode_request(
         raise MalformedRequest(f"'inputs' must be a list of tensors, got {_kind(items)}")
     if not items:
         raise MalformedRequest("'inputs' is empty; send at least one tensor")
-    inputs, _ = _decode_tensors(
+    inputs, input_parameters = _decode_tensors(
         items, binary, role="input", max_elements=max_elements, booleans=_mentions_booleans(body)
     )
     return InferRequest(
@@ -95,6 +97,7 @@ def decode_request(
         parameters=parameters,
         outputs=_requested_outputs(document.get("outputs")),
         binary_output=binary_output,
+        input_parameters=input_parameters,
     )
 
 

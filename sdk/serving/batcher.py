@@ -8,6 +8,10 @@ request never waits. The model runs in a worker thread, so the event loop keeps 
 meanwhile. The queue is bounded: when ``max_queue_size`` requests wait, new ones get ``Overloaded`` (503 +
 Retry-After) at once instead of waiting without bound.
 
+Raw inputs (text, images: ``submit_raw``) batch the same way: the raw items of the merged requests are processed
+and run together, the input processor called once per batch (tokenization runs here, on the worker thread, never
+on the event loop), and the answers split back by each request's count.
+
 A batch that fails is re-run one request at a time, so one bad request never fails its batch-mates; a model whose
 outputs do not keep the batch dimension is run unbatched from then on.
 """
@@ -28,10 +32,12 @@ import numpy as np
 
 from sdk.errors import AiaasError, Overloaded
 from sdk.runtime import LoadedModel
+from sdk.runtime.processors import Processed
 
 logger = logging.getLogger("sdk.serving.batcher")
 
 Outputs = dict[str, np.ndarray]
+_RAW = ("raw",)  # the key of raw requests: any two merge (the processor makes their tensors alike)
 
 
 @dataclass
@@ -39,8 +45,9 @@ class _Item:
     feeds: Mapping[str, np.ndarray]
     rows: int
     key: Hashable | None  # None: cannot be merged with anything
-    future: asyncio.Future[Outputs]
+    future: asyncio.Future[Any]  # Outputs, or Processed for raw items
     arrived: float
+    raw: list[bytes] | None = None  # raw items (text, images) to process, instead of feeds
 
 
 @dataclass
@@ -126,7 +133,7 @@ class _ModelQueue:
                 self.wake.clear()
                 await self.wake.wait()
                 continue
-            if not self.sized and self.items[0].key is not None:
+            if not self.sized and self.items[0].key is not None and self.items[0].raw is None:
                 self.sized = True
                 await self._size(self.items[0].feeds)
             await self._fill()
@@ -216,8 +223,10 @@ class _ModelQueue:
             else:
                 item.future.set_result(result)
 
-    def _execute(self, batch: list[_Item]) -> list[Outputs | BaseException]:
+    def _execute(self, batch: list[_Item]) -> list[Any]:
         """In the worker thread: one merged run, split per request; falls back to one run per request."""
+        if batch[0].raw is not None:
+            return self._execute_raw(batch)
         if len(batch) == 1:
             return [self._run_one(batch[0])]
         names = list(batch[0].feeds)
@@ -239,11 +248,28 @@ class _ModelQueue:
             start = end
         return split
 
-    def _run_one(self, item: _Item) -> Outputs | BaseException:
+    def _run_one(self, item: _Item) -> Outputs | Processed | BaseException:
         try:
+            if item.raw is not None:
+                return self.model.process(item.raw)
             return self.model.run_validated(item.feeds)
         except AiaasError as exc:
             return exc
+
+    def _execute_raw(self, batch: list[_Item]) -> list[Any]:
+        """Raw items of every request processed as one batch (the input processor runs once), split per request."""
+        if len(batch) == 1:
+            return [self._run_one(batch[0])]
+        merged = [raw for item in batch for raw in item.raw or ()]
+        try:
+            processed = self.model.process(merged)
+        except AiaasError:
+            return [self._run_one(item) for item in batch]  # one bad text or image fails its own request only
+        if len(processed) != len(merged):
+            logger.warning("%s: outputs lost the batch dimension; batching disabled", self.model.manifest.ref)
+            self.merge = False
+            return [self._run_one(item) for item in batch]
+        return list(processed.split([item.rows for item in batch]))
 
 
 class Batcher:
@@ -270,6 +296,15 @@ class Batcher:
 
     async def submit(self, model: LoadedModel, feeds: Mapping[str, np.ndarray]) -> Outputs:
         """Run ``feeds`` (already validated) as part of a batch; the outputs are this request's rows only."""
+        result: Outputs = await self._enqueue(model, feeds, None)
+        return result
+
+    async def submit_raw(self, model: LoadedModel, raw: list[bytes]) -> Processed:
+        """Process and run raw items (text, images) as part of a batch; the answers are this request's only."""
+        result: Processed = await self._enqueue(model, {}, raw)
+        return result
+
+    async def _enqueue(self, model: LoadedModel, feeds: Mapping[str, np.ndarray], raw: list[bytes] | None) -> Any:
         if self._closing:
             raise Overloaded("the server is shutting down", retry_after=self.retry_after_s)
         queue = self._queues.get(id(model))
@@ -282,9 +317,12 @@ class Batcher:
                 f"retry after {self.retry_after_s} s",
                 retry_after=self.retry_after_s,
             )
-        key, rows = queue.key(feeds)
-        future: asyncio.Future[Outputs] = asyncio.get_running_loop().create_future()
-        queue.items.append(_Item(feeds, rows, key, future, time.monotonic()))
+        if raw is None:
+            key, rows = queue.key(feeds)
+        else:
+            key, rows = (_RAW if queue.merge else None), len(raw)
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        queue.items.append(_Item(feeds, rows, key, future, time.monotonic(), raw))
         queue.stats.requests += 1
         queue.wake.set()
         return await future

@@ -12,6 +12,7 @@ useful on the command line and none of a client's business (``public_paths``).
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import threading
@@ -22,11 +23,12 @@ from typing import TypeVar
 from sdk.artifacts.manifest import NAME_PATTERN, RESERVED_VERSIONS, VERSION_PATTERN, Manifest
 from sdk.artifacts.store import ArtifactFolderStore as ArtifactFolderStore  # re-exported: serving's callers name it
 from sdk.artifacts.store import ModelRef, Store, StoredModel, open_store
-from sdk.errors import ArtifactError, ModelNotFound
+from sdk.errors import ArtifactError, MissingDependency, ModelNotFound
 from sdk.runtime import LoadedModel, load
 from sdk.runtime.config import RuntimeConfig
 
 _T = TypeVar("_T")
+logger = logging.getLogger("sdk.serving")
 
 
 def open_model_store(
@@ -107,6 +109,7 @@ class ModelRepository:
             model = self._loaded.get(stored.path)
             if model is None:
                 model = _answerable(lambda: load(stored, config=self.runtime), stored.path)
+                _prepare(model)
                 with self._lock:
                     self._loaded[stored.path] = model
         return model
@@ -123,6 +126,17 @@ class ModelRepository:
             models, self._loaded = list(self._loaded.values()), {}
         for model in models:
             model.close()
+
+
+def _prepare(model: LoadedModel) -> None:
+    """Load the model's input processor (the tokenizer, Pillow) with the model, so that no request pays for it. A
+    missing extra is logged, not fatal: the model still serves tensors, and a raw request is answered 501 naming it."""
+    if model.processors is None:
+        return
+    try:
+        model.processors.prepare()
+    except MissingDependency as exc:
+        logger.warning("%s: raw %s input unavailable: %s", model.manifest.ref, model.processors.kind, exc.message)
 
 
 # An absolute path or an s3:// URI inside a message: what is left of it is its last component.

@@ -31,7 +31,7 @@ import re
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -51,7 +51,8 @@ from sdk.protocol.codec import InferRequest, decode_request, encode_error, encod
 from sdk.protocol.datatypes import oip_datatype
 from sdk.protocol.framing import SAGEMAKER_BINARY_CONTENT_TYPE, sagemaker_framing
 from sdk.runtime import LoadedModel
-from sdk.serving import limits
+from sdk.runtime.processors import Processed
+from sdk.serving import limits, raw
 from sdk.serving.batcher import Batcher, batchable
 from sdk.serving.config import ServeConfig
 from sdk.serving.repository import ModelRepository
@@ -105,6 +106,7 @@ class _Prepared:
     feeds: dict[str, np.ndarray]
     sagemaker: bool = False  # answer binary tensors in SageMaker's framing (the JSON length in the content type)
     rows: int | None = None  # rows of a batchable model's request (it may run in slices); None: run it whole
+    raw: raw.RawItems | None = None  # raw items (text, images) for the model's processors, instead of feeds
 
 
 class Service:
@@ -143,7 +145,10 @@ class Service:
             result = self._dispatch(request)
             if isinstance(result, _Prepared):
                 start = time.perf_counter()
-                if result.rows is None:
+                outputs: limits.Outputs | Processed
+                if result.raw is not None:
+                    outputs = raw.process(result.model, result.raw, self.config.max_batch_size)
+                elif result.rows is None:
                     outputs = result.model.run_validated(result.feeds)
                 else:
                     size = self.config.max_batch_size
@@ -170,11 +175,21 @@ class Service:
         except Exception as exc:
             return _for_method(request, self._error(request, exc))
 
-    async def _run_async(self, prepared: _Prepared) -> limits.Outputs:
+    async def _run_async(self, prepared: _Prepared) -> limits.Outputs | Processed:
         """Through the batcher (or a worker thread): a request of more than max_batch_size rows goes slice by slice,
         so that it holds one slice's activations at a time and other requests' batches run between its slices."""
         model, feeds, rows = prepared.model, prepared.feeds, prepared.rows
         size = self.config.max_batch_size
+        if prepared.raw is not None:
+            items = prepared.raw
+            processed = []
+            for start in range(0, len(items), size):
+                chunk = items[start : start + size]
+                if self.batcher is not None:
+                    processed.append(await self.batcher.submit_raw(model, chunk))
+                else:
+                    processed.append(await asyncio.to_thread(model.process, chunk))
+            return Processed.join(processed)
         pieces = [feeds] if rows is None or rows <= size else list(limits.slices(feeds, rows, size))
         parts = []
         for piece in pieces:
@@ -333,9 +348,10 @@ class Service:
         return self._json(request, 200, document)
 
     def _on_model_metadata(self, request: Request, name: str, version: str | None = None) -> Response:
-        manifest = self.repository.manifest(name, version)
+        model = self.repository.get(name, version)
+        manifest = model.manifest
         kinds = {a.kind for a in manifest.artifacts}
-        document = {
+        document: dict[str, Any] = {
             "name": manifest.name,
             "versions": self.repository.versions(name) or [manifest.version],
             "platform": "onnxruntime_onnx" if "onnx" in kinds else "tensorrt_plan",
@@ -344,6 +360,9 @@ class Service:
             # Lets a client that lacks the model locally honour its floor before sending any data.
             "parameters": {"privacy_floor": manifest.privacy_floor, "version": manifest.version},
         }
+        advertised = raw.metadata(model)
+        if advertised is not None:  # raw text or images, as one BYTES input, answered with the processed outputs
+            document["parameters"]["raw_input"] = advertised
         return self._json(request, 200, document)
 
     def _on_model_ready(self, request: Request, name: str, version: str | None = None) -> Response:
@@ -357,8 +376,13 @@ class Service:
         media = _check_content_type(request)
         model = self.repository.get(name, version)
         decoded = decode_request(request.body, request.headers, max_elements=self.config.max_request_elements)
-        _check_against_model(model, decoded)
         sagemaker = sagemaker or media == SAGEMAKER_BINARY_CONTENT_TYPE  # answer in the framing it was asked in
+        items = raw.raw_items(model, decoded)
+        if items is not None:
+            _check_outputs(decoded, raw.known_outputs(model))
+            limits.check_rows(len(items), self.config.max_request_rows)
+            return _Prepared(model, decoded, {}, sagemaker, len(items), items)
+        _check_against_model(model, decoded)
         feeds = model.validator(decoded.inputs)
         rows = None
         if self._batchable(model):
@@ -393,16 +417,28 @@ class Service:
         return {"name": name, "version": version} if version else {"name": name}
 
     def _respond(
-        self, request: Request, prepared: _Prepared, outputs: Mapping[str, np.ndarray], start: float
+        self, request: Request, prepared: _Prepared, result: Mapping[str, np.ndarray] | Processed, start: float
     ) -> Response:
         manifest = prepared.model.manifest
         run_ms = (time.perf_counter() - start) * 1000
         if self.observer is not None:
-            first = next(iter(prepared.feeds.values()))
-            rows = int(first.shape[0]) if first.ndim else 1
+            if prepared.raw is not None:
+                rows = len(prepared.raw)
+            else:
+                first = next(iter(prepared.feeds.values()))
+                rows = int(first.shape[0]) if first.ndim else 1
             self.observer(InferenceRecord(manifest.name, manifest.version, rows, run_ms))
+        parameters = None
+        if isinstance(result, Processed):
+            outputs, parameters = raw.answer(result)
+        else:
+            outputs = dict(result)
         body, headers = encode_response(
-            outputs, model_name=manifest.name, model_version=manifest.version, request=prepared.request
+            outputs,
+            model_name=manifest.name,
+            model_version=manifest.version,
+            request=prepared.request,
+            parameters=parameters,
         )
         if prepared.sagemaker:
             headers = sagemaker_framing(headers)
@@ -455,8 +491,11 @@ def _check_against_model(model: LoadedModel, request: InferRequest) -> None:
         if spec is not None and array.dtype != np.dtype(spec.dtype):
             expected, got = oip_datatype(np.dtype(spec.dtype)), oip_datatype(array.dtype)
             raise InvalidInput(f"input '{name}': the model takes datatype {expected}, got {got}")
+    _check_outputs(request, [s.name for s in model.manifest.outputs])
+
+
+def _check_outputs(request: InferRequest, known: Sequence[str]) -> None:
     if request.outputs is not None:
-        known = [s.name for s in model.manifest.outputs]
         for wanted in request.outputs:
             if wanted.name not in known:
                 raise InvalidInput(f"unknown output '{wanted.name}'; the model's outputs are: {', '.join(known)}")

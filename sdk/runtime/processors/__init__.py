@@ -31,6 +31,7 @@ from sdk.runtime.processors.series import SeriesEncoder
 from sdk.runtime.processors.text import TextEncoder
 
 InputEncoder = TextEncoder | ImageEncoder | SeriesEncoder
+WIRE_KINDS = ("text", "image")  # raw inputs that travel as OIP BYTES tensors
 
 
 class Processors:
@@ -63,6 +64,20 @@ class Processors:
     def kind(self) -> str | None:
         """``text``, ``image`` or ``series``: the raw input this model takes; None when it takes tensors only."""
         return self.input.kind if self.input is not None else None
+
+    @property
+    def wire_input(self) -> str | None:
+        """The name of the raw input on the wire (an OIP BYTES tensor): ``text`` or ``image``; None when the model
+        takes no raw input a server can be sent (tensors only, or a series, which travels as the FP32 tensor)."""
+        return self.kind if self.kind in WIRE_KINDS else None
+
+    @property
+    def output_names(self) -> tuple[str, ...]:
+        """The names of the answers ``decode`` returns (``label``, ``score`` for a classifier), or () when no
+        output processor is declared (the model's own outputs are the answers)."""
+        if self.output is None:
+            return ()
+        return ("label", "score") if self.output.spec.kind == "classes" else (self.output.spec.output,)
 
     def takes(self, inputs: Any) -> bool:
         """Whether ``inputs`` are raw inputs for this model (a dict of tensors never is)."""
@@ -108,4 +123,4 @@ def open_processors(folder: str | Path, manifest: Manifest) -> Processors | None
     )
 
 
-__all__ = ["Encoded", "InputEncoder", "Processed", "Processors", "open_processors"]
+__all__ = ["WIRE_KINDS", "Encoded", "InputEncoder", "Processed", "Processors", "open_processors"]

@@ -3,9 +3,13 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+
+_NOTE_ITEM = re.compile(r"^(\w+) (\d+): ")  # "text 3: ..." names the item it is about
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,50 @@ class Processed:
         """Per item: whether its text was cut to the tokenizer's max length (all False for other inputs)."""
         flags = self.inputs.get("truncated")
         return [bool(v) for v in flags] if flags is not None else [False] * len(self)
+
+    def split(self, counts: Sequence[int]) -> list[Processed]:
+        """Consecutive pieces of ``counts`` rows each (a server's merged batch handed back per request); each piece's
+        notes are its own, renumbered from 0."""
+        pieces, start = [], 0
+        for count in counts:
+            end = start + count
+            notes = []
+            for note in self.notes:
+                found = _NOTE_ITEM.match(note)
+                if found is not None and start <= int(found.group(2)) < end:
+                    notes.append(f"{found.group(1)} {int(found.group(2)) - start}: {note[found.end() :]}")
+            pieces.append(
+                Processed(
+                    outputs={k: v[start:end] for k, v in self.outputs.items()},
+                    inputs={k: v[start:end] for k, v in self.inputs.items()},
+                    tensors={k: v[start:end] for k, v in self.tensors.items()},
+                    notes=tuple(notes),
+                )
+            )
+            start = end
+        return pieces
+
+    @staticmethod
+    def join(parts: Sequence[Processed]) -> Processed:
+        """Consecutive pieces back as one (the inverse of ``split``: notes renumbered by their offset)."""
+        if len(parts) == 1:
+            return parts[0]
+        notes: list[str] = []
+        offset = 0
+        for part in parts:
+            for note in part.notes:
+                found = _NOTE_ITEM.match(note)
+                if found is None:
+                    notes.append(note)
+                else:
+                    notes.append(f"{found.group(1)} {int(found.group(2)) + offset}: {note[found.end() :]}")
+            offset += len(part)
+
+        def cat(name: str) -> dict[str, np.ndarray]:
+            first: dict[str, np.ndarray] = getattr(parts[0], name)
+            return {k: np.concatenate([getattr(p, name)[k] for p in parts], axis=0) for k in first}
+
+        return Processed(outputs=cat("outputs"), inputs=cat("inputs"), tensors=cat("tensors"), notes=tuple(notes))
 
     def describe(self, item: int, top: int = 1) -> str:
         """One item as a line: ``7 (0.99)`` for a classifier (``top`` classes), else its first output's shape."""

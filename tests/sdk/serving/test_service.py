@@ -45,7 +45,19 @@ def test_model_metadata_comes_from_the_manifest(service: Service) -> None:
                 {"name": "logits", "datatype": "FP32", "shape": [-1, 10]},
                 {"name": "probabilities", "datatype": "FP32", "shape": [-1, 10]},
             ],
-            "parameters": {"privacy_floor": "public", "version": "1"},
+            "parameters": {
+                "privacy_floor": "public",
+                "version": "1",
+                # The image processor the manifest declares: PNG/JPEG bytes as one BYTES input.
+                "raw_input": {
+                    "name": "image",
+                    "datatype": "BYTES",
+                    "shape": [-1],
+                    "kind": "image",
+                    "json": "base64",
+                    "outputs": ["label", "score"],
+                },
+            },
         }
     pair = _json(service.handle("GET", "/v2/models/pair", {}, b""))
     assert [(i["name"], i["datatype"]) for i in pair["inputs"]] == [("ids", "INT64"), ("mask", "FP32")]
