@@ -20,7 +20,7 @@ esac
 
 case "$profile" in
   demo) extras="edge,serve,compile,models,aws,dev" ;;
-  test) extras="edge,serve,compile,models,tf,openvino,sign,aws,functions,text,images,dev" ;;
+  test) extras="edge,serve,compile,models,tf,openvino,sign,aws,functions,text,images,plot,explain-ref,dev" ;;
   *) echo "usage: scripts/setup.sh [demo|test]" >&2; exit 2 ;;
 esac
 

