@@ -36,6 +36,7 @@ BASE = ("settings", "extras", "errors", "_version", "protocol")
 LAYERS = (
     "cli : demo : bench",
     "client : serving : compile : deploy",
+    "explain",
     "runtime",
     "artifacts",
     " : ".join(BASE),
