@@ -11,7 +11,8 @@ Every event gets an HTTP answer, never an invocation error (which the function U
 flagged base64 that is not, text that cannot be encoded (a lone surrogate), any method or path, and an event that is
 no HTTP request at all are 4xx JSON; a fault of this glue is a logged 500 JSON. The request limits of the serving
 core (``AIAAS_MAX_BODY_BYTES``, ``AIAAS_MAX_REQUEST_ROWS``, ``AIAAS_MAX_REQUEST_ELEMENTS``) hold here too; the
-connection limits do not apply (AWS's front door holds the connection).
+connection limits do not apply (AWS's front door holds the connection). ``POST .../explain`` is answered in the
+invocation, within the explain caps (``AIAAS_EXPLAIN_*``) and a deadline that ends before the invocation's own.
 
 Powertools as documented: a structured ``Logger`` with the Lambda context and the request id (never the event or the
 payload), EMF ``Metrics`` (latency, batch size, errors, cold start) and ``Tracer`` (responses not captured: they are
@@ -105,7 +106,8 @@ def _answer() -> Response:
     except MalformedRequest as exc:
         status, out_headers, out_body = SERVICE.error_response(method, path, headers, exc)
     else:
-        status, out_headers, out_body = SERVICE.handle(method, path, headers, body)
+        time_left = _time_left(app.lambda_context.get_remaining_time_in_millis() / 1000)
+        status, out_headers, out_body = SERVICE.handle(method, path, headers, body, time_left_s=time_left)
     metrics.add_metric(name="Latency", unit=MetricUnit.Milliseconds, value=(time.perf_counter() - start) * 1000)
     metrics.add_metric(name="Requests", unit=MetricUnit.Count, value=1)
     if status >= 400:
@@ -114,6 +116,12 @@ def _answer() -> Response:
     # Powertools base64-encodes a bytes body; JSON goes back as text.
     payload: str | bytes = out_body.decode("utf-8") if content_type == "application/json" else out_body
     return Response(status_code=status, content_type=content_type, body=payload, headers=out_headers)
+
+
+def _time_left(remaining_s: float) -> float:
+    """Seconds an explanation may take in this invocation: its remaining time, less up to 2 s to encode and answer
+    (so a long explanation ends partial or as a 504, never as Lambda's timeout)."""
+    return remaining_s - min(2.0, remaining_s / 2)
 
 
 def _request_body(raw: Any, is_base64: Any) -> bytes:

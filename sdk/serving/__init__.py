@@ -3,9 +3,14 @@
 The wire format itself (codec, tensors, datatypes, JSON, content encodings) is ``sdk.protocol``, shared with the
 client; what is here is the server's policy. Nothing is imported here. The modules::
 
-    config      ServeConfig: limits, batching, auth (environment variables beside each field)
+    config      ServeConfig: limits, batching, auth, explanations (environment variables beside each field)
     limits      what one request may cost: rows per request, model runs in slices
     routes      the route table (method, path -> handler) and its bounded cache
+    messages    Request, Response, the request id, the log form of a path
+    checks      the checks an inference body passes (content type, datatypes, outputs)
+    raw         raw inputs (text, images) as OIP BYTES
+    sagemaker   which model /invocations runs
+    explaining  POST .../explain: attributions within the server's caps, off the event loop
     repository  the models a server serves, each version loaded once (local, built-in or s3:// stores)
     batcher     dynamic batching on an event loop, model runs on a worker thread
     service     routes -> Response; the one ``handle`` every transport calls

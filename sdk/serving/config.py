@@ -79,6 +79,27 @@ class ServeConfig:
     keep_alive_s: float = env(
         "AIAAS_KEEP_ALIVE_S", 5.0, help="seconds an idle keep-alive connection stays open between requests"
     )
+    # Explanations (POST .../explain) run many perturbed inputs per request: what a caller may ask is capped here.
+    explain: bool = env("AIAAS_EXPLAIN", True, help="answer POST /v2/models/NAME/explain (false: 404, not advertised)")
+    explain_max_evals: int = env(
+        "AIAAS_EXPLAIN_MAX_EVALS", 1024, help="most perturbed inputs per explained item a request may ask (400 above)"
+    )
+    explain_max_calls: int = env(
+        "AIAAS_EXPLAIN_MAX_CALLS", 16, help="most model calls one explanation may ask for (400 above)"
+    )
+    explain_max_items: int = env(
+        "AIAAS_EXPLAIN_MAX_ITEMS", 16, help="most items one explain request may hold (400 above)"
+    )
+    explain_concurrency: int = env(
+        "AIAAS_EXPLAIN_CONCURRENCY",
+        2,
+        help="explanations running at once, each on its own worker thread; one more gets 503 + Retry-After",
+    )
+    explain_deadline_s: float = env(
+        "AIAAS_EXPLAIN_DEADLINE_S",
+        30.0,
+        help="seconds one explanation may run: past it, a partial explanation, or 504 before a usable one",
+    )
 
     def __post_init__(self) -> None:
         if self.max_body_bytes < 1024:
@@ -98,7 +119,10 @@ class ServeConfig:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.max_header_bytes < 1024:
             raise ConfigError(f"max_header_bytes must be at least 1024, got {self.max_header_bytes}")
-        for name in ("header_timeout_s", "body_timeout_s", "keep_alive_s"):
+        for name in ("explain_max_evals", "explain_max_calls", "explain_max_items", "explain_concurrency"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("header_timeout_s", "body_timeout_s", "keep_alive_s", "explain_deadline_s"):
             if not 0 < getattr(self, name) <= 3600:
                 raise ConfigError(f"{name} must be more than 0 and at most 3600 seconds, got {getattr(self, name)}")
 

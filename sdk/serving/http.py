@@ -10,7 +10,8 @@ id, never the payload. A body cut short by the client's disconnect is never run.
 guarded below the app (``connection``).
 
 Shutdown is graceful: on SIGINT/SIGTERM uvicorn stops accepting connections and waits for in-flight requests; then
-the lifespan shutdown drains the batcher, so every accepted request is answered.
+the lifespan shutdown drains the batcher (and stops the explainer's threads), so every accepted request is
+answered.
 """
 
 from __future__ import annotations
@@ -105,6 +106,7 @@ class OipApp:
             elif message["type"] == "lifespan.shutdown":
                 if self.service.batcher is not None:
                     await self.service.batcher.close()
+                self.service.explainer.close()
                 if self._flusher is not None:
                     self._flusher.cancel()
                     with contextlib.suppress(asyncio.CancelledError):

@@ -11,7 +11,7 @@ import re
 from typing import NamedTuple
 from urllib.parse import unquote
 
-BODY_HANDLERS = ("infer", "invocations")  # the routes that read a request body
+BODY_HANDLERS = ("infer", "explain", "invocations")  # the routes that read a request body
 
 _M = r"/v2/models/(?P<name>[^/]+)(?:/versions/(?P<version>[^/]+))?"
 _ROUTES: tuple[tuple[str, re.Pattern[str], str, bool], ...] = tuple(
@@ -24,6 +24,7 @@ _ROUTES: tuple[tuple[str, re.Pattern[str], str, bool], ...] = tuple(
         ("GET", _M, "model_metadata", False),
         ("GET", _M + "/ready", "model_ready", False),
         ("POST", _M + "/infer", "infer", False),
+        ("POST", _M + "/explain", "explain", False),
         ("POST", r"/invocations", "invocations", False),
     )
 )

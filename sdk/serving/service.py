@@ -7,6 +7,7 @@ answer identical requests identically. Routes (Open Inference Protocol v2, plus 
     GET  /v2/models/{name}[/versions/{v}]            model metadata (from the manifest)
     GET  /v2/models/{name}[/versions/{v}]/ready
     POST /v2/models/{name}[/versions/{v}]/infer
+    POST /v2/models/{name}[/versions/{v}]/explain    attributions (the ``explain`` extension: ``explaining``)
     GET  /ping · POST /invocations                   SageMaker (model: X-Amzn-SageMaker-Target-Model, else default)
 
 Every GET route answers HEAD too (RFC 9110 §9.1): the GET's status and headers, its Content-Length, no body. An
@@ -27,74 +28,36 @@ import contextlib
 import dataclasses
 import hmac
 import logging
-import re
 import time
 import traceback
-import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
 from sdk._version import __version__
-from sdk.errors import (
-    AiaasError,
-    InvalidInput,
-    Overloaded,
-    PayloadTooLarge,
-    Unauthorized,
-    UnsupportedMediaType,
-)
+from sdk.errors import AiaasError, Overloaded, PayloadTooLarge, Unauthorized, UnsupportedMediaType
 from sdk.protocol import encoding, jsonio
 from sdk.protocol.codec import InferRequest, decode_request, encode_error, encode_response
-from sdk.protocol.datatypes import oip_datatype
 from sdk.protocol.framing import SAGEMAKER_BINARY_CONTENT_TYPE, sagemaker_framing
 from sdk.runtime import LoadedModel
 from sdk.runtime.processors import Processed
-from sdk.serving import limits, raw
+from sdk.serving import explaining, limits, raw, sagemaker
 from sdk.serving.batcher import Batcher, batchable
+from sdk.serving.checks import check_against_model, check_content_type, check_outputs, tensor_metadata
 from sdk.serving.config import ServeConfig
+from sdk.serving.explaining import ExplainJob
+from sdk.serving.messages import JSON_HEADERS, InferenceRecord, Request, Response, for_method, loggable, request_id
 from sdk.serving.repository import ModelRepository
 from sdk.serving.routes import BODY_HANDLERS, Matched, Refusal, RouteCache
+
+__all__ = ["JSON_HEADERS", "InferenceRecord", "Request", "Response", "Service", "loggable", "request_id"]
 
 logger = logging.getLogger("sdk.serving")
 
 SERVER_NAME = "aiaas"
-EXTENSIONS = ("binary_tensor_data", "sagemaker")
-JSON_HEADERS = {"content-type": "application/json"}
-TARGET_MODEL_HEADER = "x-amzn-sagemaker-target-model"
-CUSTOM_ATTRIBUTES_HEADER = "x-amzn-sagemaker-custom-attributes"
-# Content types an inference body may come with. curl -d sends form-urlencoded by default, and the OIP examples
-# are written for curl -d, so it is accepted; anything else (text, multipart, XML, images) is refused.
-_BODY_TYPES = ("application/json", "application/octet-stream", "application/x-www-form-urlencoded", "")
-_REQUEST_ID = re.compile(r"[\w.:-]{1,128}", re.ASCII)  # fullmatch: no trailing newline, no non-ASCII letters
-LOGGED_PATH = 200  # characters of a path that go into a log line
-
-
-class Response(NamedTuple):
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-
-@dataclass(frozen=True)
-class Request:
-    method: str
-    path: str
-    headers: Mapping[str, str]  # lowercase names
-    body: bytes
-    request_id: str
-
-
-@dataclass(frozen=True)
-class InferenceRecord:
-    """What an observer (e.g. the Lambda handler's metrics) learns of each inference: never the payload."""
-
-    model: str
-    version: str
-    rows: int
-    run_ms: float  # model run, plus the wait for a batch when batching
+EXTENSIONS = ("binary_tensor_data", "sagemaker", "explain")
 
 
 @dataclass(frozen=True)
@@ -122,6 +85,7 @@ class Service:
         self.observer: Callable[[InferenceRecord], None] | None = None
         self.routes = RouteCache()
         self._batchables: dict[int, bool] = {}  # id(model) -> batchable(model); loaded models live as long
+        self.explainer = explaining.Explainer(self.config)
         self._is_ready = False
 
     # --- lifecycle ---------------------------------------------------------------------------------------------
@@ -138,8 +102,11 @@ class Service:
 
     # --- entry points --------------------------------------------------------------------------------------------
 
-    def handle(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> Response:
-        """Answer one request, running any inference right here (the Lambda handler's way)."""
+    def handle(
+        self, method: str, path: str, headers: Mapping[str, str], body: bytes, *, time_left_s: float | None = None
+    ) -> Response:
+        """Answer one request, running any inference right here (the Lambda handler's way). ``time_left_s``: what
+        the caller's own clock allows (an invocation's remaining time); an explanation's deadline stays within it."""
         request = self._request(method, path, headers, body)
         try:
             result = self._dispatch(request)
@@ -153,10 +120,15 @@ class Service:
                 else:
                     size = self.config.max_batch_size
                     outputs = limits.run_sliced(result.model.run_validated, result.feeds, result.rows, size)
-                return _for_method(request, self._respond(request, result, outputs, start))
-            return _for_method(request, result)
+                return for_method(request, self._respond(request, result, outputs, start))
+            if isinstance(result, ExplainJob):
+                start = time.perf_counter()
+                explained = self.explainer.run(explaining.within(result, time_left_s))
+                ms = (time.perf_counter() - start) * 1000
+                return explaining.respond(result, explained, request.request_id, ms)
+            return for_method(request, result)
         except Exception as exc:
-            return _for_method(request, self._error(request, exc))
+            return for_method(request, self._error(request, exc))
 
     async def handle_async(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> Response:
         """Answer one request on an event loop: models load and run off the loop, inference through the batcher."""
@@ -170,10 +142,15 @@ class Service:
             if isinstance(result, _Prepared):
                 start = time.perf_counter()
                 outputs = await self._run_async(result)
-                return _for_method(request, self._respond(request, result, outputs, start))
-            return _for_method(request, result)
+                return for_method(request, self._respond(request, result, outputs, start))
+            if isinstance(result, ExplainJob):  # on the explainer's own threads: the loop keeps answering
+                start = time.perf_counter()
+                explained = await self.explainer.run_async(result)
+                ms = (time.perf_counter() - start) * 1000
+                return explaining.respond(result, explained, request.request_id, ms)
+            return for_method(request, result)
         except Exception as exc:
-            return _for_method(request, self._error(request, exc))
+            return for_method(request, self._error(request, exc))
 
     async def _run_async(self, prepared: _Prepared) -> limits.Outputs | Processed:
         """Through the batcher (or a worker thread): a request of more than max_batch_size rows goes slice by slice,
@@ -214,7 +191,7 @@ class Service:
         try:
             matched = self._match(request)
             if isinstance(matched, Response):
-                return _for_method(request, matched)
+                return for_method(request, matched)
             if not matched.public:
                 self._authorize(request)
         except Exception as exc:
@@ -223,12 +200,12 @@ class Service:
 
     def refuse(self, request: Request, exc: Exception) -> Response:
         """The error response to ``request`` for ``exc`` (e.g. its body over the limit, found while reading it)."""
-        return _for_method(request, self._error(request, exc))
+        return for_method(request, self._error(request, exc))
 
     def error_response(self, method: str, path: str, headers: Mapping[str, str], exc: Exception) -> Response:
         """The response for an error found before the service saw the request (e.g. a body over the limit)."""
         request = self._request(method, path, headers, b"")
-        return _for_method(request, self._error(request, exc))
+        return for_method(request, self._error(request, exc))
 
     # --- plumbing ------------------------------------------------------------------------------------------------
 
@@ -268,7 +245,7 @@ class Service:
         with contextlib.suppress(AiaasError):  # _dispatch raises it again, with the same message, as the answer
             self.repository.get(name, version)
 
-    def _dispatch(self, request: Request) -> Response | _Prepared:
+    def _dispatch(self, request: Request) -> Response | _Prepared | ExplainJob:
         matched = self._match(request)
         if isinstance(matched, Response):
             return matched
@@ -283,7 +260,7 @@ class Service:
             body = encoding.decode_body(request.body, request.headers["content-encoding"], self.config.max_body_bytes)
             headers = {k: v for k, v in request.headers.items() if k != "content-encoding"}
             request = dataclasses.replace(request, body=body, headers=headers)
-        route: Callable[..., Response | _Prepared] = getattr(self, f"_on_{handler}")
+        route: Callable[..., Response | _Prepared | ExplainJob] = getattr(self, f"_on_{handler}")
         return route(request, **params)
 
     def _authorize(self, request: Request) -> None:
@@ -344,7 +321,8 @@ class Service:
         return self._on_ready(request)
 
     def _on_server_metadata(self, request: Request) -> Response:
-        document = {"name": SERVER_NAME, "version": __version__, "extensions": list(EXTENSIONS)}
+        extensions = [e for e in EXTENSIONS if e != "explain" or self.config.explain]
+        document = {"name": SERVER_NAME, "version": __version__, "extensions": extensions}
         return self._json(request, 200, document)
 
     def _on_model_metadata(self, request: Request, name: str, version: str | None = None) -> Response:
@@ -355,8 +333,8 @@ class Service:
             "name": manifest.name,
             "versions": self.repository.versions(name) or [manifest.version],
             "platform": "onnxruntime_onnx" if "onnx" in kinds else "tensorrt_plan",
-            "inputs": [_tensor_metadata(s.name, s.dtype, s.shape) for s in manifest.inputs],
-            "outputs": [_tensor_metadata(s.name, s.dtype, s.shape) for s in manifest.outputs],
+            "inputs": [tensor_metadata(s.name, s.dtype, s.shape) for s in manifest.inputs],
+            "outputs": [tensor_metadata(s.name, s.dtype, s.shape) for s in manifest.outputs],
             # Lets a client that lacks the model locally honour its floor before sending any data.
             "parameters": {"privacy_floor": manifest.privacy_floor, "version": manifest.version},
         }
@@ -373,16 +351,16 @@ class Service:
     def _on_infer(
         self, request: Request, name: str, version: str | None = None, *, sagemaker: bool = False
     ) -> _Prepared:
-        media = _check_content_type(request)
+        media = check_content_type(request.headers)
         model = self.repository.get(name, version)
         decoded = decode_request(request.body, request.headers, max_elements=self.config.max_request_elements)
         sagemaker = sagemaker or media == SAGEMAKER_BINARY_CONTENT_TYPE  # answer in the framing it was asked in
         items = raw.raw_items(model, decoded)
         if items is not None:
-            _check_outputs(decoded, raw.known_outputs(model))
+            check_outputs(decoded, raw.known_outputs(model))
             limits.check_rows(len(items), self.config.max_request_rows)
             return _Prepared(model, decoded, {}, sagemaker, len(items), items)
-        _check_against_model(model, decoded)
+        check_against_model(model, decoded)
         feeds = model.validator(decoded.inputs)
         rows = None
         if self._batchable(model):
@@ -390,31 +368,20 @@ class Service:
             limits.check_rows(rows, self.config.max_request_rows)
         return _Prepared(model, decoded, feeds, sagemaker, rows)
 
+    def _on_explain(self, request: Request, name: str, version: str | None = None) -> Response | ExplainJob:
+        if not self.config.explain:
+            return self._plain(request, 404, "explanations are turned off on this server (AIAAS_EXPLAIN=false)")
+        check_content_type(request.headers)
+        model = self.repository.get(name, version)
+        decoded = decode_request(request.body, request.headers, max_elements=self.config.max_request_elements)
+        return explaining.prepare(model, decoded, self.config, batchable=self._batchable(model))
+
     def _on_invocations(self, request: Request) -> _Prepared:
         # SageMaker passes no Inference-Header-Content-Length back to the caller: the framing must be its own.
         return self._on_infer(request, **self._sagemaker_target(request), sagemaker=True)
 
     def _sagemaker_target(self, request: Request) -> dict[str, str]:
-        """Which model /invocations runs: the target-model header, a ``model=`` custom attribute, the default."""
-        target = request.headers.get(TARGET_MODEL_HEADER, "").strip()
-        if not target:
-            attributes = dict(
-                part.strip().partition("=")[::2]
-                for part in re.split(r"[,;]", request.headers.get(CUSTOM_ATTRIBUTES_HEADER, ""))
-                if "=" in part
-            )
-            target = attributes.get("model", "").strip()
-        target = target.removesuffix(".tar.gz") or (self.config.default_model or "")
-        if not target:
-            names = self.repository.names()
-            if len(names) != 1:
-                raise InvalidInput(
-                    f"this endpoint serves {len(names)} models ({', '.join(names)}); name one with the "
-                    "X-Amzn-SageMaker-Target-Model header or the custom attribute model=NAME"
-                )
-            target = names[0]
-        name, _, version = target.partition("@")
-        return {"name": name, "version": version} if version else {"name": name}
+        return sagemaker.target_model(request.headers, self.config.default_model, self.repository.names)
 
     def _respond(
         self, request: Request, prepared: _Prepared, result: Mapping[str, np.ndarray] | Processed, start: float
@@ -446,56 +413,3 @@ class Service:
         # Queue + model time, so a client can tell the network's share of a round trip (its bandwidth estimate).
         headers["server-timing"] = f"infer;dur={run_ms:.3f}"
         return Response(200, headers, body)
-
-
-def request_id(given: str) -> str:
-    """The client's X-Request-Id when it is 1 to 128 ASCII letters, digits, ``_.:-`` (nothing else), else a new one."""
-    return given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
-
-
-def loggable(path: str) -> str:
-    """A request path as it may appear in a log line: at most LOGGED_PATH characters, control characters escaped."""
-    shown = path if len(path) <= LOGGED_PATH else f"{path[:LOGGED_PATH]}…(+{len(path) - LOGGED_PATH} chars)"
-    return shown if shown.isprintable() else shown.encode("unicode_escape").decode("ascii")
-
-
-def _tensor_metadata(name: str, dtype: str, shape: tuple[int, ...]) -> dict[str, Any]:
-    return {"name": name, "datatype": oip_datatype(np.dtype(dtype)), "shape": list(shape)}
-
-
-def _for_method(request: Request, response: Response) -> Response:
-    """A HEAD request's answer: the GET's status and headers, its Content-Length, and no body."""
-    if request.method != "HEAD":
-        return response
-    return Response(response.status, {**response.headers, "content-length": str(len(response.body))}, b"")
-
-
-def _check_content_type(request: Request) -> str:
-    """The request's media type, lowercase; raises UnsupportedMediaType (415) for one an inference body cannot be."""
-    given = request.headers.get("content-type", "")
-    media = given.split(";", 1)[0].strip().lower()
-    if media not in _BODY_TYPES and not (media.startswith("application/") and media.endswith("+json")):
-        raise UnsupportedMediaType(
-            f"Content-Type {given!r} is not supported; send application/json, or for binary tensors "
-            "application/octet-stream with the Inference-Header-Content-Length header (or "
-            f"{SAGEMAKER_BINARY_CONTENT_TYPE};json-header-size=N)"
-        )
-    return media
-
-
-def _check_against_model(model: LoadedModel, request: InferRequest) -> None:
-    """Datatypes and requested outputs, named in OIP terms, before the validator checks shapes and values."""
-    specs = {s.name: s for s in model.manifest.inputs}
-    for name, array in request.inputs.items():
-        spec = specs.get(name)
-        if spec is not None and array.dtype != np.dtype(spec.dtype):
-            expected, got = oip_datatype(np.dtype(spec.dtype)), oip_datatype(array.dtype)
-            raise InvalidInput(f"input '{name}': the model takes datatype {expected}, got {got}")
-    _check_outputs(request, [s.name for s in model.manifest.outputs])
-
-
-def _check_outputs(request: InferRequest, known: Sequence[str]) -> None:
-    if request.outputs is not None:
-        for wanted in request.outputs:
-            if wanted.name not in known:
-                raise InvalidInput(f"unknown output '{wanted.name}'; the model's outputs are: {', '.join(known)}")
