@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from sdk._version import __version__
-from sdk.cli import audit, bench, compile, configure, demo, deploy, doctor, keys, models, predict, serve, train
+from sdk.cli import audit, bench, compile, configure, demo, deploy, doctor, explain, keys, models, predict, serve, train
 from sdk.cli._base import ReadableErrors
 
 app = typer.Typer(
@@ -43,6 +43,7 @@ app.add_typer(keys.app, name="keys")
 app.add_typer(audit.app, name="audit")
 app.command("sign")(keys.sign)
 app.command("predict")(predict.predict)
+app.command("explain")(explain.explain)
 app.command("doctor")(doctor.doctor)
 app.command("compile")(compile.compile_)
 app.command("train")(train.train)

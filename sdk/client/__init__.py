@@ -1,4 +1,5 @@
-"""The app-facing client: `Client.predict` routes each call to the edge or the cloud and returns the Decision.
+"""The app-facing client: `Client.predict` routes each call to the edge or the cloud and returns the Decision;
+`Client.explain` routes an explanation of it (``sdk.explain``) under the same privacy rule.
 
 The routing vocabulary is the client's own::
 
@@ -6,6 +7,7 @@ The routing vocabulary is the client's own::
                 ran and why
     privacy     decide_privacy: the privacy rule, one pure function (the strictest of every source that speaks)
     router      Router: the ordered routes for one call, from privacy, mode, deadline and estimates
+    routing     one routed call, whatever it asks: the rule, the plan, the fallbacks, the decision log's record
     latency     LatencyModel: per (model, route) estimates, learned from the calls themselves
     breaker     CircuitBreaker: the cloud route's transport stops calling an endpoint that keeps failing
     local       the edge route (the local store and runtime)

@@ -15,12 +15,14 @@ from typing import TYPE_CHECKING, Any
 from sdk.artifacts.store import Store
 from sdk.client.client import Client, Result
 from sdk.client.config import AuthKind, ClientConfig, EndpointKind
+from sdk.client.decision import Mode, ModeName, Privacy, PrivacyName
+from sdk.client.router import Router
 from sdk.runtime.config import RuntimeConfig
 
 if TYPE_CHECKING:
     import httpx
-from sdk.client.decision import Mode, ModeName, Privacy, PrivacyName
-from sdk.client.router import Router
+
+    from sdk.explain import Explanation
 
 
 class AsyncClient:
@@ -110,6 +112,38 @@ class AsyncClient:
                 privacy=privacy,
                 mode=mode,
                 deadline_ms=deadline_ms,
+                timeout_s=timeout_s,
+            )
+
+    async def explain(
+        self,
+        model: str,
+        inputs: Any,
+        *,
+        privacy: Privacy | PrivacyName | None = None,
+        target: int | str | None = None,
+        compare: str | bytes | None = None,
+        method: str = "auto",
+        max_evals: int = 256,
+        max_calls: int = 8,
+        seed: int = 0,
+        mode: Mode | ModeName | None = None,
+        timeout_s: float | None = None,
+    ) -> Explanation:
+        """``Client.explain`` in a worker thread; the same arguments, the same privacy rule, the same errors."""
+        async with self._slots:
+            return await asyncio.to_thread(
+                self._client.explain,
+                model,
+                inputs,
+                privacy=privacy,
+                target=target,
+                compare=compare,
+                method=method,
+                max_evals=max_evals,
+                max_calls=max_calls,
+                seed=seed,
+                mode=mode,
                 timeout_s=timeout_s,
             )
 

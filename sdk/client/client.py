@@ -1,42 +1,35 @@
-"""`sdk.Client`: one call, routed to the edge or the cloud, with the Decision that says where and why."""
+"""`sdk.Client`: one call, routed to the edge or the cloud, with the Decision that says where and why.
+
+``predict`` runs a model; ``explain`` says why it answered what it did (``sdk.explain``), under the same privacy
+rule. Where each call may run, and the record of where it did, is ``sdk.client.routing``'s; the result types are in
+``sdk.client.result`` (``Result`` and ``payload_bytes`` stay importable from here).
+"""
 
 from __future__ import annotations
 
-import difflib
 import logging
 import random
-import re
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from sdk.artifacts.config import StoreConfig
-from sdk.artifacts.manifest import Manifest
-from sdk.artifacts.store import ModelRef, Store, open_store
+from sdk.artifacts.store import Store, open_store
 from sdk.client.audit import open_log
 from sdk.client.config import AuthKind, ClientConfig, EndpointKind, read_config_file
-from sdk.client.decision import Attempt, Decision, Mode, ModeName, Privacy, PrivacyName, Reason, Route, choose
-from sdk.client.faults import CLOUD_FAULTS, LOCAL_FAULTS
+from sdk.client.decision import Decision, Mode, ModeName, Privacy, PrivacyName, Reason, Route, choose
+from sdk.client.explaining import ExplainCall
 from sdk.client.latency import LatencyModel
 from sdk.client.local import LocalRoute
-from sdk.client.privacy import PrivacyVerdict, decide_privacy
-from sdk.client.raw import answers, is_raw, raw_bytes, record_processing
-from sdk.client.router import Availability, Router, RouterPolicy
-from sdk.errors import (
-    AiaasError,
-    CloudUnavailable,
-    ConfigError,
-    DeadlineExceeded,
-    LocalUnavailable,
-    ModelNotFound,
-    Overloaded,
-    PrivacyViolation,
-)
-from sdk.runtime import RuntimeInfo
+from sdk.client.privacy import decide_privacy
+from sdk.client.raw import answers, record_processing
+from sdk.client.result import Result, payload_bytes
+from sdk.client.router import Router, RouterPolicy
+from sdk.client.routing import RoutedCalls
+from sdk.errors import ConfigError
+from sdk.runtime import LoadedModel
 from sdk.runtime.config import RuntimeConfig
 from sdk.runtime.processors import Processed
 from sdk.settings import env_text, env_var
@@ -45,55 +38,14 @@ if TYPE_CHECKING:
     import httpx
 
     from sdk.client.cloud import CloudRoute
+    from sdk.explain import Explanation
 
 logger = logging.getLogger("sdk.client")
 
-
-@dataclass
-class Result:
-    """A prediction: outputs by name, and the Decision that says where it ran and why.
-
-    For raw inputs (text, images) ``outputs`` are the processed answers (``label`` and ``score`` for a classifier,
-    the normalized embedding...), the same names from either route, and ``processed`` carries them with the report
-    (``truncated``, ``notes``; ``labels`` per item); ``decision.processed_on`` says where they were processed.
-    Tensor calls are unchanged (``processed`` is None).
-
-    ``runtime`` says how this device ran it (runtime, providers, the verified artifact); None when the cloud
-    answered. ``manifest`` is this device's manifest of the model: the one that ran, or for a cloud answer the local
-    copy's when there is one (read, not loaded; the protocol carries no labels), else None."""
-
-    outputs: dict[str, np.ndarray]
-    decision: Decision
-    model: str
-    runtime: RuntimeInfo | None = None
-    manifest: Manifest | None = None
-    processed: Processed | None = None
-
-    def __getitem__(self, name: str) -> np.ndarray:
-        return self.outputs[name]
-
-    @property
-    def route(self) -> Route:
-        assert self.decision.route is not None
-        return self.decision.route
-
-    @property
-    def labels(self) -> tuple[str, ...] | None:
-        """The class labels of the outputs' last axis, from ``manifest``; None when unknown."""
-        return self.manifest.labels if self.manifest is not None else None
+__all__ = ["Client", "Result", "payload_bytes"]
 
 
-def payload_bytes(inputs: Any) -> int:
-    if is_raw(inputs):
-        return raw_bytes(inputs)
-    if isinstance(inputs, np.ndarray):
-        return int(inputs.nbytes)
-    if isinstance(inputs, Mapping):
-        return sum(int(v.nbytes) if isinstance(v, np.ndarray) else int(np.asarray(v).nbytes) for v in inputs.values())
-    return int(np.asarray(inputs).nbytes)
-
-
-class Client:
+class Client(RoutedCalls):
     """Routes each call to the local edge runtime or the cloud endpoint.
 
     Private calls run on this device or fail; no fallback, retry or exploration sends them, or any part of them, to
@@ -182,7 +134,7 @@ class Client:
         # Where each call's data went (sdk.client.audit; AIAAS_AUDIT=0 turns it off): shared per folder, no-op when off.
         self.audit = open_log()
 
-    # --- the call --------------------------------------------------------------------------------------------------
+    # --- the calls -------------------------------------------------------------------------------------------------
 
     def predict(
         self,
@@ -198,135 +150,74 @@ class Client:
 
         A ``privacy`` or ``mode`` that is not one of the allowed values raises ``InvalidInput`` (the call is wrong,
         as a 400 would say) before anything runs; the client's own defaults were checked as ``ConfigError``."""
-        start = time.perf_counter()
-        ModelRef.parse(model)
-        asked = choose(Privacy, privacy, setting="privacy") if privacy is not None else None
-        how = choose(Mode, mode if mode is not None else self.config.mode, setting="mode")
-        verdict = self._privacy(model, asked)
-        local = self.local.availability(model)
-        if not local.ok and not verdict.private and (self.cloud is None or how is Mode.LOCAL_ONLY):
-            # No other route: the device's own reason is the answer (ModelNotFound naming the models here, a
-            # trusted-keys refusal with its fix), not a "cloud unavailable" about a cloud nobody configured.
-            failure = self.local.failure(model)
-            if failure is not None and (self.cloud is None or isinstance(failure, ModelNotFound)):
-                raise failure
-        cloud = self._cloud_availability(verdict.level)
-        # Data may go to the cloud: the floor it publishes joins the rule first (its metadata; no payload is sent).
-        # Asked only then, so a call already private by any other source never touches the network; and, when this
-        # device can answer, only right before the first cloud attempt, so a call the device answers asks nothing.
-        floor_pending = cloud.ok and how is not Mode.LOCAL_ONLY and local.ok
-        if cloud.ok and how is not Mode.LOCAL_ONLY and not local.ok:
-            verdict, cloud = self._with_cloud_floor(model, asked, verdict)
-        level = verdict.level
-        size = payload_bytes(inputs) if level is Privacy.PUBLIC else 0
-        try:
-            plan = self.router.plan(
-                model, privacy=level, mode=how, local=local, cloud=cloud, deadline_ms=deadline_ms, payload_bytes=size
-            )
-        except LocalUnavailable as exc:
-            failure = self.local.failure(model)
-            message = exc.message if not verdict.private else f"{exc.message}; private because {verdict.why}"
-            if failure is None or exc.__cause__ is not None:
-                raise LocalUnavailable(message, hint=exc.hint) from exc.__cause__
-            # Keep the device's reason as the cause, and its fix (sign the model) as the hint; for a model that is
-            # simply absent the router's own hint (pull it) says more than a list of the models here.
-            absent = isinstance(failure, ModelNotFound)
-            raise LocalUnavailable(message, hint=exc.hint if absent else failure.hint or exc.hint) from failure
-        except PrivacyViolation as exc:
-            raise PrivacyViolation(f"{exc.message} (private because {verdict.why})", hint=exc.hint) from None
-        explanation = plan.explanation
-        if plan.reason is Reason.PRIVATE:
-            explanation = f"private ({verdict.why}): runs on this device only"
-        decision = Decision(
-            route=None,
-            reason=plan.reason,
-            explanation=explanation,
-            privacy=level,
-            privacy_source=verdict.source,
-            mode=how,
-            deadline_ms=deadline_ms,
-            predicted_ms={k: (p.expected_ms if p else None) for k, p in plan.predicted.items()},
-            planned=list(plan.routes),
-            explored=plan.explored,
-        )
-        decision.timings["route"] = (time.perf_counter() - start) * 1000
-        last_error: AiaasError | None = None
-        sent = 0  # payload bytes handed to the cloud route (the decision log's "left the device")
-        for route in plan.routes:
-            if route is Route.CLOUD and level is Privacy.PRIVATE:  # defence in depth: the plan never holds this
-                raise PrivacyViolation("refusing to send a private request to the cloud")
-            attempt_start = time.perf_counter()
-            if route is Route.CLOUD and floor_pending:
-                floor_pending = False
-                verdict, refusal = self._cloud_floor_gate(model, asked)
-                decision.privacy, decision.privacy_source = verdict.level, verdict.source
-                if refusal is not None:  # the data stays home; the rest of the plan (the edge) may still answer
-                    ms = (time.perf_counter() - attempt_start) * 1000
-                    decision.attempts.append(Attempt(route, False, refusal.code, refusal.message, ms))
-                    logger.info("route cloud refused for %s: %s", model, verdict.why)
-                    last_error = refusal
-                    continue
-            if route is Route.CLOUD:
-                sent = size
-            try:
-                outputs, timings = self._run(route, model, inputs, level, deadline_ms, timeout_s, size)
-            except AiaasError as exc:
-                if not isinstance(exc, LOCAL_FAULTS + CLOUD_FAULTS):
-                    self._audit(model, decision, sent)
-                    raise  # the input itself is wrong (or a bug): no other route would answer better
-                decision.attempts.append(
-                    Attempt(route, False, exc.code, exc.message, (time.perf_counter() - attempt_start) * 1000)
-                )
-                logger.info("route %s failed for %s: %s", route.value, model, exc.code)
-                last_error = exc
-                continue
-            elapsed = (time.perf_counter() - attempt_start) * 1000
-            decision.attempts.append(Attempt(route, True, ms=elapsed))
-            decision.route = route
-            decision.actual_ms = elapsed
-            decision.timings.update(timings)
-            decision.timings["total"] = (time.perf_counter() - start) * 1000
-            if len(decision.attempts) > 1:
-                decision.reason = Reason.FALLBACK
-                failed = decision.attempts[0]
-                decision.explanation = f"{failed.route.value} failed ({failed.error}); answered by {route.value}"
-            if logger.isEnabledFor(logging.DEBUG):  # the line is built only when someone reads it
-                logger.debug("decision for %s: %s", model, decision.line())
-            processed = record_processing(outputs, decision, route, sent)
-            if route is Route.LOCAL:
-                loaded = self.local.model(model)  # loaded by the run: a dict read
-                self._audit(model, decision, sent, version=loaded.info.version, sha256=loaded.info.sha256)
-                return Result(answers(outputs), decision, model, loaded.info, loaded.manifest, processed)
-            self._audit(model, decision, sent)
-            return Result(answers(outputs), decision, model, manifest=self.local.manifest(model), processed=processed)
-        assert last_error is not None
-        self._audit(model, decision, sent)
-        if len(decision.attempts) == 1 and level is Privacy.PUBLIC:
-            raise last_error  # one route was tried: its own error says best what went wrong (and how to fix it)
-        if decision.privacy is Privacy.PRIVATE:  # private from the start, or made so by the cloud's own floor
-            on_device = next((a.message for a in reversed(decision.attempts) if a.route is Route.LOCAL), None)
-            why = "" if level is Privacy.PRIVATE else f" ({verdict.why})"
-            raise LocalUnavailable(
-                f"private request failed on this device ({on_device or last_error.message}); it was not sent to the "
-                f"cloud{why}"
-            ) from last_error
-        raise CloudUnavailable(
-            "every route failed: " + "; ".join(f"{a.route.value}: {a.message}" for a in decision.attempts)
-        ) from last_error
 
-    def _audit(
-        self, model: str, decision: Decision, sent: int, *, version: str | None = None, sha256: str | None = None
-    ) -> None:
-        """One record in the decision log: where this call's data went (never the data itself)."""
-        self.audit.record_decision(
-            decision,
-            model_ref=model,
-            version=version,
-            artifact_sha256=sha256,
-            privacy_source=decision.privacy_source,
-            sent_bytes=sent,
-            endpoint=self.config.cloud_url if sent else None,
+        def run(route: Route, level: Privacy, size: int) -> tuple[dict[str, np.ndarray] | Processed, dict[str, float]]:
+            return self._run(route, model, inputs, level, deadline_ms, timeout_s, size)
+
+        outputs, decision, sent = self._route(
+            model,
+            call="predict",
+            privacy=privacy,
+            mode=mode,
+            deadline_ms=deadline_ms,
+            payload=payload_bytes(inputs),
+            run=run,
         )
+        assert decision.route is not None
+        processed = record_processing(outputs, decision, decision.route, sent)
+        if decision.route is Route.LOCAL:
+            loaded = self.local.model(model)  # loaded by the run: a dict read
+            return Result(answers(outputs), decision, model, loaded.info, loaded.manifest, processed)
+        return Result(answers(outputs), decision, model, manifest=self.local.manifest(model), processed=processed)
+
+    def explain(
+        self,
+        model: str,
+        inputs: Any,
+        *,
+        privacy: Privacy | PrivacyName | None = None,
+        target: int | str | None = None,
+        compare: str | bytes | None = None,
+        method: str = "auto",
+        max_evals: int = 256,
+        max_calls: int = 8,
+        seed: int = 0,
+        mode: Mode | ModeName | None = None,
+        timeout_s: float | None = None,
+    ) -> Explanation:
+        """Why ``model`` answers what it does on ``inputs``: attributions per unit (words, pixels or patches, lags),
+        computed on the artifact and runtime that serve it (``sdk.explain``), with ``explanation.decision`` set.
+
+        The privacy rule is ``predict``'s, applied to the whole explanation: a private one runs entirely on this
+        device (no perturbed input, no ``compare`` leaves it); a public one is routed like a prediction and, in the
+        cloud, sent as one request to the endpoint's ``/explain`` extension. An endpoint that does not offer it
+        (its ``GET /v2`` claims no ``explain``; a SageMaker endpoint) leaves the explanation to this device.
+        ``timeout_s``: seconds for the whole explanation, on either route (None: the client's timeout for a cloud
+        request, no deadline on this device). Bad options raise ``InvalidInput`` before anything runs."""
+        call = ExplainCall.make(
+            self,
+            model,
+            inputs,
+            target=target,
+            compare=compare,
+            method=method,
+            max_evals=max_evals,
+            max_calls=max_calls,
+            seed=seed,
+            timeout_s=timeout_s,
+        )
+        explanation, decision, _ = self._route(
+            model,
+            call="explain",
+            privacy=privacy,
+            mode=mode,
+            deadline_ms=None,
+            payload=call.payload,
+            run=call.run,
+            cloud_gate=call.cloud_gate,
+        )
+        explanation.decision = decision
+        return explanation
 
     def run_local(
         self,
@@ -340,20 +231,64 @@ class Client:
         store in a chosen ``precision`` (fp32, fp16, int8). Nothing is sent anywhere and no latency is learned; the
         Decision says ``local``, reason ``mode``, mode ``local_only``. The artifact's files are checked against their
         sha256 when it is first loaded; it stays loaded until ``close``."""
+        loaded, decision = self._pinned(model, precision, privacy)
+        start = time.perf_counter()
+        outputs = loaded(inputs)
+        ms = (time.perf_counter() - start) * 1000
+        decision.actual_ms, decision.timings = ms, {"run": ms}
+        processed = record_processing(outputs, decision, Route.LOCAL, 0)
+        return Result(answers(outputs), decision, str(model), loaded.info, loaded.manifest, processed)
+
+    def explain_local(
+        self,
+        model: str | Path,
+        inputs: Any,
+        *,
+        precision: str | None = None,
+        privacy: Privacy | PrivacyName | None = None,
+        target: int | str | None = None,
+        compare: str | bytes | None = None,
+        method: str = "auto",
+        max_evals: int = 256,
+        max_calls: int = 8,
+        seed: int = 0,
+        timeout_s: float | None = None,
+    ) -> Explanation:
+        """``explain`` on this device, outside the router, as ``run_local`` runs: an artifact folder, or a model of
+        the store in a chosen ``precision`` (compare the attributions of its fp32 and int8 artifacts)."""
+        call = ExplainCall.make(
+            self,
+            str(model),
+            inputs,
+            target=target,
+            compare=compare,
+            method=method,
+            max_evals=max_evals,
+            max_calls=max_calls,
+            seed=seed,
+            timeout_s=timeout_s,
+        )
+        loaded, decision = self._pinned(model, precision, privacy)
+        explanation, timings = call.on(loaded)
+        decision.actual_ms, decision.timings = timings["explain"], timings
+        explanation.decision = decision
+        return explanation
+
+    def _pinned(
+        self, model: str | Path, precision: str | None, privacy: Privacy | PrivacyName | None
+    ) -> tuple[LoadedModel, Decision]:
+        """A model loaded outside the router, and the Decision of a call on it (its privacy by the one rule, with
+        its own manifest's floor)."""
         asked = choose(Privacy, privacy, setting="privacy") if privacy is not None else None
         loaded = self.local.pinned(model, precision)
-        floors = {loaded.manifest.ref: loaded.manifest.privacy_floor}
         verdict = decide_privacy(
             call=asked,
             environment=self._environment_privacy,
             client_default=self._default_privacy,
-            local_floors=floors,
+            local_floors={loaded.manifest.ref: loaded.manifest.privacy_floor},
             cloud=None,
             model=loaded.manifest.name,
         )
-        start = time.perf_counter()
-        outputs = loaded(inputs)
-        ms = (time.perf_counter() - start) * 1000
         decision = Decision(
             route=Route.LOCAL,
             reason=Reason.MODE,
@@ -361,98 +296,8 @@ class Client:
             privacy=verdict.level,
             privacy_source=verdict.source,
             mode=Mode.LOCAL_ONLY,
-            actual_ms=ms,
-            timings={"run": ms},
         )
-        processed = record_processing(outputs, decision, Route.LOCAL, 0)
-        return Result(answers(outputs), decision, str(model), loaded.info, loaded.manifest, processed)
-
-    def _privacy(self, model: str, asked: Privacy | None, cloud: Any = None) -> PrivacyVerdict:
-        """The call's privacy by the one rule (``sdk.client.privacy``), from what this client and device know."""
-        return decide_privacy(
-            call=asked,
-            environment=self._environment_privacy,
-            client_default=self._default_privacy,
-            local_floors=self.local.floors(model),
-            cloud=cloud,
-            model=ModelRef.parse(model).name,
-        )
-
-    def _cloud_answer(self, model: str) -> dict[str, Any] | AiaasError | None:
-        """The cloud's metadata document for ``model``, or the error that kept it from being read; None for a
-        SageMaker endpoint, which has no metadata route (it publishes no floor, like a third-party OIP server)."""
-        assert self.cloud is not None
-        if self.config.endpoint_kind == "sagemaker":
-            return None
-        try:
-            return self.cloud.metadata(model)
-        except AiaasError as exc:
-            return exc
-
-    def _with_cloud_floor(
-        self, model: str, asked: Privacy | None, verdict: PrivacyVerdict
-    ) -> tuple[PrivacyVerdict, Availability]:
-        """For a model this device cannot serve: the verdict once the cloud's floor joins it, and whether the cloud
-        route may be used. Metadata that cannot be read leaves the floor unknown and nothing is sent: the error says
-        the cloud could not be asked (unreachable, overloaded, a garbage answer), or is the endpoint's own answer
-        about the model (ModelNotFound with the names that are close, an IntegrityError for a version that fails
-        verification there, Unauthorized)."""
-        answer = self._cloud_answer(model)
-        if isinstance(answer, ModelNotFound):
-            raise self._nowhere(model, answer)
-        joined = self._privacy(model, asked, answer)
-        if not joined.private:
-            return joined, Availability(True)
-        if isinstance(answer, (CloudUnavailable, Overloaded, DeadlineExceeded)):
-            raise CloudUnavailable(
-                f"{joined.why}: nothing was sent to the cloud", hint=answer.hint or "retry once the endpoint answers"
-            ) from answer
-        if isinstance(answer, AiaasError):
-            raise answer  # the endpoint answered about this model (a version that fails verification: 422, 401...)
-        return joined, Availability(False, joined.why)
-
-    def _cloud_floor_gate(self, model: str, asked: Privacy | None) -> tuple[PrivacyVerdict, AiaasError | None]:
-        """Right before the first cloud attempt of a call this device could answer: the verdict with the cloud's
-        floor, and the error that refuses the attempt when it made the call private (the metadata's own error when
-        it could not be read, so a public call falls back as from any cloud fault)."""
-        answer = self._cloud_answer(model)
-        verdict = self._privacy(model, asked, answer)
-        if not verdict.private:
-            return verdict, None
-        if isinstance(answer, AiaasError):
-            return verdict, answer.with_traceback(None)
-        return verdict, PrivacyViolation(f"{verdict.why}: the data was not sent to the cloud")
-
-    def _nowhere(self, model: str, cloud_error: ModelNotFound) -> AiaasError:
-        """The error for a model that neither this device nor the cloud knows (a typo, most often): the device's
-        own refusal if it has the model but may not use it, else ModelNotFound with the closest known name."""
-        failure = self.local.failure(model)
-        if failure is not None and not isinstance(failure, ModelNotFound):
-            return failure  # e.g. an unsigned copy refused under trusted keys: that is what to fix
-        name = ModelRef.parse(model).name
-        here = self.store.names()
-        # Our servers name what they serve in the 404 ("...; this server serves: a, b"); other servers may not.
-        served = re.search(r"serves: ([\w.@, -]+)$", cloud_error.message)
-        there = [n.strip() for n in served.group(1).split(",")] if served else []
-        close = difflib.get_close_matches(name, sorted({*here, *there} - {name}), n=1)
-        message = f"unknown model {model!r}: it is not on this device, and {self.config.cloud_url} does not serve it"
-        if close:
-            message += f"; did you mean {close[0]!r}?"
-        known = f"on this device: {', '.join(here) or 'none'}"
-        if served:
-            known += f"; in the cloud: {', '.join(there)}"
-        return ModelNotFound(message, hint=known)
-
-    def _cloud_availability(self, level: Privacy) -> Availability:
-        if level is Privacy.PRIVATE:
-            return Availability(False, "private request")
-        if self.config.local_only:
-            return Availability(False, "this client is local-only: nothing leaves the device")
-        if self.cloud is None:
-            return Availability(False, "no cloud endpoint configured")
-        if not self.cloud.breaker.available():
-            return Availability(False, f"circuit open, retrying in {self.cloud.breaker.retry_in():.1f} s")
-        return Availability(True)
+        return loaded, decision
 
     def _run(
         self,
@@ -475,7 +320,12 @@ class Client:
         bound_by_deadline = deadline_ms is not None and deadline_ms / 1000 < budget
         if deadline_ms is not None:
             budget = min(budget, deadline_ms / 1000)  # retries stay inside the caller's deadline
-        outputs, timings = self.cloud.infer(model, inputs, timeout_s=budget, caller_deadline=bound_by_deadline)
+        series = self.local.series(model, inputs)  # scaled here, sent as the model's FP32 window
+        encoded = series.encode(inputs) if series is not None else None
+        sending = encoded.feeds if encoded is not None else inputs
+        outputs, timings = self.cloud.infer(model, sending, timeout_s=budget, caller_deadline=bound_by_deadline)
+        if series is not None and isinstance(outputs, dict):
+            outputs = series.decode(outputs, encoded)  # the forecast back in the data's units
         self.router.latency.observe(
             model,
             Route.CLOUD,

@@ -19,7 +19,7 @@ import random
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -27,7 +27,7 @@ import httpx
 import numpy as np
 
 from sdk.artifacts.store import ModelRef
-from sdk.client import raw
+from sdk.client import raw, wire
 from sdk.client.auth import Bearer, SigV4
 from sdk.client.breaker import BreakerPolicy, CircuitBreaker
 from sdk.client.config import ClientConfig
@@ -42,7 +42,6 @@ from sdk.errors import (
     error_for_status,
 )
 from sdk.protocol.codec import decode_response, encode_request
-from sdk.protocol.datatypes import numpy_dtype
 from sdk.protocol.framing import sagemaker_framing
 from sdk.runtime.processors import Processed
 
@@ -76,6 +75,7 @@ class CloudRoute:
         )
         self._rng = random.Random()
         self._metadata: dict[str, tuple[float, dict[str, Any]]] = {}  # model -> (monotonic time read, document)
+        self._server: tuple[float, frozenset[str]] | None = None  # (monotonic time read, GET /v2's extensions)
         self._paths: dict[str, str] = {}
         self._lock = threading.Lock()
         auth: httpx.Auth | None = None
@@ -97,6 +97,10 @@ class CloudRoute:
         )
 
     # --- paths -------------------------------------------------------------------------------------------------
+
+    def model_path(self, model: str) -> str:
+        """``/v2/models/NAME`` (``/versions/V`` for a numbered version): where the model's routes start."""
+        return self._model_path(ModelRef.parse(model))
 
     def _model_path(self, ref: ModelRef) -> str:
         path = f"/v2/models/{quote(ref.name, safe='')}"
@@ -134,68 +138,54 @@ class CloudRoute:
             self._metadata[model] = (time.monotonic(), data)
         return data
 
+    def extensions(self) -> frozenset[str]:
+        """The protocol extensions the server claims (``GET /v2``'s ``extensions``), read again after
+        ``metadata_ttl_s``. A SageMaker endpoint has no such route: none."""
+        if self.config.endpoint_kind == "sagemaker":
+            return frozenset()
+        with self._lock:
+            if self._server is not None and time.monotonic() - self._server[0] < self.config.metadata_ttl_s:
+                return self._server[1]
+        deadline = time.monotonic() + self.config.timeout_s
+        claimed = self._with_retries("/v2", b"", {}, deadline, False, read=self._extensions, method="GET")
+        with self._lock:
+            self._server = (time.monotonic(), claimed)
+        return claimed
+
+    def _extensions(self, response: httpx.Response) -> frozenset[str]:
+        try:
+            data = response.json()
+        except ValueError as exc:
+            raise self.bad(response, f"its server metadata is not JSON ({exc})") from exc
+        listed = data.get("extensions", []) if isinstance(data, dict) else None
+        if not isinstance(listed, list) or not all(isinstance(e, str) for e in listed):
+            raise self.bad(response, "its server metadata's 'extensions' is not a list of names")
+        return frozenset(listed)
+
     def _metadata_document(self, response: httpx.Response) -> dict[str, Any]:
         """The body of a 2xx metadata answer, checked for the shape the client reads (inputs, parameters)."""
         try:
             data = response.json()
         except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError both are ValueErrors
-            raise self._bad(response, f"its model metadata is not JSON ({exc})") from exc
+            raise self.bad(response, f"its model metadata is not JSON ({exc})") from exc
         if not isinstance(data, dict):
-            raise self._bad(response, f"its model metadata is a JSON {type(data).__name__}, not an object")
+            raise self.bad(response, f"its model metadata is a JSON {type(data).__name__}, not an object")
         inputs = data.get("inputs", [])
         if not isinstance(inputs, list) or not all(
             isinstance(i, dict) and isinstance(i.get("name"), str) and isinstance(i.get("datatype"), str)
             for i in inputs
         ):
-            raise self._bad(response, "its model metadata's 'inputs' is not a list of {name, datatype, ...} objects")
+            raise self.bad(response, "its model metadata's 'inputs' is not a list of {name, datatype, ...} objects")
         if data.get("parameters") is not None and not isinstance(data["parameters"], dict):
-            raise self._bad(response, "its model metadata's 'parameters' is not an object")
+            raise self.bad(response, "its model metadata's 'parameters' is not an object")
         return data
 
-    def _bad(self, response: httpx.Response, what: str) -> CloudBadResponse:
+    def bad(self, response: httpx.Response, what: str) -> CloudBadResponse:
+        """The error for a 2xx answer that is not what the endpoint should have sent: the endpoint's fault."""
         return CloudBadResponse(
             f"{self.base_url} answered HTTP {response.status_code}, but {what}",
             hint="check that the endpoint URL leads to an inference server (sdk serve, a function URL, Triton...)",
         )
-
-    def _named_arrays(self, model: str, inputs: Any) -> dict[str, np.ndarray]:
-        if isinstance(inputs, Mapping) and all(isinstance(v, np.ndarray) for v in inputs.values()):
-            return dict(inputs)
-        specs = {i["name"]: i for i in self.metadata(model).get("inputs", [])}
-        if not isinstance(inputs, Mapping):
-            if len(specs) != 1:
-                raise InvalidInput(f"{model} takes {len(specs)} inputs ({', '.join(specs)}); pass a dict name -> array")
-            inputs = {next(iter(specs)): inputs}
-        out = {}
-        for name, value in inputs.items():
-            if isinstance(value, np.ndarray):
-                out[name] = value
-            elif name in specs:
-                out[name] = np.asarray(value, dtype=numpy_dtype(specs[name]["datatype"]))
-            else:
-                raise InvalidInput(f"unknown input '{name}' for {model} (it takes: {', '.join(specs)})")
-        return out
-
-    def _raw_arrays(self, model: str, inputs: Any) -> tuple[dict[str, np.ndarray], bool]:
-        """Raw inputs as the one BYTES tensor the endpoint's metadata advertises (``parameters.raw_input``), and
-        whether to send it as binary data (images always: JSON strings cannot carry their bytes). An endpoint that
-        advertises none cannot process them: CloudUnavailable, so a public call falls back to this device."""
-        if self.config.endpoint_kind == "sagemaker":
-            raise CloudUnavailable(
-                f"a SageMaker endpoint publishes no metadata to say it takes raw input for {model}; nothing was sent"
-            )
-        advertised = (self.metadata(model).get("parameters") or {}).get("raw_input")
-        if not isinstance(advertised, dict) or not isinstance(advertised.get("name"), str):
-            raise CloudUnavailable(
-                f"{self.base_url} takes no raw input for {model} (its metadata advertises no raw_input); nothing "
-                "was sent",
-                hint="send tensors, or serve the model from an artifact that declares its processors",
-            )
-        items = raw.wire_items(inputs, model)
-        array = np.empty(len(items), dtype=object)
-        array[:] = items
-        binary = advertised.get("kind") == "image" or sum(map(len, items)) >= self.config.binary_threshold_bytes
-        return {advertised["name"]: array}, binary
 
     # --- the call ----------------------------------------------------------------------------------------------
 
@@ -209,9 +199,9 @@ class CloudRoute:
         deadline = time.monotonic() + timeout_s
         processed = raw.is_raw(inputs)
         if processed:
-            arrays, binary = self._raw_arrays(model, inputs)
+            arrays, binary = wire.raw_arrays(self, model, inputs)
         else:
-            arrays = self._named_arrays(model, inputs)
+            arrays = wire.named_arrays(self, model, inputs)
             binary = sum(a.nbytes for a in arrays.values()) >= self.config.binary_threshold_bytes
         body, headers = encode_request(arrays, binary=binary)
         if self.config.endpoint_kind == "sagemaker":
@@ -250,9 +240,9 @@ class CloudRoute:
         try:
             outputs, meta = decode_response(response.content, response.headers, status=response.status_code)
         except AiaasError as exc:
-            raise self._bad(response, f"its body is not an inference response: {exc.message}") from exc
+            raise self.bad(response, f"its body is not an inference response: {exc.message}") from exc
         if not isinstance(meta["parameters"], dict):
-            raise self._bad(response, "its 'parameters' is not an object")
+            raise self.bad(response, "its 'parameters' is not an object")
         return outputs, meta
 
     def _with_retries(
@@ -314,6 +304,20 @@ class CloudRoute:
                 )
             raise CloudUnavailable(f"{self.base_url} failed with HTTP {response.status_code}: {_error_text(response)}")
         raise CloudUnavailable(f"{self.base_url}: no attempt left")  # pragma: no cover - the loop always returns
+
+    def post(
+        self,
+        path: str,
+        body: bytes,
+        headers: dict[str, str],
+        *,
+        timeout_s: float,
+        caller_deadline: bool,
+        read: Callable[[httpx.Response], T],
+    ) -> T:
+        """POST ``body`` to ``path`` with the retries, the budget and the breaker of an inference request; ``read``
+        turns the 2xx answer into the result (raising ``bad`` when it cannot)."""
+        return self._with_retries(path, body, headers, time.monotonic() + timeout_s, caller_deadline, read=read)
 
     def _unexpected_status(self, response: httpx.Response) -> CloudBadResponse:
         status = response.status_code

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from sdk.client.router import Availability
 from sdk.errors import AiaasError, ArtifactError, MissingDependency, ModelNotFound
 from sdk.runtime import LoadedModel, load
 from sdk.runtime.config import RuntimeConfig
-from sdk.runtime.processors import Processed
+from sdk.runtime.processors import Processed, Processors
 
 LOOKUP_TTL_S = 5.0
 
@@ -140,7 +141,7 @@ class LocalRoute:
         start = time.perf_counter()
         model = self.model(ref)
         loaded = time.perf_counter()
-        if is_raw(inputs):
+        if is_raw(inputs) or self.series(ref, inputs) is not None:
             processed = model.process(inputs)
             return processed, {"load": (loaded - start) * 1000, "run": (time.perf_counter() - loaded) * 1000}
         feeds = model.validator(inputs)
@@ -152,6 +153,18 @@ class LocalRoute:
             "validate": (validated - loaded) * 1000,
             "run": (done - validated) * 1000,
         }
+
+    def series(self, ref: str, inputs: Any) -> Processors | None:
+        """The device's processors of ``ref`` when ``inputs`` are a raw series for it (numbers of a lower rank than
+        the model's tensor), else None. A series is scaled on this device on either route: its window is numbers
+        either way, the same bytes as the FP32 tensor, so nothing is gained by sending it raw."""
+        if is_raw(inputs) or isinstance(inputs, Mapping):
+            return None
+        manifest = self.manifest(ref)  # a read: only a model that declares a series processor is loaded here
+        if manifest is None or manifest.processors is None or manifest.processors.series is None:
+            return None
+        processors = self.model(ref).processors
+        return processors if processors is not None and processors.takes(inputs) else None
 
     def forget(self, ref: str) -> None:
         """Drop a loaded or refused model (after `sdk models pull` repaired it, say)."""

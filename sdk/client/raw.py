@@ -119,6 +119,12 @@ def record_processing(
     if route is Route.LOCAL:
         decision.processed_on = DEVICE
         decision.processing = "raw input processed on this device by the artifact's processors"
+    elif outputs.tensors:  # a series: scaled here, its window sent as the model's tensor, answers decoded here
+        decision.processed_on = DEVICE
+        decision.processing = (
+            "raw series scaled on this device and sent as the model's FP32 window, the answer decoded here: a "
+            "window is numbers either way, the same bytes raw or as its tensor"
+        )
     else:
         decision.processed_on = CLOUD
         decision.processing = (

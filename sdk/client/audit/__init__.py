@@ -1,12 +1,12 @@
 """The decision log: a local, append-only, hash-chained record of where each call's data went.
 
 Every routed call appends one record (``audit.jsonl`` under ``$XDG_STATE_HOME/aiaas/audit``): the time, a sequence
-number, the model reference, the version and artifact sha256 that ran (null when the cloud answered and the version
-is unknown), the privacy level and the source that set it, the route, the reason code, the fallback chain, whether
-payload bytes left the device, to which endpoint (``scheme://host:port`` only) and how many. Never a payload value,
-never a header or token. Each record carries the sha256 of the one before (``format`` explains the file format);
-``sdk audit verify`` checks the chain, and with ``AIAAS_AUDIT_KEY`` signed checkpoints let ``verify --key`` tell a
-log replaced as a whole.
+number, what was asked (``call``: predict or explain), the model reference, the version and artifact sha256 that ran
+(null when the cloud answered and the version is unknown), the privacy level and the source that set it, the route,
+the reason code, the fallback chain, whether payload bytes left the device, to which endpoint (``scheme://host:port``
+only) and how many. Never a payload value, never a header or token. Each record carries the sha256 of the one
+before (``format`` explains the file format); ``sdk audit verify`` checks the chain, and with ``AIAAS_AUDIT_KEY``
+signed checkpoints let ``verify --key`` tell a log replaced as a whole.
 
 On by default (``AIAAS_AUDIT=0`` turns it off). A record of where data went is worth most when nobody planned to
 need it: after an incident, or when a user asks whether their data ever left the device, and a log that must first

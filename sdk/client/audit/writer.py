@@ -152,19 +152,21 @@ class DecisionLog:
         sent_bytes: int = 0,
         endpoint: str | None = None,
         mode: str | _Valued | None = None,
+        call: str = "predict",
     ) -> None:
         """Buffer one call's record: plain values only, never a payload. Costs a tuple and a deque append.
 
         ``sent_bytes``: payload bytes that left the device (0: none did); ``endpoint``: where they went or would
         have gone (only ``scheme://host:port`` is written). ``privacy_source`` names the source that set the level:
-        call, client_default, environment, local_floor, cloud_floor or unknown_floor."""
+        call, client_default, environment, local_floor, cloud_floor or unknown_floor. ``call``: what was asked of
+        the model, ``predict`` or ``explain`` (an explanation's perturbed inputs go where its record says)."""
         if not self.enabled:
             return
         if _value(privacy_source) not in PRIVACY_SOURCES:
             raise ValueError(f"privacy_source={privacy_source!r}; expected one of {', '.join(sorted(PRIVACY_SOURCES))}")
         self._pending.append(
             (time.time(), model_ref, version, artifact_sha256, privacy, privacy_source, mode, route, reason,
-             tuple(fallback_chain), sent_bytes, endpoint)
+             tuple(fallback_chain), sent_bytes, endpoint, call)
         )  # fmt: skip
         if self._thread is None:
             self._start()
@@ -181,6 +183,7 @@ class DecisionLog:
         privacy_source: str | _Valued,
         sent_bytes: int,
         endpoint: str | None,
+        call: str = "predict",
     ) -> None:
         """``record()`` with the route, reason, privacy, mode and fallback chain read from a ``Decision``."""
         self.record(
@@ -195,6 +198,7 @@ class DecisionLog:
             sent_bytes=sent_bytes,
             endpoint=endpoint,
             mode=decision.mode,
+            call=call,
         )
 
     # --- the background ----------------------------------------------------------------------------------------------
@@ -339,9 +343,10 @@ class DecisionLog:
         return end, header, notes
 
     def _body(self, item: tuple[Any, ...]) -> dict[str, Any]:
-        at, model, version, sha, privacy, source, mode, route, reason, chain, sent, endpoint = item
+        at, model, version, sha, privacy, source, mode, route, reason, chain, sent, endpoint, call = item
         return {
             "kind": "decision",
+            "call": str(call),
             "time": iso(at),
             "model": str(model),
             "version": None if version is None else str(version),
@@ -402,6 +407,7 @@ def record_decision(
     privacy_source: str | _Valued,
     sent_bytes: int,
     endpoint: str | None,
+    call: str = "predict",
 ) -> None:
     """Record a call in the log the environment configures (for code without a client; a client holds
     ``open_log()`` and calls its ``record_decision``, which skips reading the environment)."""
@@ -417,4 +423,5 @@ def record_decision(
         privacy_source=privacy_source,
         sent_bytes=sent_bytes,
         endpoint=endpoint,
+        call=call,
     )
