@@ -16,6 +16,9 @@ are compared too (uvicorn+httptools+uvloop raw ASGI, uvicorn+h11+asyncio, Starle
 
     python benchmarks/serve_throughput.py [--model digits-cnn] [--artifact DIR] [--seq 128]
            [--clients 1 8 32] [--duration 4] [--repeats 2] [--client raw|httpx] [--stacks]
+
+What processors cost `sdk serve` (raw text and PNGs vs the same items as tensors) is measured with this load
+generator by ``benchmarks/processors.py --serve``.
 """
 
 import argparse
@@ -216,7 +219,14 @@ async def raw_worker(
 
 
 async def httpx_worker(
-    port: int, body: bytes, path: str, stop: float, budget: list[int], lat: list[float], errs: list[int]
+    port: int,
+    body: bytes,
+    path: str,
+    stop: float,
+    budget: list[int],
+    lat: list[float],
+    errs: list[int],
+    headers: dict[str, str],
 ) -> None:
     import httpx
 
@@ -224,19 +234,27 @@ async def httpx_worker(
         while budget[0] > 0 and time.perf_counter() < stop:
             budget[0] -= 1
             start = time.perf_counter()
-            response = await client.post(path, content=body, headers={"content-type": "application/json"})
+            response = await client.post(path, content=body, headers=headers)
             lat.append(time.perf_counter() - start)
             if response.status_code != 200:
                 errs.append(response.status_code)
 
 
 def load(
-    port: int, path: str, body: bytes, clients: int, duration: float, max_requests: int, client: str
+    port: int,
+    path: str,
+    body: bytes,
+    clients: int,
+    duration: float,
+    max_requests: int,
+    client: str,
+    headers: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    request = (
-        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(body)}\r\n\r\n"
-    ).encode() + body
+    """Closed-loop load: ``clients`` workers, each one request at a time, until ``duration`` or ``max_requests``.
+    ``headers``: the request's own (binary tensors name their JSON header's length); default JSON."""
+    fields = headers or {"content-type": "application/json"}
+    head = f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in fields.items())
+    request = f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body
 
     async def main() -> dict[str, Any]:
         warm: list[float] = []
@@ -251,7 +269,7 @@ def load(
         if client == "raw":
             workers = [raw_worker(port, request, stop, budget, lat, errs) for _ in range(clients)]
         else:
-            workers = [httpx_worker(port, body, path, stop, budget, lat, errs) for _ in range(clients)]
+            workers = [httpx_worker(port, body, path, stop, budget, lat, errs, fields) for _ in range(clients)]
         await asyncio.gather(*workers)
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         ms = sorted(x * 1000 for x in lat)
@@ -345,9 +363,10 @@ def main() -> None:
         run_server(sys.argv[2], Path(sys.argv[3]), int(sys.argv[4]))
         return
     if len(sys.argv) > 1 and sys.argv[1] == "_load":
-        port, path, body_file, clients, duration, limit, client = sys.argv[2:9]
-        body = Path(body_file).read_bytes()
-        print(json.dumps(load(int(port), path, body, int(clients), float(duration), int(limit), client)))
+        to, where, sent, clients, duration, limit, client = sys.argv[2:9]
+        headers = json.loads(sys.argv[9]) if len(sys.argv) > 9 else None
+        out = load(int(to), where, Path(sent).read_bytes(), int(clients), float(duration), int(limit), client, headers)
+        print(json.dumps(out))
         return
     if len(sys.argv) > 1 and sys.argv[1] == "_inproc":
         print(json.dumps(in_process(Path(sys.argv[2]), int(sys.argv[3]), [1, 8, 32], float(sys.argv[4]))))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,7 @@ import numpy as np
 import typer
 from rich.markup import escape
 
-from sdk.artifacts import Manifest, open_store
+from sdk.artifacts import Manifest
 from sdk.cli._base import console, verbose_enabled
 from sdk.cli.inputs import read_inputs, read_raw
 from sdk.cli.options import JsonOption, StoreOption
@@ -18,6 +19,7 @@ from sdk.client import Client, Decision, Mode, Privacy, Result
 from sdk.errors import MalformedRequest
 from sdk.runtime import RuntimeInfo
 from sdk.runtime.processors import Processed
+from sdk.runtime.processors.outputs import OutputDecoder
 
 
 def predict(
@@ -34,7 +36,8 @@ def predict(
         None,
         "--text",
         "-t",
-        help="Raw text for a model that declares a text processor (repeat for a batch); tokenized on this device.",
+        help="Raw text for a model that declares a text processor (repeat for a batch). Routed like --input: "
+        "tokenized on this device, or sent as text to an endpoint that processes it.",
         show_default=False,
     ),
     image: list[Path] | None = typer.Option(
@@ -72,28 +75,27 @@ def predict(
     model's floors. With --local-only nothing is sent anywhere: no connection is even opened.
 
     With --text or --image the model's own processors (declared in its manifest, verified like the model) turn the
-    raw input into tensors and the outputs into answers: labels and scores, a unit-length embedding. Raw inputs run on
-    this device.
+    raw input into tensors and the outputs into answers: labels and scores, a unit-length embedding. Raw inputs are
+    routed like tensors: a private call is processed on this device; a public one may be sent as text or image bytes
+    to the endpoint, which runs the same processors. The last line says where it ran, where the input was
+    processed, and why.
 
     Examples:
       sdk predict digits-cnn --image models/digits_cnn/samples/digit_7.png
       sdk predict minilm-l6 --text "a sentence" --text "another"
       sdk predict digits-cnn --input models/digits_cnn/samples/digit_7.npy
+      sdk predict minilm-l6 --text "a sentence" --endpoint http://127.0.0.1:8080 --privacy public --explain
       sdk predict digits-cnn -i digit.json --endpoint http://127.0.0.1:8080 --privacy public --explain
-      sdk predict digits-cnn -i digit.npy --local-only
+      sdk predict digits-cnn --image digit.png --local-only
     """
     raw = read_raw(text, image)
     if raw is not None and input is not None:
         raise MalformedRequest("pass either --input (tensors) or --text/--image (raw inputs), not both")
-    if raw is not None:
-        verbose = verbose_enabled(ctx)
-        _predict_raw(model, raw, store=store, precision=precision, top=top, as_json=as_json, verbose=verbose)
-        return
-    if input is None:
+    if raw is None and input is None:
         raise MalformedRequest(
             "nothing to predict on", hint="pass --input FILE (tensors), --text TEXT or --image FILE (raw inputs)"
         )
-    inputs = read_inputs(input)
+    inputs = raw if raw is not None else read_inputs(input) if input is not None else None
     result: Result
     with Client(
         endpoint,
@@ -106,41 +108,57 @@ def predict(
             result = client.run_local(model, inputs, precision=precision)
         else:
             result = client.predict(model, inputs, deadline_ms=deadline_ms)
+    verbose = verbose_enabled(ctx)
+    if result.processed is not None:
+        _show_processed(model, result, top=max(1, top), as_json=as_json, explain=explain, verbose=verbose)
+        return
     if as_json:
         console.print_json(json.dumps(_as_json(model, result.outputs, result.decision, result.runtime)))
         return
     _print_outputs(result.manifest, model, result.outputs, top)
-    _print_decision(result.decision, result.runtime, explain, verbose=verbose_enabled(ctx))
+    _print_decision(result.decision, result.runtime, explain, verbose=verbose)
 
 
-def _predict_raw(
-    model: str, raw: Any, *, store: Path | None, precision: str | None, top: int, as_json: bool, verbose: bool
-) -> None:
-    """Raw inputs run on this device: the artifact's processors, then the model, then the processors again."""
-    from sdk import load
-
-    with load(model, store=open_store(store), precision=precision) as loaded:
-        processed = loaded.process(raw, top_k=max(1, top))
-        info = loaded.info
+def _show_processed(model: str, result: Result, *, top: int, as_json: bool, explain: bool, verbose: bool) -> None:
+    """Answers for raw inputs, from whichever route answered: labels and scores, an embedding, truncation notes."""
+    processed = _top_classes(result, top)
     if as_json:
         body = {
             "model": model,
             "outputs": {k: v.tolist() for k, v in processed.outputs.items()},
             "inputs": {k: v.tolist() for k, v in processed.inputs.items()},
             "notes": list(processed.notes),
-            "route": "local",
-            "runtime": _runtime_json(info),
+            "route": result.decision.route.value if result.decision.route else None,
+            "processed_on": result.decision.processed_on,
+            "decision": result.decision.to_dict(),
         }
+        if result.runtime is not None:
+            body["runtime"] = _runtime_json(result.runtime)
         console.print_json(json.dumps(body))
         return
     _print_processed(processed, top)
-    console.print(
-        f"[dim]ran local on {info.runtime} {info.runtime_version} · {', '.join(info.providers)} · {info.artifact} "
-        f"({info.precision}, sha256 {info.sha256[:12]}… verified) · raw input processed on this device[/]"
-    )
-    if verbose:
-        for note in info.notes:
-            console.print(f"[dim]note: {escape(note)}[/]")
+    shown = processed.outputs["label"].shape[1] if "label" in processed.outputs else top
+    if shown < top and len(result.labels or ()) > shown:
+        console.print(f"[dim]the endpoint answered the top {shown} classes per item (the model's top_k)[/]")
+    _print_decision(result.decision, result.runtime, explain, verbose=verbose)
+
+
+def _top_classes(result: Result, top: int) -> Processed:
+    """A classifier's answers cut to ``top`` classes per item. A device run kept the model's own scores, so more
+    classes than the manifest's top_k are decoded from them; a cloud answer holds what the endpoint sent."""
+    processed = result.processed
+    assert processed is not None
+    labels = processed.outputs.get("label")
+    if labels is None or labels.ndim != 2:
+        return processed
+    processors = result.manifest.processors if result.manifest is not None else None
+    spec = processors.output if processors is not None else None
+    if labels.shape[1] < top and spec is not None and spec.kind == "classes" and spec.output in processed.tensors:
+        assert result.manifest is not None
+        wider = OutputDecoder(spec, result.manifest.labels).decode(processed.tensors, top_k=top)
+        return replace(processed, outputs={**processed.outputs, **wider})
+    cut = {"label": labels[:, :top], "score": processed.outputs["score"][:, :top]}
+    return replace(processed, outputs={**processed.outputs, **cut})
 
 
 def _print_processed(processed: Processed, top: int) -> None:
@@ -202,21 +220,27 @@ def _print_outputs(manifest: Manifest | None, model: str, outputs: dict[str, np.
         console.print(np.array2string(value, precision=4, threshold=40, edgeitems=4), markup=False)
 
 
+_PROCESSED_ON = {"device": "raw input processed on this device", "cloud": "raw input processed in the cloud"}
+
+
 def _print_decision(decision: Decision, info: RuntimeInfo | None, explain: bool, *, verbose: bool) -> None:
     where = decision.route.value if decision.route else "-"
     actual = f"{decision.actual_ms:.2f} ms" if decision.actual_ms is not None else "-"
+    processed = decision.processed_on and _PROCESSED_ON.get(decision.processed_on, decision.processed_on)
+    step = f" · {processed}" if processed else ""
+    why = escape(f"[{decision.reason.value}] {decision.explanation}")
     if info is not None:
         console.print(
             f"[dim]ran {where} on {info.runtime} {info.runtime_version} · {', '.join(info.providers)} · "
-            f"{info.artifact} ({info.precision}, sha256 {info.sha256[:12]}… verified) · {actual} · "
-            f"why: {escape(f'[{decision.reason.value}] {decision.explanation}')}[/]"
+            f"{info.artifact} ({info.precision}, sha256 {info.sha256[:12]}… verified) · {actual}{step} · why: {why}[/]"
         )
     else:
-        why = escape(f"[{decision.reason.value}] {decision.explanation}")
-        console.print(f"[dim]ran {where} · {actual} · why: {why}[/]")
+        console.print(f"[dim]ran {where} · {actual}{step} · why: {why}[/]")
     if explain:
         console.print("decision: " + escape(decision.line()), markup=True)
         console.print("timings (ms): " + ", ".join(f"{k} {v:.2f}" for k, v in decision.timings.items()))
+        if decision.processing:
+            console.print("processing: " + escape(decision.processing))
     if info is not None and verbose:
         for note in info.notes:
             console.print(f"[dim]note: {escape(note)}[/]")
