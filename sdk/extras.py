@@ -68,6 +68,7 @@ EXTRAS: Mapping[str, Requirement] = {
     "uvicorn": Requirement("uvicorn", SERVE),
     "httptools": Requirement("httptools", SERVE),
     "orjson": Requirement("orjson", SERVE),
+    "prometheus_client": Requirement("prometheus-client", SERVE),
     "tensorrt": Requirement("tensorrt", GPU),
     "boto3": Requirement("boto3", AWS),
     "botocore": Requirement("boto3", AWS),  # boto3 brings it
