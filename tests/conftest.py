@@ -41,6 +41,15 @@ def _isolated_store(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
         "AIAAS_AUDIT",
         "AIAAS_AUDIT_DIR",
         "AIAAS_AUDIT_KEY",
+        "AIAAS_USAGE",
+        "AIAAS_COMPILE_CACHE",
+        "AWS_LAMBDA_FUNCTION_NAME",
+        "AIAAS_EXPLAIN",
+        "AIAAS_EXPLAIN_MAX_EVALS",
+        "AIAAS_EXPLAIN_MAX_CALLS",
+        "AIAAS_EXPLAIN_MAX_ITEMS",
+        "AIAAS_EXPLAIN_CONCURRENCY",
+        "AIAAS_EXPLAIN_DEADLINE_S",
     ):
         monkeypatch.delenv(var, raising=False)
     return root

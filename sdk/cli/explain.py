@@ -17,6 +17,7 @@ from sdk.cli.inputs import read_inputs, read_raw
 from sdk.cli.options import JsonOption, StoreOption
 from sdk.client import Client, Decision, Mode, Privacy
 from sdk.errors import MalformedRequest
+from sdk.runtime.config import RuntimeConfig
 
 PLOT_PURPOSE = "drawing explanations (sdk explain --plot)"
 BAR = 24  # characters of the widest attribution bar
@@ -129,6 +130,7 @@ def explain(
         mode=mode.value if mode else None,
         local_only=True if local_only else None,
         store=store,
+        runtime=RuntimeConfig.from_env().usage_default("oneshot"),  # one call: never pay a measurement or a compile
     ) as client:
         options: dict[str, Any] = {"target": _target(target), "compare": compare, "method": method, "seed": seed}
         if Path(model).is_dir() or precision is not None:  # a folder or a precision: this device, outside the router

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import asdict
 from pathlib import Path
@@ -157,10 +158,34 @@ def show(
     console.print("parity", soft_wrap=False)
     for line in parity_lines:
         console.print(escape(line))
+    _print_plans(manifest)
     console.print(f"signature: {_signature(stored.path)}")
     if manifest.metrics:
         console.print("metrics: " + ", ".join(f"{k}={v:g}" for k, v in manifest.metrics.items()))
     console.print("[green]every file matches its sha256[/]")
+
+
+def _print_plans(manifest: Manifest) -> None:
+    """Which artifact a load would run on this device, for each way a process uses it, and why."""
+    from sdk.errors import AiaasError
+    from sdk.runtime.choice import engine_of
+    from sdk.runtime.config import RuntimeConfig
+    from sdk.runtime.engines import plan
+
+    config = RuntimeConfig.from_env()
+    try:
+        plans = [plan(manifest, config, usage=usage) for usage in ("server", "oneshot", "function")]
+    except AiaasError as exc:
+        console.print(f"runs here: nothing loads with these settings: {escape(exc.message)}")
+        return
+    console.print(f"runs here (precision: {escape(plans[0].precision_reason)}; usage now: {config.process_usage})")
+    if len(plans[0].candidates) == 1:
+        plans = [dataclasses.replace(plans[0], usage="every usage")]
+    for shown in plans:
+        a = shown.artifact
+        console.print(escape(f"  {shown.usage}: {a.file} ({a.precision}, {engine_of(a)}): {shown.reason}"))
+    for note in plans[0].notes:
+        console.print(escape(f"  note: {note}"))
 
 
 def _manifest_of(store: Store, name: str, version: str) -> tuple[Manifest, str]:

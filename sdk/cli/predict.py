@@ -18,6 +18,7 @@ from sdk.cli.options import JsonOption, StoreOption
 from sdk.client import Client, Decision, Mode, Privacy, Result
 from sdk.errors import MalformedRequest
 from sdk.runtime import RuntimeInfo
+from sdk.runtime.config import RuntimeConfig
 from sdk.runtime.processors import Processed
 from sdk.runtime.processors.outputs import OutputDecoder
 
@@ -103,6 +104,7 @@ def predict(
         mode=mode.value if mode else None,
         local_only=True if local_only else None,
         store=store,
+        runtime=RuntimeConfig.from_env().usage_default("oneshot"),  # one call: never pay a measurement or a compile
     ) as client:
         if Path(model).is_dir() or precision is not None:
             result = client.run_local(model, inputs, precision=precision)

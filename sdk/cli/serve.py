@@ -126,7 +126,10 @@ def serve(
     if model:
         _check_models(store, model, builtin)
     service = build_service(
-        store, config=config, runtime=RuntimeConfig.from_env(threads=threads), include_builtin=builtin
+        store,
+        config=config,
+        runtime=RuntimeConfig.from_env(threads=threads).usage_default("server"),
+        include_builtin=builtin,
     )
     repository = service.repository
     names = ", ".join(m.manifest.ref for m in repository.loaded()) or "no models"

@@ -1,20 +1,29 @@
-"""Which engine runs a model on this device: measured once on the device itself, then remembered.
+"""Which artifact, in which engine, runs a model on this device: the fastest that passed its quality gate, where
+"fastest" depends on how the process uses the model (``RuntimeConfig.usage``).
 
-A manifest can hold several artifacts of one precision, each checked by the gate for the engine it targets (int8:
-ONNX Runtime's dynamic int8 and a static Q/DQ int8 for OpenVINO). Which is faster depends on the CPU: on AMD Zen 4
-with avx512_vnni OpenVINO's int8 ran MiniLM 1x128 in 6.3 ms vs 10.3 ms (FACTS.md); on an AVX2-only EPYC, 30 ms vs
-15 ms the other way round (benchmarks/compile_speed.py). So with ``backend="auto"`` the runtime times each candidate
-on a probe input, taking turns call by call, and keeps the fastest (by a clear margin); the choice is cached per
-(artifacts, engine versions, CPU, threads), so the measurement is paid once per device, not per load.
+Candidates: with no precision pinned (``precision=`` / ``AIAAS_PRECISION``), every ONNX artifact whose gate passed
+(fp32, int8, fp16; several int8 when each engine has its own: ONNX Runtime's dynamic int8 and a static Q/DQ int8 for
+OpenVINO), whose engine is installed; with a precision pinned, that precision's artifacts. Which is faster depends on
+the CPU: on AMD Zen 4 with avx512_vnni OpenVINO's int8 ran MiniLM 1x128 in 6.3 ms vs 10.3 ms (FACTS.md); on an
+AVX2-only EPYC 30 ms vs 15 ms the other way round (benchmarks/compile_speed.py). So it is measured, never assumed:
+
+- ``server`` (long-lived): per-call time decides. The candidates are timed on a probe input once per device, taking
+  turns call by call; the fastest is kept (by a clear margin) and the measurement cached per (artifacts, engine
+  versions, CPU, threads), with each candidate's load time.
+- ``oneshot`` (a CLI call) and ``function`` (a serverless init): every start pays the load (OpenVINO compiles: ~1 s
+  cold for MiniLM here, ~0.1 s from its compiled-model cache), so a candidate costs import + load + expected calls x
+  per-call time (1 call, 100 calls). They never measure (that loads every candidate: the very cost to avoid); they
+  use a server's measurements from the cache when it has them, else a prior: engines that do not compile first
+  (ONNX Runtime), then int8, fp32, fp16 on a CPU (fp16 first where ONNX Runtime can use CUDA).
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import importlib.util
 import json
 import os
-import platform
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -27,12 +36,19 @@ from sdk.artifacts.cpu import this_cpu
 from sdk.artifacts.manifest import ArtifactFile, Manifest, TensorSpec
 from sdk.errors import ManifestError
 from sdk.runtime.config import RuntimeConfig
+from sdk.runtime.providers import CPU, cuda_likely
 from sdk.settings import xdg_cache_home
 
 PROBE_LENGTH = 128  # non-batch dynamic dimensions in the probe input (MiniLM: a 128-token sentence)
 PROBE_RUNS = 10
-MARGIN = 0.05  # leave the first-listed engine only for a clear win
+MARGIN = 0.05  # leave the first-ranked candidate only for a clear win
 CACHE_FILE = "backend-choice.json"
+COMPILE_CACHE = "compiled"  # engines' compiled models, under the cache home, one folder per (artifact, engine, CPU)
+EXPECTED_CALLS = {"oneshot": 1, "function": 100}  # calls a process of that usage answers per load
+# A fresh process's import of each engine, ms, when no measurement recorded it (this 2-core EPYC, numpy loaded).
+IMPORT_MS = {"onnxruntime": 40.0, "openvino": 120.0}
+PRECISION_ORDER = {"cpu": ("int8", "fp32", "bf16", "fp16"), "gpu": ("fp16", "bf16", "fp32", "int8")}
+_ENGINES = {"onnxruntime": ("onnxruntime", ("onnxruntime", "onnxruntime_gpu")), "openvino": ("openvino", ("openvino",))}
 
 
 def engine_of(artifact: ArtifactFile) -> str:
@@ -48,33 +64,155 @@ def installed(engine: str) -> bool:
     return True  # ONNX Runtime: its absence is reported when the backend is built
 
 
+def gated(artifact: ArtifactFile) -> bool:
+    """True when the artifact passed its parity or quality gate (a waived failure does not count)."""
+    return artifact.parity is not None and artifact.parity.passed
+
+
+@functools.cache
+def engine_versions() -> dict[str, str]:
+    """Installed engine versions, read from their ``*.dist-info`` folder names (``importlib.metadata`` alone costs
+    ~25 ms to import, a tenth of a cold start). An engine that cannot be found is left out."""
+    versions: dict[str, str] = {}
+    for engine, (module, dists) in _ENGINES.items():
+        try:
+            spec = importlib.util.find_spec(module)
+        except (ImportError, ValueError):
+            continue
+        if spec is None or spec.origin is None:
+            continue
+        site = Path(spec.origin).parent.parent
+        for dist in dists:
+            found = sorted(site.glob(f"{dist}-*.dist-info"))
+            if found:
+                versions[engine] = found[-1].name[len(dist) + 1 : -len(".dist-info")]
+                break
+    return versions
+
+
+def pinned_precision(manifest: Manifest, config: RuntimeConfig, precision: str | None) -> str | None:
+    """The precision a load is held to: ``precision`` (it must exist: ``ManifestError`` otherwise), else
+    ``config.precision`` when an artifact of it can run here (a preference, e.g. int8 on small devices), else None
+    (automatic: the fastest that passed its gate)."""
+    if precision is not None:
+        return manifest.artifact(kind="onnx", precision=precision).precision
+    if config.precision is None:
+        return None
+    onnx = [a for a in manifest.artifacts if a.kind == "onnx"]
+    runnable = [a for a in onnx if config.backend != "auto" or installed(engine_of(a))]
+    return config.precision if any(a.precision == config.precision for a in runnable) else None
+
+
+def gpu_likely(config: RuntimeConfig) -> bool:
+    """Whether ONNX Runtime will run on a GPU here, checked without importing it (for the prior's precision order)."""
+    return list(config.providers) != [CPU] and cuda_likely()
+
+
 @dataclass(frozen=True)
 class Options:
-    """The artifacts that could serve a load, and what was left out and why."""
+    """The artifacts that could serve a load, best-ranked first, and what was left out and why."""
 
     artifacts: tuple[ArtifactFile, ...]
     notes: tuple[str, ...] = ()
 
 
-def options(manifest: Manifest, precision: str, config: RuntimeConfig) -> Options:
-    """Every ONNX artifact of ``precision`` that ``config.backend`` allows and whose engine is installed."""
-    same = [a for a in manifest.artifacts if a.kind == "onnx" and a.precision == precision]
+def options(manifest: Manifest, precision: str | None, config: RuntimeConfig, *, gpu: bool = False) -> Options:
+    """Every ONNX artifact of ``precision`` (None: every one that passed its gate, else the manifest's default) that
+    ``config.backend`` allows and whose engine is installed, ranked by ``rank``."""
+    onnx = [a for a in manifest.artifacts if a.kind == "onnx"]
+    if precision is None:
+        pool = [a for a in onnx if gated(a)] or [manifest.artifact()]
+    else:
+        pool = [a for a in onnx if a.precision == precision]
     if config.backend != "auto":
-        chosen = [a for a in same if engine_of(a) == config.backend]
+        chosen = [a for a in pool if engine_of(a) == config.backend]
         if not chosen:
+            wanted = precision or manifest.artifact().precision
+            same = [a for a in onnx if a.precision == wanted]
             have = ", ".join(f"{a.file} ({engine_of(a)})" for a in same) or "none"
             raise ManifestError(
-                f"{manifest.ref} has no {precision} artifact for backend {config.backend} (it has: {have})",
+                f"{manifest.ref} has no {wanted} artifact for backend {config.backend} (it has: {have})",
                 hint="pick another precision, set backend=auto, or compile the model with that engine installed",
             )
-        return Options(tuple(chosen))
-    usable = tuple(a for a in same if installed(engine_of(a)))
+        return Options(rank(chosen, gpu=gpu))
+    usable = [a for a in pool if installed(engine_of(a))]
     skipped = tuple(
         f'{a.file} is for {engine_of(a)}, which is not installed here (pip install "aiaas-sdk[{engine_of(a)}]")'
-        for a in same
+        for a in pool
         if a not in usable
     )
-    return Options(usable or tuple(same[:1]), skipped)
+    return Options(rank(usable or pool[:1], gpu=gpu), skipped)
+
+
+def rank(artifacts: Sequence[ArtifactFile], *, gpu: bool = False) -> tuple[ArtifactFile, ...]:
+    """The prior, best first: engines that do not compile at load (ONNX Runtime) before those that do (OpenVINO),
+    then precision (int8, fp32, bf16, fp16 on a CPU; fp16 first on a GPU), then the manifest's order."""
+    order = PRECISION_ORDER["gpu" if gpu else "cpu"]
+
+    def key(item: tuple[int, ArtifactFile]) -> tuple[int, int, int]:
+        index, artifact = item
+        where = order.index(artifact.precision) if artifact.precision in order else len(order)
+        return (engine_of(artifact) != "onnxruntime", where, index)
+
+    return tuple(a for _, a in sorted(enumerate(artifacts), key=key))
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One artifact as the decision sees it: what a measurement on this device recorded, if any."""
+
+    file: str
+    engine: str
+    precision: str
+    call_ms: float | None = None  # median per call on the probe input
+    load_ms: float | None = None  # read, verify, build (compile) the session, as this start would pay it
+    import_ms: float | None = None  # the engine's import in a fresh process
+
+
+@dataclass(frozen=True)
+class Decision:
+    file: str
+    measured: bool  # False: the prior decided (nothing measured on this device yet)
+    reason: str
+
+
+def decide(candidates: Sequence[Candidate], usage: str, *, margin: float = MARGIN) -> Decision:
+    """The candidate to load for a process of ``usage`` (oneshot, function, server). ``candidates`` come best-ranked
+    first (``rank``); a measured rival must beat the first by ``margin`` to be chosen."""
+    first = candidates[0]
+    if usage == "server":
+        if all(c.call_ms is not None for c in candidates):
+            timings = {c.file: float(c.call_ms or 0.0) for c in candidates}
+            listed = ", ".join(f"{f} {ms:.2f} ms" for f, ms in timings.items())
+            return Decision(fastest(timings, margin=margin), True, f"fastest per call (median): {listed}")
+        return Decision(first.file, False, f"{first.file}: not measured on this device")
+    calls = EXPECTED_CALLS[usage]
+    if all(c.call_ms is not None and c.load_ms is not None for c in candidates):
+        costs = {
+            c.file: (c.import_ms if c.import_ms is not None else IMPORT_MS.get(c.engine, 0.0))
+            + float(c.load_ms or 0.0)
+            + calls * float(c.call_ms or 0.0)
+            for c in candidates
+        }
+        listed = ", ".join(f"{f} {ms:.0f} ms" for f, ms in costs.items())
+        call_s = "call" if calls == 1 else "calls"
+        reason = f"cheapest for a {usage} process (import + load + {calls} {call_s}, measured on this device): {listed}"
+        return Decision(fastest(costs, margin=margin), True, reason)
+    why = "no compile step" if first.engine == "onnxruntime" else first.engine
+    return Decision(
+        first.file,
+        False,
+        f"{first.file} for a {usage} process: nothing measured on this device yet, so the prior decides "
+        f"({first.engine}: {why}; {first.precision} ranks first of the precisions that passed their gate)",
+    )
+
+
+def fastest(timings: Mapping[str, float], *, margin: float = MARGIN) -> str:
+    """The fastest candidate, unless it beats the first listed (the best-ranked: ONNX Runtime first) by less
+    than ``margin``: a choice that noise could flip is not worth leaving the default for."""
+    first = next(iter(timings))
+    best = min(timings, key=lambda k: (timings[k], list(timings).index(k)))
+    return best if timings[best] < timings[first] * (1 - margin) else first
 
 
 def probe_feeds(inputs: Sequence[TensorSpec]) -> dict[str, np.ndarray]:
@@ -118,19 +256,11 @@ def time_calls(
     return {key: float(np.median(values) * 1000) for key, values in times.items()}
 
 
-def fastest(timings: Mapping[str, float], *, margin: float = MARGIN) -> str:
-    """The fastest candidate, unless it beats the first listed (the manifest's order: ONNX Runtime first) by less
-    than ``margin``: a choice that noise could flip is not worth leaving the default engine for."""
-    first = next(iter(timings))
-    best = min(timings, key=lambda k: (timings[k], list(timings).index(k)))
-    return best if timings[best] < timings[first] * (1 - margin) else first
-
-
 @functools.cache  # the CPU does not change under a running process
 def device_signature() -> str:
     """What makes one CPU faster with one engine than another: model name, instruction-set flags, core count."""
-    cpu = this_cpu()  # read once per process (sdk.artifacts.cpu)
-    parts = [cpu.machine, platform.processor(), cpu.model, " ".join(cpu.flags), str(os.cpu_count())]
+    cpu = this_cpu()  # read once per process (sdk.artifacts.cpu); platform.processor() would spawn `uname -p`
+    parts = [cpu.machine, cpu.model, " ".join(cpu.flags), str(os.cpu_count())]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
 
@@ -140,9 +270,33 @@ def cache_key(artifacts: Sequence[ArtifactFile], versions: Mapping[str, str], co
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def compile_cache_dir(artifact: ArtifactFile, version: str, config: RuntimeConfig, *, create: bool) -> Path | None:
+    """The folder for one artifact's compiled model (OpenVINO's ``CACHE_DIR``), keyed like the choice cache: the
+    artifact's sha256, the engine version, this CPU, the thread count. None when caching is off, or the folder
+    cannot be made (a read-only home, as in Lambda: the engine then compiles every start)."""
+    if not config.compile_cache:
+        return None
+    text = f"{artifact.sha256}|{engine_of(artifact)} {version}|{device_signature()}|threads={config.threads}"
+    path = xdg_cache_home() / COMPILE_CACHE / hashlib.sha256(text.encode()).hexdigest()[:32]
+    if create:
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            return None
+    return path
+
+
+def compiled(path: Path | None) -> bool:
+    """True when ``path`` holds a compiled model from an earlier start."""
+    try:
+        return path is not None and any(path.iterdir())
+    except OSError:
+        return False
+
+
 class ChoiceCache:
     """Past measurements in one JSON file (``~/.cache/aiaas/backend-choice.json``). Unreadable or unwritable is
-    not an error: the runtime measures again (a read-only home, as in Lambda, costs one probe per cold start)."""
+    not an error: a server measures again (a read-only home, as in Lambda, never measures: see the module doc)."""
 
     def __init__(self, path: Path | None = None) -> None:
         self.path = path or xdg_cache_home() / CACHE_FILE

@@ -11,12 +11,11 @@ from typing import Any, overload
 
 import numpy as np
 
-from sdk.artifacts import signing
-from sdk.artifacts.integrity import read_verified, verify_file
+from sdk.artifacts.integrity import verify_file
 from sdk.artifacts.manifest import ArtifactFile, Manifest, TensorSpec, read_manifest_bytes
 from sdk.artifacts.store import Store, StoredModel, locate_model
-from sdk.errors import ArtifactError, IntegrityError, InvalidInput, ManifestError, MissingDependency, RuntimeFault
-from sdk.runtime import choice
+from sdk.errors import InvalidInput, ManifestError
+from sdk.runtime import choice, engines
 from sdk.runtime.backend import Backend
 from sdk.runtime.config import RuntimeConfig
 from sdk.runtime.onnx_backend import OnnxRuntimeBackend
@@ -175,88 +174,16 @@ def _parity_notes(artifact: ArtifactFile) -> tuple[str, ...]:
     return ()
 
 
-@dataclass(frozen=True)
-class _Chosen:
-    notes: tuple[str, ...] = ()
-    entry: dict[str, Any] = field(default_factory=dict)
-
-
-def _open_backend(folder: Path, artifact: ArtifactFile, config: RuntimeConfig) -> Backend:
+def open_backend(folder: Path, artifact: ArtifactFile, config: RuntimeConfig) -> Backend:
     """The artifact's engine, loaded from the very bytes whose sha256 was just checked."""
-    data = read_verified(folder, artifact.file, artifact.sha256, artifact.bytes)
+    data = engines.verified_bytes(folder, artifact)
     if choice.engine_of(artifact) == "openvino":
         from sdk.runtime.openvino_backend import OpenVinoBackend
 
-        return OpenVinoBackend(data, config, origin=artifact.file)
+        version = choice.engine_versions().get("openvino", "")
+        cache = choice.compile_cache_dir(artifact, version, config, create=True)
+        return OpenVinoBackend(data, config, origin=artifact.file, cache_dir=cache)
     return OnnxRuntimeBackend(data, config, origin=artifact.file)
-
-
-def _engine_versions() -> dict[str, str]:
-    from importlib import metadata
-
-    versions = {}
-    for engine, packages in (("onnxruntime", ("onnxruntime", "onnxruntime-gpu")), ("openvino", ("openvino",))):
-        for package in packages:
-            try:
-                versions[engine] = metadata.version(package)
-                break
-            except metadata.PackageNotFoundError:
-                continue
-    return versions
-
-
-def _open_fastest(
-    manifest: Manifest, folder: Path, options: choice.Options, config: RuntimeConfig
-) -> tuple[Backend, ArtifactFile, _Chosen]:
-    """Load the one candidate, or the one measured fastest on this device (remembered in the choice cache)."""
-    candidates = {a.file: a for a in options.artifacts}
-    if len(candidates) == 1:
-        only = options.artifacts[0]
-        return _open_backend(folder, only, config), only, _Chosen(options.notes)
-    cache = choice.ChoiceCache()
-    key = choice.cache_key(options.artifacts, _engine_versions(), config)
-    entry = cache.get(key)
-    if entry is not None and entry["file"] in candidates:
-        artifact = candidates[entry["file"]]
-        note = choice.describe(entry, cached=True)
-        return (
-            _open_backend(folder, artifact, config),
-            artifact,
-            _Chosen((*options.notes, note), {**entry, "cached": True}),
-        )
-    feeds = InputValidator(manifest.inputs)(choice.probe_feeds(manifest.inputs))
-    backends: dict[str, Backend] = {}
-    skipped: list[str] = []
-    for artifact in options.artifacts:
-        try:
-            backends[artifact.file] = backend = _open_backend(folder, artifact, config)
-            backend.run(feeds)  # an engine that cannot run the probe is no candidate
-        except IntegrityError:
-            for opened in backends.values():
-                opened.close()
-            raise  # tampered bytes are never worked around
-        except (ArtifactError, RuntimeFault, MissingDependency, InvalidInput) as exc:
-            failed = backends.pop(artifact.file, None)
-            if failed is not None:
-                failed.close()
-            skipped.append(f"{artifact.file} left out: {exc.message}")
-    if not backends:
-        raise ArtifactError(
-            f"{manifest.ref}: no {options.artifacts[0].precision} artifact loads here: {'; '.join(skipped)}"
-        )
-    if len(backends) == 1:
-        ((file, backend),) = backends.items()
-        return backend, candidates[file], _Chosen((*options.notes, *skipped))
-    timings = choice.time_calls({file: b.run for file, b in backends.items()}, feeds, choice.PROBE_RUNS)
-    winner = choice.fastest(timings)
-    for file, backend in backends.items():
-        if file != winner:
-            backend.close()
-    probe = "x".join(str(d) for d in next(iter(feeds.values())).shape)
-    entry = {"file": winner, "timings_ms": timings, "probe": probe, "measured_at": time.time()}
-    cache.put(key, entry)
-    note = choice.describe(entry, cached=False)
-    return backends[winner], candidates[winner], _Chosen((*options.notes, *skipped, note), {**entry, "cached": False})
 
 
 def load(
@@ -270,24 +197,27 @@ def load(
 
     Every file the manifest lists is checked against its sha256 first; the model file is loaded from the very bytes
     that were checked. Then the session is built and warmed up.
+
+    Which artifact: ``precision`` if given (else ``ManifestError``), else ``config.precision`` when the model has it,
+    else the fastest artifact that passed its quality gate for how this process uses it (``config.usage``; see
+    ``sdk.runtime.choice``). ``info.notes`` and ``info.extra["backend_choice"]`` say which ran and why.
     """
     config = config or RuntimeConfig.from_env()
     located = locate_model(model, store)
     folder, origin = located.path, located.store
     manifest, manifest_bytes = read_manifest_bytes(folder)
-    # Before any model byte is read, on the very bytes parsed.
-    signing.require_trusted(folder, config.trusted_keys, ref=manifest.ref, manifest_bytes=manifest_bytes)
-    onnx = [a for a in manifest.artifacts if a.kind == "onnx"]
-    runnable = [a for a in onnx if config.backend != "auto" or choice.installed(choice.engine_of(a))]
-    if precision is None and config.precision and any(a.precision == config.precision for a in runnable):
-        precision = config.precision  # a preference (e.g. int8 on small devices), not a requirement
-    wanted = manifest.artifact(kind="onnx", precision=precision).precision
+    if config.trusted_keys:  # before any model byte is read, on the very bytes parsed
+        from sdk.artifacts import signing  # only then: ~3 ms of a cold start otherwise
+
+        signing.require_trusted(folder, config.trusted_keys, ref=manifest.ref, manifest_bytes=manifest_bytes)
+    pinned = choice.pinned_precision(manifest, config, precision)
     start = time.perf_counter()
     processors = open_processors(folder, manifest)  # its files read from the very bytes that were checked
     for extra in manifest.files:
         if processors is None or extra.file not in processors.files:
             verify_file(folder, extra.file, extra.sha256, extra.bytes)
-    backend, artifact, chosen = _open_fastest(manifest, folder, choice.options(manifest, wanted, config), config)
+    options = choice.options(manifest, pinned, config, gpu=choice.gpu_likely(config))
+    backend, artifact, chosen = engines.open_chosen(manifest, folder, options, config, open_backend)
     load_ms = (time.perf_counter() - start) * 1000
     info = RuntimeInfo(
         model=manifest.name,

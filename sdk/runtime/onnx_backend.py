@@ -61,7 +61,7 @@ class OnnxRuntimeBackend:
     def __init__(self, model: bytes, config: RuntimeConfig, *, origin: str = "model.onnx") -> None:
         ort = import_onnxruntime()
         self.version: str = ort.__version__
-        plan = plan_providers(config.providers, ort.get_available_providers(), probe_machine())
+        plan = plan_providers(config.providers, ort.get_available_providers(), probe_machine)
         try:
             self._session = ort.InferenceSession(
                 model, sess_options=session_options(ort, config), providers=list(plan.providers)

