@@ -14,6 +14,7 @@ from sdk._version import __version__
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (2 ms, more than the rest of this module)
 if TYPE_CHECKING:
+    from sdk.adaptation import adapt
     from sdk.artifacts import Manifest, TensorSpec
     from sdk.artifacts.config import StoreConfig
     from sdk.client import AsyncClient, Client, ClientConfig, Decision, Mode, Privacy, Reason, Result, Route
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
 
 # Public name -> the module that defines it.
 _WHERE = {
+    "adapt": "sdk.adaptation",
     **dict.fromkeys(("Manifest", "TensorSpec"), "sdk.artifacts"),
     "StoreConfig": "sdk.artifacts.config",
     **dict.fromkeys(
@@ -123,5 +125,6 @@ __all__ = [
     "TensorSpec",
     "Unauthorized",
     "__version__",
+    "adapt",
     "load",
 ]

@@ -35,7 +35,7 @@ BASE = ("settings", "extras", "errors", "_version", "protocol")
 # above; modules joined by ":" share a layer and may import each other.
 LAYERS = (
     "cli : demo : bench",
-    "client : serving : compile : deploy",
+    "client : serving : compile : deploy : adaptation",
     "explain",
     "runtime",
     "artifacts",

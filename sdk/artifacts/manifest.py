@@ -29,6 +29,8 @@ Shapes use -1 for a dynamic dimension. ``privacy_floor`` raises (never lowers) a
 on another ``isa`` matches within tolerances, not bit for bit. A signed manifest also holds ``"signature"``
 (``sdk.artifacts.signing``). ``processors`` (optional, ``sdk.artifacts.processors_schema``) turns raw inputs (text,
 images, series) into the inputs and the outputs into answers; a manifest without it is written as before it existed.
+``base`` (optional, ``sdk.artifacts.base_schema``): an adapted artifact's base, the files it reuses from it, and its
+head; likewise absent from every other manifest.
 
 Unknown keys are refused at every level, naming the key, where it is and the closest known key: a misspelt
 ``privacy_flor`` must not load as public, and a reader must not drop what a newer schema meant. Open on purpose
@@ -47,7 +49,8 @@ from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from sdk.artifacts import processors_schema
+from sdk.artifacts import base_schema, processors_schema
+from sdk.artifacts.base_schema import BaseSpec
 from sdk.artifacts.json_reader import JsonReader
 from sdk.artifacts.processors_schema import ProcessorsSpec
 from sdk.errors import ManifestError
@@ -170,6 +173,7 @@ class Manifest:
     labels: tuple[str, ...] | None = None
     metrics: Mapping[str, float] = field(default_factory=dict)
     processors: ProcessorsSpec | None = None
+    base: BaseSpec | None = None  # set on an adapted artifact (sdk adapt): its base, the files it reuses, its head
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:
@@ -217,6 +221,8 @@ class Manifest:
         }
         if self.processors is not None:  # optional, and absent from manifests written before it
             out["processors"] = processors_schema.to_dict(self.processors, _plain)
+        if self.base is not None:  # likewise
+            out["base"] = base_schema.to_dict(self.base)
         return out
 
     def to_json(self) -> str:
@@ -317,6 +323,9 @@ def _problems(m: Manifest) -> list[str]:
             labels=m.labels,
         )
         out.extend(f"processors: {p}" for p in found)
+    if m.base is not None:
+        found = base_schema.problems(m.base, artifacts=[a.file for a in m.artifacts], files=[f.file for f in m.files])
+        out.extend(f"base: {p}" for p in found)
     return out
 
 
@@ -491,8 +500,9 @@ def _manifest_from_dict(data: Any, origin: str) -> Manifest:
     processors = None
     if d.get("processors") is not None:
         processors = processors_schema.from_dict(r, d["processors"], _parity_from_dict)
+    base = base_schema.from_dict(r, d["base"]) if d.get("base") is not None else None
     try:
-        return _build_manifest(r, d, source, artifacts, files, labels, metrics, processors)
+        return _build_manifest(r, d, source, artifacts, files, labels, metrics, processors, base)
     except ManifestError as exc:
         if exc.message.startswith(origin):
             raise
@@ -508,6 +518,7 @@ def _build_manifest(
     labels: list[Any] | None,
     metrics: Mapping[str, Any],
     processors: ProcessorsSpec | None,
+    base: BaseSpec | None = None,
 ) -> Manifest:
     return Manifest(
         schema_version=r.get(d, "schema_version", int, ""),
@@ -525,4 +536,5 @@ def _build_manifest(
         labels=tuple(labels) if labels is not None else None,
         metrics={str(k): float(v) for k, v in metrics.items()},
         processors=processors,
+        base=base,
     )

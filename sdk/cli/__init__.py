@@ -5,7 +5,22 @@ from __future__ import annotations
 import typer
 
 from sdk._version import __version__
-from sdk.cli import audit, bench, compile, configure, demo, deploy, doctor, explain, keys, models, predict, serve, train
+from sdk.cli import (
+    adapt,
+    audit,
+    bench,
+    compile,
+    configure,
+    demo,
+    deploy,
+    doctor,
+    explain,
+    keys,
+    models,
+    predict,
+    serve,
+    train,
+)
 from sdk.cli._base import ReadableErrors
 
 app = typer.Typer(
@@ -46,6 +61,7 @@ app.command("predict")(predict.predict)
 app.command("explain")(explain.explain)
 app.command("doctor")(doctor.doctor)
 app.command("compile")(compile.compile_)
+app.command("adapt")(adapt.adapt)
 app.command("train")(train.train)
 app.command("configure")(configure.configure)
 app.command("serve")(serve.serve)

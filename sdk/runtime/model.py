@@ -15,7 +15,7 @@ from sdk.artifacts.integrity import verify_file
 from sdk.artifacts.manifest import ArtifactFile, Manifest, TensorSpec, read_manifest_bytes
 from sdk.artifacts.store import Store, StoredModel, locate_model
 from sdk.errors import InvalidInput, ManifestError
-from sdk.runtime import choice, engines
+from sdk.runtime import chained, choice, engines
 from sdk.runtime.backend import Backend
 from sdk.runtime.config import RuntimeConfig
 from sdk.runtime.onnx_backend import OnnxRuntimeBackend
@@ -217,7 +217,8 @@ def load(
         if processors is None or extra.file not in processors.files:
             verify_file(folder, extra.file, extra.sha256, extra.bytes)
     options = choice.options(manifest, pinned, config, gpu=choice.gpu_likely(config))
-    backend, artifact, chosen = engines.open_chosen(manifest, folder, options, config, open_backend)
+    opener = chained.opener(manifest, open_backend)  # an adapted artifact (manifest.base): its base, then its head
+    backend, artifact, chosen = engines.open_chosen(manifest, folder, options, config, opener)
     load_ms = (time.perf_counter() - start) * 1000
     info = RuntimeInfo(
         model=manifest.name,

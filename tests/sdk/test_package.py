@@ -63,6 +63,7 @@ def test_public_api_is_pinned() -> None:
             "TensorSpec",
             "Unauthorized",
             "__version__",
+            "adapt",
             "load",
         ]
     )

@@ -1,0 +1,147 @@
+"""``sdk.adaptation``: carry a base artifact into a new task with a few labelled examples, on this device.
+
+Head mode (the default, and the one that runs with only the ``edge`` extra): the base, run by the edge runtime,
+computes a feature for every example; a linear head is fitted on them with numpy (classes: logistic regression;
+a forecasting base: ridge), its L2 strength chosen by k-fold cross-validation; the result is an artifact that reuses
+the base's files byte for byte and adds ``head.onnx``, parity-gated through ``sdk.load`` before it is written. No
+torch, no network: the examples never leave the device, and ``private=True`` makes every call to the new model stay
+on it too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sdk.adaptation import heads
+from sdk.adaptation.data import Examples, read_examples
+from sdk.adaptation.features import BATCH, Progress, features, open_base, tensor_examples
+from sdk.adaptation.merged import export_merged
+from sdk.adaptation.writer import write_adapted
+from sdk.artifacts.manifest import NAME_PATTERN, Manifest
+from sdk.artifacts.store import Store, StoredModel
+from sdk.compile.parity import ParityResult
+from sdk.errors import InvalidInput
+from sdk.extras import require
+
+MODES = ("head",)
+
+
+@dataclass(frozen=True)
+class AdaptResult:
+    """The adapted artifact: where it is, its manifest, its head and parity gate, and the delta it makes."""
+
+    path: Path
+    manifest: Manifest
+    head: heads.Head
+    parity: ParityResult
+    head_bytes: int
+    base_bytes: int
+
+    @property
+    def delta_share(self) -> float:
+        """The head's bytes over the base's reused bytes: what a device or store that holds the base still lacks."""
+        return self.head_bytes / self.base_bytes
+
+
+def adapt(
+    base: str | Path | StoredModel,
+    data: str | Path,
+    out: str | Path,
+    *,
+    mode: str = "head",
+    private: bool = False,
+    seed: int = 0,
+    folds: int = 5,
+    name: str | None = None,
+    version: str = "1",
+    feature: str | None = None,
+    merged: str | Path | None = None,
+    store: Store | None = None,
+    progress: Progress | None = None,
+) -> AdaptResult:
+    """Adapt ``base`` (a model reference or an artifact folder) to the labelled examples in ``data`` (CSV, JSONL or
+    NPZ; see ``sdk.adaptation.data``) and write the adapted artifact to ``out`` (replaced whole, or left as it was on any
+    error). ``name`` defaults to ``<base>-adapted``; ``feature`` overrides the base output the head reads.
+    ``merged``: also write the adapted model as one ONNX file there, for runtimes outside aiaas (needs ``onnx``;
+    checked against the artifact on the first examples; see ``sdk.adaptation.merged``).
+
+    Raises InvalidInput (naming the file and row, and the fix) for data the base cannot take, IntegrityError for a
+    base whose files fail their check, ParityFailure when the written artifact does not reproduce the fitted head.
+    """
+    if mode not in MODES:
+        raise InvalidInput(
+            f"mode {mode!r} is not available: this release adapts in {', '.join(MODES)} mode",
+            hint="use mode='head' (the default): a head fitted on the base's features",
+        )
+    if folds < 2:
+        raise InvalidInput(f"folds is {folds}: cross-validation needs at least 2", hint="use --folds 2 or more")
+    if merged is not None:  # before any work: the merged export needs the onnx package
+        require("onnx", purpose="exporting an adapted model as one ONNX graph (sdk adapt --merged)")
+    opened = open_base(base, store=store, feature=feature)
+    try:
+        new_name = name or _default_name(opened.manifest.name)
+        if not NAME_PATTERN.match(new_name):
+            raise InvalidInput(f"name {new_name!r} must be lowercase letters, digits, '.', '_' or '-' (1-64 chars)")
+        examples = read_examples(data, numeric=opened.task == "regression")
+        _check_examples(examples, folds, opened.task)
+        values = features(opened, examples, progress=progress)
+        if opened.task == "classes":
+            head = heads.fit_classes(values, examples.labels, folds=folds, seed=seed)
+        else:
+            head = heads.fit_numbers(values, np.asarray(examples.labels, dtype=np.float64), folds=folds, seed=seed)
+        metrics = {
+            **head.cv,
+            "l2": head.l2,
+            "examples": float(len(examples)),
+            "folds": float(folds),
+            "seed": float(seed),
+            "feature_width": float(values.shape[1]),
+        }
+        if head.kind == "classes":
+            metrics["classes"] = float(len(head.labels))
+        written = write_adapted(
+            Path(out),
+            base=opened,
+            head=head,
+            examples=examples,
+            features=values,
+            name=new_name,
+            version=version,
+            private=private,
+            metrics=metrics,
+            progress=progress,
+        )
+        if merged is not None:
+            probe: Any = examples.items[:BATCH]
+            if examples.kind == "x":
+                probe = {opened.manifest.inputs[0].name: tensor_examples(opened.manifest, examples)[:BATCH]}
+            export_merged(out, merged, probe)
+    finally:
+        opened.model.close()
+    return AdaptResult(Path(out), written.manifest, head, written.parity, written.head_bytes, written.base_bytes)
+
+
+def _default_name(base: str) -> str:
+    return f"{base[:55]}-adapted"
+
+
+def _check_examples(examples: Examples, folds: int, task: str) -> None:
+    source = examples.source.name
+    if len(examples) < folds:
+        raise InvalidInput(
+            f"{source} holds {len(examples)} example(s), fewer than the {folds} cross-validation folds",
+            hint=f"give at least {folds} examples (a few per class), or fewer folds (--folds, at least 2)",
+        )
+    if task == "classes":
+        classes = sorted(set(examples.labels))
+        if len(classes) < 2:
+            raise InvalidInput(
+                f"{source} holds one class only ({classes[0]!r}): a classifier needs two or more",
+                hint="add labelled examples of the other classes",
+            )
+    elif len(set(examples.labels)) < 2:
+        raise InvalidInput(f"{source}: every label is {examples.labels[0]}: there is nothing to fit")
