@@ -1,6 +1,5 @@
 """What benchmarks/explain_quality.py needs beside its measurements: the models, built in the run from the recipes
-under models/; the reference explainers (shap, captum) and the probe they share with the top-k rows; the report's
-rows and table.
+under models/; the reference explainers (shap over ``sdk.explain.Scorer``, captum); the report's rows and table.
 
 Digits CNN: trained (seeded) and compiled fp32 + int8 (the static Q/DQ int8 OpenVINO runs; dynamic int8 is refused
 for convolutions by policy), the trained PyTorch module kept for captum. Sunspots LSTM: trained with few epochs (the
@@ -14,7 +13,8 @@ import dataclasses
 import math
 import os
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
+TOP = 3  # units removed in the top-k rows
 
 
 @dataclass
@@ -101,51 +102,20 @@ def held_out_sentences() -> list[str]:
     return sentences()[CALIBRATION_COUNT:]
 
 
-class Probe:
-    """The explained scalar of each item of ``inputs`` for any mask matrix (rows x units, 1 keeps a unit), with the
-    units, removal and target ``sdk.explain.explain`` uses: what the top-k rows and shap's ``f(X)`` run."""
-
-    def __init__(self, model: Any, inputs: Any, options: Any, *, forward: Any = None) -> None:
-        from sdk.explain.scalar import Scalar
-        from sdk.explain.units import derive
-
-        self.model = model
-        self.forward = forward or model.run_validated
-        self.subject = derive(model, inputs, options.compare, sys.maxsize)
-        count = len(self.subject.items)
-        blocks = [self.subject.compare] if self.subject.compare is not None else []
-        blocks += [self.subject.feeds(i, np.ones((1, item.n))) for i, item in enumerate(self.subject.items)]
-        out = self.forward({k: np.concatenate([b[k] for b in blocks]) for k in blocks[0]})
-        skip = len(blocks) - count
-        full = {k: v[skip:] for k, v in out.items()}
-        compare = {k: v[:skip] for k, v in out.items()} if skip else None
-        self.targets = Scalar(model, options).targets(full, compare)
-
-    def units(self, index: int = 0) -> int:
-        return self.subject.items[index].n
-
-    def target(self, index: int = 0) -> dict[str, Any]:
-        return self.targets[index].describe
-
-    def __call__(self, masks: np.ndarray, index: int = 0) -> np.ndarray:
-        feeds = self.subject.feeds(index, np.asarray(masks, dtype=np.float64))
-        return self.targets[index].values(self.forward(feeds))
-
-
-def kernel_explainer(probe: Probe, nsamples: int, seed: int, index: int = 0) -> np.ndarray:
-    """shap's KernelExplainer over the same units on the same artifact: ``f(X)`` runs the artifact on the masks X
-    (the background is every unit removed, the instance every unit kept), ``nsamples`` evaluations. ``l1_reg=False``
-    is plain KernelSHAP, the estimator ours is (shap's default keeps 10 features by a LARS path: slower, and it
-    zeroes the rest)."""
+def kernel_explainer(scorer: Any, nsamples: int, seed: int, index: int = 0) -> np.ndarray:
+    """shap's KernelExplainer over the same units on the same artifact: ``f(X)`` is ``sdk.explain.Scorer`` (the
+    artifact run on the masks X, with explain's units, removal and target; the background is every unit removed,
+    the instance every unit kept), ``nsamples`` coalitions. ``l1_reg=False`` is plain KernelSHAP, the estimator ours
+    is (shap's default keeps 10 features by a LARS path: slower, and it zeroes the rest)."""
     import warnings
 
     with warnings.catch_warnings():  # shap's imports (matplotlib, numba) warn on import under -W error
         warnings.simplefilter("ignore")
         import shap
 
-        n = probe.units(index)
+        n = len(scorer.units[index])
         np.random.seed(seed)  # KernelExplainer samples with numpy's global generator
-        explainer = shap.KernelExplainer(lambda x: probe(x, index), np.zeros((1, n)))
+        explainer = shap.KernelExplainer(lambda x: scorer(x, index), np.zeros((1, n)))
         values = explainer.shap_values(np.ones((1, n)), nsamples=nsamples, l1_reg=False, silent=True)
     return np.asarray(values, dtype=np.float64).reshape(-1)
 
@@ -190,6 +160,57 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
     if np.ptp(ra) == 0 or np.ptp(rb) == 0:
         return float("nan")
     return float(np.corrcoef(ra, rb)[0, 1])
+
+
+# --- timing and removals ----------------------------------------------------------------------------------------
+
+
+def interleaved(calls: Sequence[Callable[[], Any]], turn: int) -> list[tuple[Any, float]]:
+    """Each call once, starting at a different one each turn; (result, ms) in the given order."""
+    out: list[tuple[Any, float]] = [(None, 0.0)] * len(calls)
+    for k in range(len(calls)):
+        j = (turn + k) % len(calls)
+        start = time.perf_counter()
+        result = calls[j]()
+        out[j] = (result, (time.perf_counter() - start) * 1000)
+    return out
+
+
+def without(scores: np.ndarray, n: int, k: int = TOP) -> np.ndarray:
+    """A keep-mask with the ``k`` highest-scoring units removed."""
+    mask = np.ones(n)
+    mask[np.argsort(-np.asarray(scores), kind="stable")[:k]] = 0.0
+    return mask
+
+
+def random_removals(rng: np.random.Generator, n: int, draws: int, k: int = TOP) -> np.ndarray:
+    masks = np.ones((draws, n))
+    for d in range(draws):
+        masks[d, rng.choice(n, size=min(k, n), replace=False)] = 0.0
+    return masks
+
+
+class Timed:
+    """A forward that adds up the time spent in the runtime: what part of an explanation is the model's own cost."""
+
+    def __init__(self, forward: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]) -> None:
+        self.forward = forward
+        self.ms = 0.0
+        self.rows = 0
+
+    def __call__(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        self.rows += len(next(iter(feeds.values())))
+        start = time.perf_counter()
+        try:
+            return self.forward(feeds)
+        finally:
+            self.ms += (time.perf_counter() - start) * 1000
+
+
+def runtime_note(ms: Sequence[float]) -> str:
+    """Where the time goes (medians): the runtime's share, and the rows each ran (ours' method may need fewer than
+    its budget; shap always runs nsamples)."""
+    return f"runtime ms / rows: ours {ms[2]:.3g} / {ms[4]:.0f}, shap {ms[3]:.3g} / {ms[5]:.0f}"
 
 
 # --- the report -----------------------------------------------------------------------------------------------------

@@ -4,26 +4,31 @@ run (issue 17, "How good it must be").
     .venv/bin/python benchmarks/explain_quality.py [--quick] [--skip-minilm] [--minilm DIR] [--json PATH]
 
 Every model is built in the run from its recipe (benchmarks/_explain_models.py); MiniLM can be reused (--minilm DIR,
-a folder `sdk compile minilm-l6 --precision fp32,int8` wrote).
+a folder `sdk compile minilm-l6 --precision fp32,int8` wrote). Everything is scored through the public
+``sdk.explain.Scorer`` / ``score_attributions``: explain's own units, removal and explained scalar.
 
-- Digits CNN, 100 held-out test digits: deletion and insertion AUC (sdk.explain.faithfulness, through
-  ``score_attributions``: the same units, removal and explained scalar as ``explain``) of each method's attributions
-  vs the mean of 20 random attributions. Targets: deletion <= 0.6x, insertion >= 1.5x random.
+- Digits CNN, 100 held-out test digits: deletion and insertion AUC (sdk.explain.faithfulness) of each method's
+  attributions vs the mean of 20 random attributions. Targets: deletion <= 0.6x, insertion >= 1.5x random.
 - MiniLM, held-out real sentence pairs (each held-out sentence with its nearest held-out neighbour): how much deleting
   the top 3 words (ours) lowers the pair's cosine vs deleting 3 random words (20 draws). Target >= 2x.
 - Sunspots LSTM, held-out windows (1947-2008): how far removing the top 3 lags (by |attribution|) moves the forecast
-  vs 3 random lags (20 draws). Target >= 2x.
+  vs 3 random lags (20 draws). Target >= 2x. MiniLM and the LSTM also measure the method auto does not run, to
+  re-check auto's choice.
 - Cost: ms per explanation at the default options (digits and LSTM <= 20 ms, MiniLM at 64 tokens <= 1 s), and against
-  shap's KernelExplainer on the same artifact over the same units with the same budget (nsamples = max_evals; target
-  <= 0.2x the time, i.e. >= 5x faster, at equal or better faithfulness; ours' method may need fewer rows than the
-  budget: each time row's note gives both sides' rows and runtime ms); captum's IntegratedGradients on the source
+  shap's KernelExplainer on the same artifact over the same units with the same budget: both sides run max_evals
+  model rows per item (shap: nsamples = max_evals - 4, plus the scorer's value and base value and its own
+  f(background) and f(instance); ours: the faithfulness curves included), one item per call on each side. Target
+  <= 0.2x the time (>= 5x faster) at equal or better faithfulness; ours' method may need fewer rows than the budget:
+  each time row's note gives both sides' rows and runtime ms. As the same rows cost both sides the same runtime,
+  digits also race ours at half the budget against shap at the full one. captum's IntegratedGradients on the source
   PyTorch CNN: time, faithfulness, and rank agreement (Spearman) with ours.
 - Consistency: fp32 vs int8 digits attributions (Spearman per test digit, mean and min >= 0.8; int8 is told the fp32
   artifact's class so both explain the same output); edge vs the serving core in process (sdk.testing) for the same
   seed: identical attributions.
 
 ``ratio`` is ours / baseline. Random baselines: the mean over draws, spread = std over draws. Times: medians of calls
-interleaved with the reference's (who goes first alternates). The CPU model and flags go into --json.
+interleaved with the reference's (who goes first alternates). The CPU model and flags go into --json. The machine may
+be shared: compare figures of one run, never across runs.
 """
 
 from __future__ import annotations
@@ -44,13 +49,14 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _explain_models as built
-from _explain_models import environment, row, table
+from _explain_models import Timed, environment, interleaved, random_removals, row, runtime_note, table, without
 
 import sdk
-from sdk.explain import ExplainOptions, Explanation, explain, score_attributions
+from sdk.explain import AUTO, ExplainOptions, Explanation, Scorer, explain, score_attributions
 
-TOP = 3
 METHODS = ("auto", "occlusion", "kernel_shap", "rise")
+# Measured beside auto on series and text, to re-check its choice (images: every method's faithfulness rows).
+OTHERS = {kind: tuple(m for m in ("occlusion", "kernel_shap") if m != AUTO[kind]) for kind in ("series", "text")}
 
 
 @dataclass(frozen=True)
@@ -69,70 +75,26 @@ class Settings:
 QUICK = Settings(digits=6, draws=3, pairs=3, windows=5, digits_epochs=5, lstm_epochs=2, repeats=1, ig_steps=8)
 
 
-def interleaved(calls: Sequence[Callable[[], Any]], turn: int) -> list[tuple[Any, float]]:
-    """Each call once, starting at a different one each turn; (result, ms) in the given order."""
-    out: list[tuple[Any, float]] = [(None, 0.0)] * len(calls)
-    for k in range(len(calls)):
-        j = (turn + k) % len(calls)
-        start = time.perf_counter()
-        result = calls[j]()
-        out[j] = (result, (time.perf_counter() - start) * 1000)
-    return out
-
-
-def without(scores: np.ndarray, n: int, k: int = TOP) -> np.ndarray:
-    """A keep-mask with the ``k`` highest-scoring units removed."""
-    mask = np.ones(n)
-    mask[np.argsort(-np.asarray(scores), kind="stable")[:k]] = 0.0
-    return mask
-
-
-def random_removals(rng: np.random.Generator, n: int, draws: int, k: int = TOP) -> np.ndarray:
-    masks = np.ones((draws, n))
-    for d in range(draws):
-        masks[d, rng.choice(n, size=min(k, n), replace=False)] = 0.0
-    return masks
-
-
-class Timed:
-    """A forward that adds up the time spent in the runtime: what part of an explanation is the model's own cost."""
-
-    def __init__(self, forward: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]) -> None:
-        self.forward = forward
-        self.ms = 0.0
-        self.rows = 0
-
-    def __call__(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        self.rows += len(next(iter(feeds.values())))
-        start = time.perf_counter()
-        try:
-            return self.forward(feeds)
-        finally:
-            self.ms += (time.perf_counter() - start) * 1000
-
-
 def shap_of(model: Any, item: Any, options: ExplainOptions, forward: Timed | None = None) -> np.ndarray:
-    """shap's KernelExplainer on one item, as a user would run it on the artifact: units, f(X), then shap."""
-    probe = built.Probe(model, item, options, forward=forward)
-    return built.kernel_explainer(probe, options.max_evals, options.seed)
+    """shap's KernelExplainer on one item, as a user would run it on the artifact: units, f(X), then shap. Its rows
+    equal ours: the scorer's reference (2: value and base value), shap's own f(background) and f(instance) (2), and
+    ``nsamples`` = max_evals - 4 coalitions."""
+    scorer = Scorer(model, item, options, forward=forward)
+    return built.kernel_explainer(scorer, options.max_evals - 4, options.seed)
 
 
-def race(model: Any, item: Any, options: ExplainOptions, turn: int) -> tuple[Explanation, np.ndarray, list[float]]:
+def race(
+    model: Any, item: Any, options: ExplainOptions, turn: int, shap_options: ExplainOptions | None = None
+) -> tuple[Explanation, np.ndarray, list[float]]:
     """Ours and shap on one item, interleaved: (our explanation, shap's values, [ours ms, shap ms, ours' runtime ms,
-    shap's runtime ms, ours' rows, shap's rows])."""
+    shap's runtime ms, ours' rows, shap's rows]). shap runs ``shap_options`` (default: the same options)."""
     ours_forward, shap_forward = Timed(model.run_validated), Timed(model.run_validated)
     calls: list[Callable[[], Any]] = [
         functools.partial(explain, model, item, options, forward=ours_forward),
-        functools.partial(shap_of, model, item, options, shap_forward),
+        functools.partial(shap_of, model, item, shap_options or options, shap_forward),
     ]
     (got, ours_ms), (shap_values, shap_ms) = interleaved(calls, turn)
     return got, shap_values, [ours_ms, shap_ms, ours_forward.ms, shap_forward.ms, ours_forward.rows, shap_forward.rows]
-
-
-def runtime_note(ms: Sequence[float]) -> str:
-    """Where the time goes (medians): the runtime's share, and the rows each ran (ours' method may need fewer than
-    its budget; shap always runs nsamples)."""
-    return f"runtime ms / rows: ours {ms[2]:.3g} / {ms[4]:.0f}, shap {ms[3]:.3g} / {ms[5]:.0f}"
 
 
 # --- digits ---------------------------------------------------------------------------------------------------------
@@ -223,8 +185,39 @@ def digits_section(digits: built.Digits, settings: Settings, notes: list[str]) -
             note=f"spread {np.nanstd(agreement):.2f}, min {np.nanmin(agreement):.2f}",
         ),
     ]
+    rows += half_budget_rows(model, x, options, (shap_del, shap_ins))
     rows += consistency_rows(digits, model, x, ours, settings)
     return rows
+
+
+def half_budget_rows(
+    model: Any, x: np.ndarray, options: ExplainOptions, shap_faithfulness: tuple[float, float]
+) -> list[dict[str, Any]]:
+    """Ours at half the budget against shap at the full one, interleaved again: the same rows cost both sides the
+    same runtime, which bounds the same-budget ratio (shap's time / ours' runtime); this asks whether ours reaches
+    shap's faithfulness with fewer rows, and how much faster it then is."""
+    half = dataclasses.replace(options, max_evals=options.max_evals // 2)
+    got, times = [], []
+    for i in range(len(x)):
+        explanation, _, ms = race(model, {"image": x[i : i + 1]}, half, i, shap_options=options)
+        got.append(explanation.items[0].attributions)
+        times.append(ms)
+    ms = np.median(np.array(times), axis=0)
+    deletion, insertion = faithfulness_of(model, x, got)
+    what = f"max_evals {half.max_evals} vs shap KernelExplainer at {options.max_evals}"
+    return [
+        row(
+            f"digits ms per explanation, ours at {what}",
+            ms[0],
+            ms[1],
+            vs="shap",
+            most=0.2,
+            unit=" ms",
+            note=runtime_note(ms),
+        ),
+        row(f"digits deletion AUC, ours at {what}", deletion, shap_faithfulness[0], vs="shap", most=1.0),
+        row(f"digits insertion AUC, ours at {what}", insertion, shap_faithfulness[1], vs="shap", least=1.0),
+    ]
 
 
 def consistency_rows(
@@ -276,52 +269,77 @@ def edge_vs_cloud(folder: Path, model: Any, x: np.ndarray, options: ExplainOptio
 
 @dataclass
 class TopK:
+    method: str = ""  # what auto ran
     ours: list[float] = dataclasses.field(default_factory=list)  # effect of removing our top k, per item
     shap: list[float] = dataclasses.field(default_factory=list)  # the same for shap's top k
     random: list[np.ndarray] = dataclasses.field(default_factory=list)  # per item: one effect per random draw
     times: list[list[float]] = dataclasses.field(default_factory=list)  # race's timings per item
+    others: dict[str, list[float]] = dataclasses.field(default_factory=dict)  # the other methods' top-k effects
 
 
-def top_k(model: Any, items: Sequence[tuple[Any, ExplainOptions]], draws: int, *, magnitude: bool, seed: int) -> TopK:
+def top_k(
+    model: Any,
+    items: Sequence[tuple[Any, ExplainOptions]],
+    draws: int,
+    *,
+    magnitude: bool,
+    seed: int,
+    others: Sequence[str] = (),
+) -> TopK:
     """For each (raw item, options): explain it, run shap on the same units, then the effect on the explained scalar
-    of removing our top 3, shap's top 3 and 3 random units (``draws`` times): value - f (a drop), or |value - f| with
-    ``magnitude`` (units ranked by |attribution| then)."""
+    of removing our top 3, shap's top 3, each of ``others``' (methods) top 3 and 3 random units (``draws`` times):
+    value - f (a drop), or |value - f| with ``magnitude`` (units ranked by |attribution| then)."""
     rng = np.random.default_rng(seed)
-    out = TopK()
+    out = TopK(others={name: [] for name in others})
     for turn, (item, options) in enumerate(items):
-        probe = built.Probe(model, item, options)
+        scorer = Scorer(model, item, options)
         got, shap_values, ms = race(model, item, options, turn)
-        n = probe.units()
-        ours = got.items[0].attributions
-        rank = (np.abs(ours), np.abs(shap_values)) if magnitude else (ours, shap_values)
-        masks = np.vstack([np.ones(n), without(rank[0], n), without(rank[1], n), random_removals(rng, n, draws)])
-        values = probe(masks)
+        out.method = got.method
+        n = len(scorer.units[0])
+        ranked = [got.items[0].attributions, shap_values]
+        ranked += [explain(model, item, dataclasses.replace(options, method=m)).items[0].attributions for m in others]
+        tops = [without(np.abs(a) if magnitude else a, n) for a in ranked]
+        values = scorer(np.vstack([np.ones(n), *tops, random_removals(rng, n, draws)]))
         effect = values[0] - values[1:]
         effect = np.abs(effect) if magnitude else effect
         out.ours.append(float(effect[0]))
         out.shap.append(float(effect[1]))
-        out.random.append(effect[2:])
+        for k, name in enumerate(others):
+            out.others[name].append(float(effect[2 + k]))
+        out.random.append(effect[2 + len(others) :])
         out.times.append(ms)
     return out
 
 
 def top_k_rows(label: str, what: str, got: TopK, draws: int) -> list[dict[str, Any]]:
     per_draw = np.array(got.random).mean(axis=0)  # each draw's mean over the items
+    random, spread = float(per_draw.mean()), float(per_draw.std())
     ours = float(np.mean(got.ours))
-    return [
+    rows = [
         row(
-            f"{label} {what}, top 3 vs 3 random",
+            f"{label} {what}, top 3 vs 3 random, auto ({got.method})",
             ours,
-            float(per_draw.mean()),
+            random,
             vs=f"random x{draws}",
             least=2.0,
-            spread=float(per_draw.std()),
+            spread=spread,
             note=f"{len(got.ours)} items",
         ),
         row(
             f"{label} {what}, top 3: ours vs shap KernelExplainer", ours, float(np.mean(got.shap)), vs="shap", least=1.0
         ),
     ]
+    for name, effects in got.others.items():
+        rows.append(
+            row(
+                f"{label} {what}, top 3 vs 3 random, {name}",
+                float(np.mean(effects)),
+                random,
+                vs=f"random x{draws}",
+                spread=spread,
+            )
+        )
+    return rows
 
 
 def series_section(series: built.Series, settings: Settings) -> list[dict[str, Any]]:
@@ -330,7 +348,7 @@ def series_section(series: built.Series, settings: Settings) -> list[dict[str, A
     windows = series.x_test[: settings.windows]
     shap_of(model, [windows[0].ravel().tolist()], options)  # warm
     items = [([w.ravel().tolist()], options) for w in windows]
-    got = top_k(model, items, settings.draws, magnitude=True, seed=settings.seed)
+    got = top_k(model, items, settings.draws, magnitude=True, seed=settings.seed, others=OTHERS["series"])
     ms = np.median(np.array(got.times), axis=0)
     return [
         *top_k_rows("LSTM", "abs forecast change", got, settings.draws),
@@ -366,7 +384,7 @@ def minilm_section(folder: Path, settings: Settings) -> list[dict[str, Any]]:
     partner = similarity.argmax(axis=1)
     count = settings.pairs or len(sentences)
     pairs = [(s, ExplainOptions(seed=settings.seed, compare=sentences[partner[i]])) for i, s in enumerate(sentences)]
-    got = top_k(model, pairs[:count], settings.draws, magnitude=False, seed=settings.seed)
+    got = top_k(model, pairs[:count], settings.draws, magnitude=False, seed=settings.seed, others=OTHERS["text"])
     rows = top_k_rows("MiniLM", "pair cosine drop", got, settings.draws)
     text = text_of(model, " ".join(sentences[1:]).split(), 64)
     tokens = int(model.processors.encode([text]).report["length"][0])

@@ -8,26 +8,31 @@ on the very artifact and runtime that serve it, with a faithfulness score measur
 Model-agnostic: every method needs only the runtime's forward pass (fp32, int8, OpenVINO, a TensorRT engine alike),
 over a mask matrix of units batched into at most ``max_calls`` runtime calls of at most ``max_evals`` rows per item.
 Units and removal: ``sdk.explain.units`` and ``text_units``; methods: ``methods`` and ``kernel_shap``; the explained
-scalar: ``scalar``; the faithfulness metric: ``faithfulness``; calls and the deadline: ``core`` and ``batching``.
+scalar: ``scalar``; the faithfulness metric: ``faithfulness``; calls and the deadline: ``core`` and ``batching``;
+scoring any mask matrix on the same terms (``Scorer``, ``score_masks``, ``score_attributions``): ``scoring``.
 
-What "auto" runs (``AUTO``), chosen by measurement at the default budget (256 rows, seed 0), 2-core AMD EPYC:
+What "auto" runs (``AUTO``), chosen by measurement at the default budget (256 rows, seed 0) with
+benchmarks/explain_quality.py (2-core AMD EPYC, one run, 2026-11-30; removal as ``units`` and ``text_units`` say):
 
 - image, kernel_shap. Digits CNN, the first 100 held-out test digits, mean deletion / insertion AUC (lower / higher
-  is better): kernel_shap -0.060 / 0.932, occlusion -0.058 / 0.890, rise -0.047 / 0.859; 20 random attributions per
-  digit 0.495 / 0.500.
-- text, occlusion. MiniLM fp32, 30 held-out sentences, cosine to the sentence itself and to its first five words:
-  the drop when deleting the top 3 words vs 3 random words: occlusion 0.094 vs 0.062 (self), 0.059 vs -0.030
-  (prefix); kernel_shap (128 rows) 0.084 vs 0.062 and 0.023 vs -0.030, at about 4x the rows.
-- series, occlusion. Sunspots LSTM (a tiny-epoch training), the 62 held-out windows: removing the top 3 lags moves
-  the forecast 2.16x as much as 3 random lags with occlusion, 1.46x with kernel_shap; deletion AUC -0.006 for both.
+  is better, clipped curves): kernel_shap 0.064 / 0.915, occlusion 0.063 / 0.876, rise 0.070 / 0.858; 20 random
+  attributions per digit 0.513 / 0.515. Occlusion ties on deletion, kernel_shap leads on insertion.
+- text, occlusion. MiniLM fp32, 40 held-out sentences each compared with its nearest neighbour: deleting the top 3
+  words lowers the pair's cosine 8.05x as much as 3 random words with occlusion (words + 2 rows, 8 for the curves),
+  8.14x with kernel_shap (256 rows): a tie at about a quarter of the rows, which keeps a 64-token explanation near
+  0.5 s (fp32, quiet machine) here.
+- series, occlusion. Sunspots LSTM (30 epochs), the 62 held-out windows, a removed lag at the window's mean: removing
+  the top 3 lags moves the forecast 2.31x as much as 3 random lags with occlusion (22 rows, and 18 for the curves),
+  2.28x with kernel_shap (256 rows).
 """
 
 from __future__ import annotations
 
 from sdk.explain.batching import CountingForward
-from sdk.explain.core import AUTO, explain, score_attributions
+from sdk.explain.core import AUTO, explain
 from sdk.explain.options import METHODS, ExplainOptions
 from sdk.explain.result import Explanation, ItemExplanation
+from sdk.explain.scoring import Scorer, score_attributions, score_masks
 
 __all__ = [
     "AUTO",
@@ -36,6 +41,8 @@ __all__ = [
     "ExplainOptions",
     "Explanation",
     "ItemExplanation",
+    "Scorer",
     "explain",
     "score_attributions",
+    "score_masks",
 ]

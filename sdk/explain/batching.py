@@ -12,6 +12,7 @@ import numpy as np
 from sdk.runtime.model import LoadedModel
 
 Forward = Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]
+Join = Callable[[Sequence[Mapping[str, np.ndarray]]], dict[str, np.ndarray]]
 
 
 class CountingForward:
@@ -55,9 +56,14 @@ def calls_for(rows: int, cap: int | None) -> int:
     return 0 if rows == 0 else (1 if cap is None else math.ceil(rows / cap))
 
 
+def _concatenate(blocks: Sequence[Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    return {k: np.concatenate([b[k] for b in blocks]) for k in blocks[0]}
+
+
 class Runner:
-    def __init__(self, forward: Forward, cap: int | None, deadline_at: float | None) -> None:
+    def __init__(self, forward: Forward, cap: int | None, deadline_at: float | None, join: Join = _concatenate) -> None:
         self.forward = forward
+        self.join = join
         self.cap = cap
         self.deadline_at = deadline_at
         self.calls = 0
@@ -65,7 +71,7 @@ class Runner:
 
     def run(self, blocks: Sequence[Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
         """The model's outputs for the blocks' rows, stacked in order (one call, or one per cap-sized chunk)."""
-        feeds = {k: np.concatenate([b[k] for b in blocks]) for k in blocks[0]}
+        feeds = self.join(blocks)
         total = len(next(iter(feeds.values())))
         size = total if self.cap is None else self.cap
         parts = []

@@ -1,16 +1,15 @@
 """``explain``: attributions for a loaded model's answer on the runtime that serves it, in a few batched calls.
 
-The calls: (1) the compare input (embeddings), then every item's unperturbed and empty rows and the first stage of
-its method's rows; (2) the rest of the method's rows, when the call budget allows a second stage; (3) the
-faithfulness curves, which need the attributions. A manifest that caps the batch dimension splits a stage into
-cap-sized calls; the rows then shrink to fit ``max_calls``. The deadline is checked before each call: past it after
-stage 1, the explanation returns ``partial`` (attributions from the rows run, faithfulness ``{}``); past it before,
-``DeadlineExceeded``.
+The calls: (1) the compare input (embeddings), then every item's unperturbed and empty rows and the method's rows;
+(2) the faithfulness curves, which need the attributions. With a deadline, the method's rows run in two stages where
+``max_calls`` leaves room (the first alone gives a usable estimate): past the deadline after stage 1, the explanation
+returns ``partial`` (attributions from the rows run, faithfulness ``{}``); past it before, ``DeadlineExceeded``.
+Without a deadline one stage saves a call. A manifest that caps the batch dimension splits a stage into cap-sized
+calls; the rows then shrink to fit ``max_calls``.
 """
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -44,7 +43,7 @@ def _method(asked: str, subject: Subject, ref: str) -> str:
 def _budget(method: str, subject: Subject, options: ExplainOptions, cap: int | None, compare_rows: int) -> list[int]:
     """Method rows per item: max_evals less the faithfulness rows, shrunk to fit max_calls when the batch is capped;
     InvalidInput when below the method's minimum."""
-    faith = [faithfulness.rows_needed(item.n) for item in subject.items]
+    faith = [faithfulness.rows_needed(item.n, subject.points) for item in subject.items]
     rows = [options.max_evals - f for f in faith]
     for i, (item, r, f) in enumerate(zip(subject.items, rows, faith)):
         least = methods.minimum(method, item.n)
@@ -69,11 +68,11 @@ def _budget(method: str, subject: Subject, options: ExplainOptions, cap: int | N
     return rows
 
 
-def _rows(outputs: Mapping[str, np.ndarray], start: int, stop: int) -> dict[str, np.ndarray]:
+def rows_of(outputs: Mapping[str, np.ndarray], start: int, stop: int) -> dict[str, np.ndarray]:
     return {k: v[start:stop] for k, v in outputs.items()}
 
 
-def _stack(parts: Sequence[Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
+def stack(parts: Sequence[Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
 
@@ -94,17 +93,18 @@ def explain(
     compare_rows = 1 if subject.compare is not None else 0
     budgets = _budget(method, subject, options, cap, compare_rows)
     plans = [
-        methods.plan(method, rows, np.random.default_rng(options.seed), item.grid, subject.active(i))
+        methods.plan(method, rows, options.seed, item.grid, subject.active(i))
         for i, (item, rows) in enumerate(zip(subject.items, budgets))
     ]
-    faith_calls = calls_for(sum(faithfulness.rows_needed(item.n) for item in subject.items), cap)
+    faith_calls = calls_for(sum(faithfulness.rows_needed(item.n, subject.points) for item in subject.items), cap)
     method_calls = options.max_calls - faith_calls
     first_rows = compare_rows + sum(p.first for p in plans)
     rest_rows = sum(len(p.masks) - p.first for p in plans)
-    if rest_rows and calls_for(first_rows, cap) + calls_for(rest_rows, cap) > method_calls:
-        for p in plans:  # no room for two stages: one
+    # Two stages only serve a deadline (what stage 1 gives is what a late explanation returns), and need room
+    if deadline_at is None or (rest_rows and calls_for(first_rows, cap) + calls_for(rest_rows, cap) > method_calls):
+        for p in plans:
             p.first = len(p.masks)
-    runner = Runner(forward or model.run_validated, cap, deadline_at)
+    runner = Runner(forward or model.run_validated, cap, deadline_at, subject.join)
 
     blocks = [subject.compare] if subject.compare is not None else []
     blocks += [subject.feeds(i, p.masks[: p.first]) for i, p in enumerate(plans)]
@@ -116,9 +116,9 @@ def explain(
             f"({runner.calls} runtime call(s) made)"
         ) from None
     offsets = np.cumsum([compare_rows] + [p.first for p in plans])
-    per_item = [_rows(first, int(offsets[i]), int(offsets[i + 1])) for i in range(len(plans))]
-    compare_out = _rows(first, 0, 1) if compare_rows else None
-    targets = scalar.targets(_stack([_rows(out, 0, 1) for out in per_item]), compare_out)
+    per_item = [rows_of(first, int(offsets[i]), int(offsets[i + 1])) for i in range(len(plans))]
+    compare_out = rows_of(first, 0, 1) if compare_rows else None
+    targets = scalar.targets(stack([rows_of(out, 0, 1) for out in per_item]), compare_out)
     values = [t.values(out) for t, out in zip(targets, per_item)]
 
     partial = False
@@ -128,7 +128,7 @@ def explain(
             start = 0
             for i, p in enumerate(plans):
                 stop = start + len(p.masks) - p.first
-                values[i] = np.concatenate([values[i], targets[i].values(_rows(rest, start, stop))])
+                values[i] = np.concatenate([values[i], targets[i].values(rows_of(rest, start, stop))])
                 start = stop
         except Late:
             partial = True
@@ -136,7 +136,7 @@ def explain(
     scores: list[dict[str, float]] = [{} for _ in plans]
     if not partial:
         try:
-            scores = _faithfulness(runner, subject, targets, attributions, values)
+            scores = faithfulness_scores(runner, subject, targets, attributions, values)
         except Late:
             partial = True
     items = [
@@ -167,7 +167,7 @@ def explain(
     )
 
 
-def _faithfulness(
+def faithfulness_scores(
     runner: Runner,
     subject: Subject,
     targets: Sequence[Target],
@@ -175,45 +175,14 @@ def _faithfulness(
     values: Sequence[np.ndarray],
 ) -> list[dict[str, float]]:
     """Both curves of every item in one call (or cap-sized calls)."""
-    masks = [faithfulness.curve_masks(a, float(v[0] - v[1])) for a, v in zip(attributions, values)]
+    points = subject.points
+    masks = [faithfulness.curve_masks(a, float(v[0] - v[1]), points) for a, v in zip(attributions, values)]
     blocks = [subject.feeds(i, m) for i, m in enumerate(masks) if len(m)]
     outputs = runner.run(blocks) if blocks else {}
     scores, start = [], 0
     for i, m in enumerate(masks):
         stop = start + len(m)
-        curve = targets[i].values(_rows(outputs, start, stop)) if len(m) else np.zeros(0)
-        scores.append(faithfulness.score(curve, float(values[i][0]), float(values[i][1]), subject.items[i].n))
+        curve = targets[i].values(rows_of(outputs, start, stop)) if len(m) else np.zeros(0)
+        scores.append(faithfulness.score(curve, float(values[i][0]), float(values[i][1]), subject.items[i].n, points))
         start = stop
     return scores
-
-
-def score_attributions(
-    model: LoadedModel,
-    inputs: Any,
-    attributions: Sequence[np.ndarray],
-    options: ExplainOptions | None = None,
-    *,
-    forward: Forward | None = None,
-) -> list[dict[str, float]]:
-    """The faithfulness (``sdk.explain.faithfulness``) of given attributions, one array per item of ``inputs``, with
-    the units, removal and explained scalar ``explain`` uses: the benchmark scores random and reference
-    attributions with it. ``options`` gives ``target`` and ``compare``; no item limit; calls as the batch allows."""
-    options = options or ExplainOptions()
-    modality(model)
-    scalar = Scalar(model, options)
-    subject = derive(model, inputs, options.compare, sys.maxsize)
-    if len(attributions) != len(subject.items):
-        raise InvalidInput(f"{len(attributions)} attribution arrays for {len(subject.items)} items")
-    arrays = [np.asarray(a, dtype=np.float64).reshape(-1) for a in attributions]
-    for i, (a, item) in enumerate(zip(arrays, subject.items)):
-        if len(a) != item.n:
-            raise InvalidInput(f"attributions of item {i} hold {len(a)} values for its {item.n} units")
-    runner = Runner(forward or model.run_validated, batch_cap(model), None)
-    blocks = [subject.compare] if subject.compare is not None else []
-    blocks += [subject.feeds(i, np.stack([np.ones(item.n), np.zeros(item.n)])) for i, item in enumerate(subject.items)]
-    compare_rows = 1 if subject.compare is not None else 0
-    out = runner.run(blocks)
-    per_item = [_rows(out, compare_rows + 2 * i, compare_rows + 2 * i + 2) for i in range(len(subject.items))]
-    targets = scalar.targets(_stack([_rows(o, 0, 1) for o in per_item]), _rows(out, 0, 1) if compare_rows else None)
-    values = [t.values(o) for t, o in zip(targets, per_item)]
-    return _faithfulness(runner, subject, targets, arrays, values)

@@ -39,10 +39,10 @@ def minimum(method: str, n: int) -> int:
     return n + 2
 
 
-def plan(method: str, rows: int, rng: np.random.Generator, grid: tuple[int, int] | None, active: np.ndarray) -> Plan:
-    """The mask rows of ``method`` within ``rows`` (>= ``minimum``). Units that are not ``active`` (already at their
-    removed value: a black pixel of a digit) cannot change the scalar: their attribution is 0 and occlusion and
-    kernel_shap spend no rows on them (a digit's ~30 ink pixels instead of 64 units)."""
+def plan(method: str, rows: int, seed: int, grid: tuple[int, int] | None, active: np.ndarray) -> Plan:
+    """The mask rows of ``method`` within ``rows`` (>= ``minimum``), drawn with ``default_rng(seed)``. Units that
+    are not ``active`` (already at their removed value: a black pixel of a digit) cannot change the scalar: their
+    attribution is 0 and occlusion and kernel_shap spend no rows on them (a digit's ~30 ink pixels, not 64 units)."""
     n = len(active)
     k = int(active.sum())
     ends = np.stack([np.ones(n), np.zeros(n)])
@@ -55,13 +55,13 @@ def plan(method: str, rows: int, rng: np.random.Generator, grid: tuple[int, int]
     if method == "occlusion":
         return Plan(np.concatenate([ends, widen(1.0 - np.eye(k))]), k + 2, active)
     if method == "kernel_shap":
-        masks, weights = kernel_shap.coalitions(k, rows - 2, rng)
+        masks, weights = kernel_shap.seeded(k, rows - 2, seed)
         first = 2 + max(min(len(masks), k), (len(masks) + 1) // 2)
         return Plan(np.concatenate([ends, widen(masks)]), first, active, weights)
     if method == "rise":
         assert grid is not None
         count = rows - 2
-        masks = rise_masks(grid, count, rng)
+        masks = rise_masks(grid, count, np.random.default_rng(seed))
         return Plan(np.concatenate([ends, masks]), 2 + max(RISE_MIN_MASKS, count // 2), active)
     raise ValueError(f"unknown method {method!r}")
 

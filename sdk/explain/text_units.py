@@ -5,21 +5,26 @@ one word, labelled with its text; special tokens ([CLS], [SEP]) and padding are 
 attention mask): the ids are decoded with the same tokenizer and WordPiece continuations ("##ing") joined to their
 word.
 
-Removal is deletion: the word's tokens get attention_mask 0. Not [MASK] or [UNK]: deletion keeps every other token at
-its position, is exactly what mean pooling and attention already ignore (padding), and does not feed the model a
-token it hardly saw in this position when it was fine-tuned as a sentence encoder. A model without an attention mask
-input gets the pad id in the word's place instead.
+Removal drops the word's tokens from the sequence (the rest move up, padding fills the end), and every row runs at
+its item's own length, whatever padding the item came with (rows of several items in one call: the longest item's).
+Not [MASK] or [UNK]: a sentence encoder hardly saw [MASK] where the word was. Dropping, not attention_mask 0 in place
+(the first version): measured on MiniLM fp32, 40 held-out sentences each compared with its nearest neighbour,
+occlusion, deleting the top 3 words lowered the pair's cosine 8.4x as much as 3 random words with dropping, 5.4x with
+the mask (kernel_shap at 256 rows: 8.4x vs 5.0x); deletion AUC 0.33 vs random 0.75 with dropping, 0.53 vs 0.81 with
+the mask (medians). Rows are cut to their item's length only where the model takes an attention mask and its
+sequence dimension is free; a model without an attention mask gets the pad id in the word's place instead.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from sdk.artifacts.processors_schema import TextSpec
 from sdk.errors import InvalidInput
+from sdk.explain import faithfulness
 from sdk.explain.units import Item, Subject, _check_items
 from sdk.runtime.model import LoadedModel
 from sdk.runtime.processors.text import as_strings
@@ -30,6 +35,8 @@ _IMAGE_MAGIC = {b"\x89PNG": "a PNG image", b"\xff\xd8\xff": "a JPEG image"}
 
 class TextSubject(Subject):
     modality = "text"
+    points = faithfulness.TEXT_POINTS
+    removal = "drop"  # or "mask": the word's tokens stay in place with attention_mask 0
 
     def __init__(
         self,
@@ -43,26 +50,56 @@ class TextSubject(Subject):
         self._ids = by_fill["ids"]
         self._mask = by_fill.get("attention_mask")
         width = next(iter(feeds.values())).shape[1]
+        # Rows shrink (trailing padding cut, removed words dropped) only where the model takes an attention mask, every
+        # input is one the tokenizer fills and the sequence dimension is free: then padding is ignored by the model.
+        fixed = any(len(s.shape) > 1 and s.shape[1] > 0 for s in model.manifest.inputs)
+        self._shrink = self._mask is not None and not fixed and set(feeds) <= set(spec.fills)
         self._unit_of = np.full((len(words), width), -1, dtype=np.int64)
+        self._length = np.full(len(words), width, dtype=np.int64)
         items = []
         for i, item_words in enumerate(words):
             for unit, (_, positions) in enumerate(item_words):
                 self._unit_of[i, positions] = unit
+            if self._shrink:
+                assert self._mask is not None
+                real = np.flatnonzero(np.asarray(feeds[self._mask][i]) != 0)
+                self._length[i] = int(real[-1]) + 1 if len(real) else width
             items.append(Item([label for label, _ in item_words], "word", None, None))
         super().__init__(model, feeds, items)
 
     def feeds(self, index: int, masks: np.ndarray) -> dict[str, np.ndarray]:
-        rows = len(masks)
-        unit_of = self._unit_of[index]
-        removed = np.zeros((rows, len(unit_of)), dtype=bool)
+        rows, length = len(masks), int(self._length[index])
+        unit_of = self._unit_of[index, :length]
+        removed = np.zeros((rows, length), dtype=bool)
         tokens = unit_of >= 0
         removed[:, tokens] = np.asarray(masks)[:, unit_of[tokens]] <= 0.5
-        out = {k: np.repeat(v[index : index + 1], rows, axis=0) for k, v in self.base.items()}
-        if self._mask is not None:
-            out[self._mask] = np.where(removed, 0, out[self._mask]).astype(out[self._mask].dtype)
-        else:
+        base = {k: v[index, :length] for k, v in self.base.items()}
+        if self._mask is None:
+            out = {k: np.repeat(v[None], rows, axis=0) for k, v in base.items()}
             out[self._ids] = np.where(removed, self.spec.pad_id, out[self._ids]).astype(out[self._ids].dtype)
+            return out
+        if self.removal == "mask" or not self._shrink:
+            out = {k: np.repeat(v[None], rows, axis=0) for k, v in base.items()}
+            out[self._mask] = np.where(removed, 0, out[self._mask]).astype(out[self._mask].dtype)
+            return out
+        # Drop: each row's kept tokens moved to the front in order, then padding to the item's length: a row's width
+        # never depends on the rows it is run with, so neither do its outputs (a deadline's two stages, or one).
+        kept = ~removed
+        order = np.argsort(removed, axis=1, kind="stable")
+        valid = np.take_along_axis(kept, order, axis=1)
+        out = {}
+        for name, values in base.items():
+            fill = self.spec.pad_id if name == self._ids else 0
+            out[name] = np.where(valid, values[order], fill).astype(values.dtype)
         return out
+
+    def active(self, index: int) -> np.ndarray:
+        return np.ones(self.items[index].n, dtype=bool)  # a word always has tokens to remove
+
+    def join(self, blocks: Sequence[Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
+        """Blocks of rows of different lengths padded to the longest (pad id, attention mask 0)."""
+        width = max(next(iter(b.values())).shape[1] for b in blocks)
+        return {k: np.concatenate([_pad(b, self.spec, width)[k] for b in blocks]) for k in blocks[0]}
 
 
 def _compare_text(model: LoadedModel, compare: str | bytes) -> str:
@@ -154,11 +191,7 @@ def derive_text(model: LoadedModel, inputs: Any, compare: str | bytes | None, ma
         mask_name = by_fill.get("attention_mask")
         mask = feeds[mask_name] if mask_name is not None else np.ones_like(ids)
         words = _tensor_words(tok, ids, mask)
-        compare_feeds = None
-        if compare_text is not None:
-            compare_feeds = dict(processors.encode(compare_text).feeds)
-            width = max(ids.shape[1], next(iter(compare_feeds.values())).shape[1])
-            feeds, compare_feeds = _pad(feeds, spec, width), _pad(compare_feeds, spec, width)
+        compare_feeds = dict(processors.encode(compare_text).feeds) if compare_text is not None else None
     for i, item_words in enumerate(words):
         if not item_words:
             raise InvalidInput(f"{what}: text {i} has no words to explain (only special tokens or padding)")

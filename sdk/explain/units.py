@@ -13,8 +13,9 @@ keep, 0 = remove, values between blend for images) into model feeds in one vecto
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,7 @@ import numpy as np
 
 from sdk.artifacts.processors_schema import ImageSpec, SeriesSpec
 from sdk.errors import InvalidInput
+from sdk.explain import faithfulness
 from sdk.runtime.model import LoadedModel
 
 MAX_UNITS = 64  # images: pixels when H*W <= 64, else square patches, so that there are at most 64 units
@@ -45,6 +47,7 @@ class Subject:
     """Items of one modality with the model feeds of each; ``feeds(i, masks)`` perturbs item ``i``."""
 
     modality = ""
+    points = faithfulness.POINTS  # of the faithfulness curves
 
     def __init__(self, model: LoadedModel, feeds: Mapping[str, np.ndarray], items: list[Item]) -> None:
         self.model = model
@@ -64,6 +67,10 @@ class Subject:
         for name, array in alone.items():
             changed |= (array != full[name]).reshape(n, -1).any(axis=1)
         return changed
+
+    def join(self, blocks: Sequence[Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
+        """Blocks of feeds (the compare input's, items' rows) as the feeds of one call."""
+        return {k: np.concatenate([b[k] for b in blocks]) for k in blocks[0]}
 
     def _repeat(self, index: int, rows: int, skip: str) -> dict[str, np.ndarray]:
         """The item's other inputs (a model with more inputs than the perturbed one) repeated ``rows`` times."""
@@ -131,6 +138,24 @@ def _patch_side(height: int, width: int) -> int:
     return side
 
 
+@functools.lru_cache(maxsize=32)
+def _grid(height: int, width: int) -> tuple[np.ndarray, tuple[str, ...], str, tuple[int, int]]:
+    """An image size's units, cached: each pixel's unit [H, W] (read-only), the labels, their kind, (rows, cols)."""
+    side = _patch_side(height, width)
+    rows, cols = math.ceil(height / side), math.ceil(width / side)
+    unit_of = (np.arange(height)[:, None] // side) * cols + (np.arange(width)[None, :] // side)
+    unit_of.flags.writeable = False
+    if side == 1:
+        return unit_of, tuple(f"r{r}c{c}" for r in range(rows) for c in range(cols)), "pixel", (rows, cols)
+
+    def span(start: int, size: int) -> str:
+        end = min(start + side, size) - 1
+        return f"{start}-{end}" if end > start else str(start)
+
+    labels = tuple(f"r{span(r * side, height)} c{span(c * side, width)}" for r in range(rows) for c in range(cols))
+    return unit_of, labels, "patch", (rows, cols)
+
+
 class ImageSubject(Subject):
     """Pixels (H*W <= 64) or square patches; a removed unit is black."""
 
@@ -146,25 +171,14 @@ class ImageSubject(Subject):
         std = np.broadcast_to(np.asarray(spec.std, dtype=np.float32), (channels,))
         self._black = ((0.0 * spec.scale - mean) / std).astype(np.float32)  # raw 0 through the spec
         height, width = self._x.shape[1:3]
-        side = _patch_side(height, width)
-        rows, cols = math.ceil(height / side), math.ceil(width / side)
-        self._unit_of = (np.arange(height)[:, None] // side) * cols + (np.arange(width)[None, :] // side)
-        if side == 1:
-            labels, kind = [f"r{r}c{c}" for r in range(rows) for c in range(cols)], "pixel"
-        else:
-
-            def span(start: int, size: int) -> str:
-                end = min(start + side, size) - 1
-                return f"{start}-{end}" if end > start else str(start)
-
-            labels = [f"r{span(r * side, height)} c{span(c * side, width)}" for r in range(rows) for c in range(cols)]
-            kind = "patch"
+        self._unit_of, labels, kind, grid = _grid(height, width)
         views = self._x * std + mean  # before mean/std: pixel * scale
-        items = [
-            Item(labels, kind, (rows, cols), views[i, ..., 0] if channels == 1 else views[i])
-            for i in range(len(self._x))
-        ]
+        items = [Item(list(labels), kind, grid, views[i, ..., 0] if channels == 1 else views[i]) for i in range(len(x))]
         super().__init__(model, feeds, items)
+
+    def active(self, index: int) -> np.ndarray:
+        differs = (self._x[index] != self._black).any(axis=-1).reshape(-1)  # pixels that are not black already
+        return np.bincount(self._unit_of.reshape(-1), weights=differs, minlength=self.items[index].n) > 0
 
     def feeds(self, index: int, masks: np.ndarray) -> dict[str, np.ndarray]:
         keep = np.asarray(masks, dtype=np.float32)[:, self._unit_of][..., None]  # [rows, H, W, 1]
