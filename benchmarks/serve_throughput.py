@@ -3,8 +3,9 @@
 Every server runs in its own process, the load generator in another (bounded by request count and time; loopback
 only). Servers measured side by side, runs interleaved (server A, B, C, A, B, C, ...) so that machine noise hits all:
 
-  ours           `sdk serve`, dynamic batching on (max batch 32, queue delay 0)
+  ours           `sdk serve`, dynamic batching on (max batch 32, queue delay 0), metrics on (the default)
   ours-nobatch   `sdk serve --max-batch-size 1`
+  ours-nometrics `sdk serve` as ``ours`` with AIAAS_METRICS=false (``--metrics``: only ours against it)
   naive          a FastAPI server as users hand-write it: pydantic JSON, one session.run per request, no batching
   (a) in-process ONNX Runtime at its best batch size (samples/s; no HTTP at all), also in its own process
 
@@ -15,7 +16,15 @@ server: its CPU time per request is reported beside the results. With ``--stacks
 are compared too (uvicorn+httptools+uvloop raw ASGI, uvicorn+h11+asyncio, Starlette router on the former).
 
     python benchmarks/serve_throughput.py [--model digits-cnn] [--artifact DIR] [--seq 128]
-           [--clients 1 8 32] [--duration 4] [--repeats 2] [--client raw|httpx] [--stacks]
+           [--clients 1 8 32] [--duration 4] [--repeats 2] [--client raw|httpx] [--stacks] [--metrics]
+
+``--metrics`` measures what GET /metrics costs: `sdk serve` with metrics on against the same server with them off,
+runs interleaved, and prints each repeat's paired ratio (on/off requests per second) and the median, beside the
+server CPU per request of each. On a machine shared with other work those ratios swing by tens of percent, so it also
+times the metrics' own work per request in-process (the request's count and latency, its queue and compute times, a
+batch of one: the dearest case) and prints it as a share of the server CPU per request measured with metrics off; and
+runs the serving core itself (``Service.handle_async`` with its batcher, 32 concurrent requests, no sockets) with
+metrics on and off in one process, alternating short rounds, and prints the CPU per request of each.
 
 What processors cost `sdk serve` (raw text and PNGs vs the same items as tensors) is measured with this load
 generator by ``benchmarks/processors.py --serve``.
@@ -96,7 +105,9 @@ def wait_ready(port: int, process: subprocess.Popen[bytes], timeout: float = 120
 
 def start(kind: str, folder: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "AIAAS_INCLUDE_BUILTIN": "0"}
-    if kind in ("ours", "ours-nobatch"):
+    if kind == "ours-nometrics":
+        env["AIAAS_METRICS"] = "false"
+    if kind in ("ours", "ours-nobatch", "ours-nometrics"):
         batch = "1" if kind == "ours-nobatch" else "32"
         code = "from sdk.cli import main; main()"
         command = [sys.executable, "-c", code, "serve", "--store", str(folder), "--port", str(port), "--no-builtin"]
@@ -358,6 +369,106 @@ def print_table(
             print("| " + " | ".join(cells) + " |")
 
 
+def hotpath_cost(folder: Path, rounds: int = 200_000) -> dict[str, float]:
+    """Microseconds of metrics work per request, in-process: ``Service.record`` (one counter, one histogram) plus the
+    batcher's observations for a batch of one request (batch size, queue and compute time), best of 5."""
+    from sdk.serving.bootstrap import build_service
+    from sdk.serving.messages import Request
+
+    service = build_service(folder, include_builtin=False, batching=False)
+    assert service.metrics is not None
+    manifest = service.repository.loaded()[0].manifest
+    series = service.metrics.model(manifest.name, manifest.version)
+    request = Request("POST", f"/v2/models/{manifest.name}/infer", {"content-type": "application/json"}, b"", "id")
+    record, ran = service.record, series.ran
+    best_record = best_batch = float("inf")
+    for _ in range(5):
+        start = time.perf_counter()
+        for _ in range(rounds):
+            record(request, 200, 0.004)
+        best_record = min(best_record, (time.perf_counter() - start) / rounds * 1e6)
+        start = time.perf_counter()
+        for _ in range(rounds):
+            ran(1, 0.001, (0.0005,))
+        best_batch = min(best_batch, (time.perf_counter() - start) / rounds * 1e6)
+    return {"record_us": best_record, "batch_of_one_us": best_batch}
+
+
+def service_ab(folder: Path, rounds: int = 16, requests: int = 3000, clients: int = 32) -> dict[str, Any]:
+    """CPU per request of the serving core with metrics on and off, in one process: ``rounds`` alternating rounds of
+    ``requests`` requests from ``clients`` concurrent callers through ``Service.handle_async`` and its batcher."""
+    from sdk.serving.batcher import Batcher
+    from sdk.serving.config import ServeConfig
+    from sdk.serving.repository import ModelRepository, open_model_store
+    from sdk.serving.service import Service
+
+    name = json.loads((folder / "manifest.json").read_text())["name"]
+    body, path = json_body(example_inputs(folder, 128)), f"/v2/models/{name}/infer"
+    headers = {"content-type": "application/json"}
+
+    async def main() -> dict[str, Any]:
+        services = {}
+        for metrics in (True, False):
+            config = ServeConfig(metrics=metrics, adaptive_batch=False)
+            repository = ModelRepository(open_model_store(folder, include_builtin=False))
+            batcher = Batcher(max_batch_size=config.max_batch_size)
+            services[metrics] = Service(repository, config=config, batcher=batcher).start()
+        cpu: dict[bool, list[float]] = {True: [], False: []}
+
+        async def caller(service: Service, count: int) -> None:
+            for _ in range(count):
+                answer = await service.handle_async("POST", path, headers, body)
+                assert answer.status == 200, answer.body
+
+        for round_ in range(rounds + 1):
+            for metrics in (True, False) if round_ % 2 == 0 else (False, True):
+                start = time.process_time()
+                await asyncio.gather(*(caller(services[metrics], requests // clients) for _ in range(clients)))
+                if round_:  # the first round warms both up
+                    cpu[metrics].append((time.process_time() - start) * 1e6 / (requests // clients * clients))
+        for service in services.values():
+            assert service.batcher is not None
+            await service.batcher.close()
+        on, off = statistics.median(cpu[True]), statistics.median(cpu[False])
+        ratios = [a / b for a, b in zip(cpu[True], cpu[False])]
+        return {"on_us": on, "off_us": off, "ratio_median": statistics.median(ratios)}
+
+    return asyncio.run(main())
+
+
+def print_metrics_cost(
+    results: dict[tuple[str, int], list[dict[str, Any]]],
+    clients: list[int],
+    hotpath: dict[str, float],
+    core: dict[str, Any],
+) -> None:
+    """Metrics on against off: each repeat's paired ratio (measured back to back), and the median of them."""
+    print("\n| clients | req/s on / off, per repeat | median | cost | server CPU ms/req on | off |")
+    print("|---" * 6 + "|")
+    for count in clients:
+        on, off = results[("ours", count)], results[("ours-nometrics", count)]
+        ratios = [a["rps"] / b["rps"] for a, b in zip(on, off)]
+        median = statistics.median(ratios)
+        cpu_on = statistics.median(r["server_cpu_ms_per_request"] for r in on)
+        cpu_off = statistics.median(r["server_cpu_ms_per_request"] for r in off)
+        per_repeat = " ".join(f"{r:.3f}" for r in ratios)
+        print(f"| {count} | {per_repeat} | {median:.3f} | {(1 - median) * 100:+.1f}% | {cpu_on:.3f} | {cpu_off:.3f} |")
+    per_request = hotpath["record_us"] + hotpath["batch_of_one_us"]
+    print(
+        f"\nmetrics work per request, in-process: {hotpath['record_us']:.2f} us to count it, "
+        f"{hotpath['batch_of_one_us']:.2f} us for a batch of one; {per_request:.2f} us in all"
+    )
+    for count in clients:
+        off = statistics.median(r["server_cpu_ms_per_request"] for r in results[("ours-nometrics", count)])
+        share = per_request / (off * 1000) * 100
+        print(f"  = {share:.2f}% of the server CPU per request with metrics off ({count} clients)")
+    print(
+        f"serving core in-process (handle_async + batcher, 32 concurrent, alternating rounds): CPU per request "
+        f"{core['on_us']:.1f} us with metrics, {core['off_us']:.1f} us without; paired ratio median "
+        f"{core['ratio_median']:.3f} ({(core['ratio_median'] - 1) * 100:+.1f}%)"
+    )
+
+
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "_server":
         run_server(sys.argv[2], Path(sys.argv[3]), int(sys.argv[4]))
@@ -367,6 +478,12 @@ def main() -> None:
         headers = json.loads(sys.argv[9]) if len(sys.argv) > 9 else None
         out = load(int(to), where, Path(sent).read_bytes(), int(clients), float(duration), int(limit), client, headers)
         print(json.dumps(out))
+        return
+    if len(sys.argv) > 1 and sys.argv[1] == "_hotpath":
+        print(json.dumps(hotpath_cost(Path(sys.argv[2]))))
+        return
+    if len(sys.argv) > 1 and sys.argv[1] == "_core_ab":
+        print(json.dumps(service_ab(Path(sys.argv[2]))))
         return
     if len(sys.argv) > 1 and sys.argv[1] == "_inproc":
         print(json.dumps(in_process(Path(sys.argv[2]), int(sys.argv[3]), [1, 8, 32], float(sys.argv[4]))))
@@ -382,6 +499,7 @@ def main() -> None:
     parser.add_argument("--client", choices=("raw", "httpx"), default="raw")
     parser.add_argument("--stacks", action="store_true", help="also compare ASGI stacks for sdk serve")
     parser.add_argument("--no-naive", action="store_true")
+    parser.add_argument("--metrics", action="store_true", help="only ours with metrics on against off")
     args = parser.parse_args()
 
     from sdk.artifacts import open_store
@@ -393,6 +511,8 @@ def main() -> None:
     body_file.write_bytes(body)
     path = f"/v2/models/{name}/infer"
     kinds = ["ours", "ours-nobatch"] + ([] if args.no_naive else ["naive"])
+    if args.metrics:
+        kinds = ["ours", "ours-nometrics"]
     if args.stacks:
         kinds += ["stack-h11", "stack-starlette"]
     log = Path(tempfile.mkstemp(suffix=".log")[1])
@@ -406,8 +526,8 @@ def main() -> None:
             servers[kind] = (port, start(kind, folder, port, log))
         results: dict[tuple[str, int], list[dict[str, Any]]] = {}
         for clients in args.clients:
-            for _ in range(args.repeats):
-                for kind in kinds:
+            for repeat in range(args.repeats):
+                for kind in kinds if repeat % 2 == 0 else kinds[::-1]:  # ABBA: neither goes first every time
                     port, process = servers[kind]
                     cpu = cpu_seconds(process.pid)
                     out = child(
@@ -424,6 +544,9 @@ def main() -> None:
                     results.setdefault((kind, clients), []).append(out)
         best = max(inproc.values())
         print_table(results, kinds, args.clients, best)
+        if args.metrics:
+            hotpath, core = child("_hotpath", str(folder)), child("_core_ab", str(folder))
+            print_metrics_cost(results, args.clients, hotpath, core)
     finally:
         for _, process in servers.values():
             process.send_signal(signal.SIGTERM)

@@ -42,6 +42,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from sdk.errors import MalformedRequest
 from sdk.protocol.codec import encode_error
 from sdk.serving.bootstrap import build_service
+from sdk.serving.config import ServeConfig
 from sdk.serving.service import InferenceRecord
 
 SERVICE_NAME = os.environ.get("POWERTOOLS_SERVICE_NAME", "aiaas-inference")
@@ -65,8 +66,15 @@ def _init() -> Any:
     if not uri:
         raise RuntimeError("MODEL_URI is not set: point it at an artifact folder or a store root (path or s3://)")
     start = time.perf_counter()
+    # No GET /metrics here: a function's metrics are CloudWatch's (EMF, below); counts kept in one of many
+    # short-lived containers would mislead whoever scraped them.
+    config = ServeConfig.from_env(metrics=False)
     service = build_service(
-        uri, include_builtin=False, cache_dir=os.environ.get("AIAAS_CACHE_DIR", "/tmp/aiaas"), batching=False
+        uri,
+        config=config,
+        include_builtin=False,
+        cache_dir=os.environ.get("AIAAS_CACHE_DIR", "/tmp/aiaas"),
+        batching=False,
     )
     service.observer = _observe
     loaded = [m.info for m in service.repository.loaded()]

@@ -12,7 +12,9 @@ CUDA, then CPU, as this GPU and the installed onnxruntime-gpu allow; what each s
 Requests are batched dynamically (``AIAAS_MAX_BATCH_SIZE``, ``AIAAS_MAX_QUEUE_DELAY_MS``, ``AIAAS_MAX_QUEUE_SIZE``).
 The server holds clients to the same limits as `sdk serve` (``ServeConfig``, from the environment): connections,
 header bytes and lines, header and body timeouts, keep-alive, body bytes, rows and elements per request.
-SageMaker authenticates callers (SigV4), so no bearer token is configured here.
+SageMaker authenticates callers (SigV4), so no bearer token is configured here. It is the same service as `sdk serve`:
+``GET /metrics`` (Prometheus), ``GET /v2/openapi.json`` and the page answer on its port too (SageMaker's runtime API
+forwards only /invocations and /ping; a sidecar or a debugging session on the host reaches the rest).
 """
 
 from __future__ import annotations

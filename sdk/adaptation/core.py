@@ -64,8 +64,8 @@ def adapt(
     progress: Progress | None = None,
 ) -> AdaptResult:
     """Adapt ``base`` (a model reference or an artifact folder) to the labelled examples in ``data`` (CSV, JSONL or
-    NPZ; see ``sdk.adaptation.data``) and write the adapted artifact to ``out`` (replaced whole, or left as it was on any
-    error). ``name`` defaults to ``<base>-adapted``; ``feature`` overrides the base output the head reads.
+    NPZ; see ``sdk.adaptation.data``) and write the adapted artifact to ``out`` (replaced whole, or left as it was on
+    any error). ``name`` defaults to ``<base>-adapted``; ``feature`` overrides the base output the head reads.
     ``merged``: also write the adapted model as one ONNX file there, for runtimes outside aiaas (needs ``onnx``;
     checked against the artifact on the first examples; see ``sdk.adaptation.merged``).
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -10,8 +11,10 @@ import typer
 from rich.markup import escape
 
 from sdk.cli._base import console
+from sdk.cli.audit_page import render, write_page
 from sdk.cli.options import JsonOption
 from sdk.client.audit import AuditConfig, read_records, verify_log
+from sdk.errors import ConfigError
 from sdk.extras import ensure
 
 app = typer.Typer(
@@ -44,14 +47,30 @@ def show(
     last: int = typer.Option(20, "--last", "-n", min=1, help="How many of the newest records to show."),
     directory: Path | None = DirOption,
     as_json: bool = JsonOption,
+    html: Path | None = typer.Option(
+        None,
+        "--html",
+        help="Write the records as one static HTML page to this file (no script, nothing fetched; opens in any "
+        "browser), with whether the log verifies.",
+        show_default=False,
+        dir_okay=False,
+    ),
 ) -> None:
     """Show the newest records of the decision log: when, which model and version, the privacy level and who set
-    it, where the call ran and why, and what left the device. Nothing is verified here: see sdk audit verify.
+    it, where the call ran and why, and what left the device. Nothing is verified here (see sdk audit verify),
+    except on the --html page, which says whether the log verifies.
 
-    Example: sdk audit show --last 5
+    Examples:
+      sdk audit show --last 5
+      sdk audit show --last 500 --html audit.html
     """
     folder = _folder(directory)
     records = read_records(folder, last=last)
+    if html is not None:
+        if as_json:
+            raise typer.BadParameter("--html and --json each choose the output: pass one", param_hint="--html")
+        _write_html(html, records, folder)
+        return
     if as_json:
         console.print_json(json.dumps(records))
         return
@@ -73,6 +92,18 @@ def show(
                 f"  {r.get('route') or 'failed'} [{r.get('reason')}]{tried}  {_sent(r)}"
             )
         )
+
+
+def _write_html(path: Path, records: list[dict[str, Any]], folder: Path) -> None:
+    written = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    page = render(records, folder=folder, verification=verify_log(folder), written=written)
+    try:
+        write_page(path, page)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot write {path}: {exc.strerror or exc}", hint="pass --html a file in a folder you can write"
+        ) from exc
+    console.print(f"wrote {escape(str(path))}: {len(records)} records of {escape(str(folder))}")
 
 
 @app.command("verify")

@@ -33,6 +33,7 @@ import numpy as np
 from sdk.errors import AiaasError, Overloaded
 from sdk.runtime import LoadedModel
 from sdk.runtime.processors import Processed
+from sdk.serving.metrics import ModelSeries, ServingMetrics
 
 logger = logging.getLogger("sdk.serving.batcher")
 
@@ -118,6 +119,10 @@ class _ModelQueue:
         self.sized = not (self.merge and batcher.adaptive)
         self.stats = BatchStats()
         self.running = 0
+        self.series: ModelSeries | None = None  # this model's metrics, when the server keeps them
+        if batcher.metrics is not None:
+            self.series = batcher.metrics.model(model.manifest.name, model.manifest.version)
+            self.series.track_depth(lambda: len(self.items))
         self.task = asyncio.get_running_loop().create_task(self._work(), name=f"batcher:{model.manifest.ref}")
 
     def key(self, feeds: Mapping[str, np.ndarray]) -> tuple[Hashable | None, int]:
@@ -209,7 +214,11 @@ class _ModelQueue:
         if not live:
             return
         loop = asyncio.get_running_loop()
+        began = time.monotonic()
         results = await loop.run_in_executor(self.batcher.executor, self._execute, live)
+        if self.series is not None:
+            rows = sum(item.rows for item in live)
+            self.series.ran(rows, time.monotonic() - began, [began - item.arrived for item in live])
         stats = self.stats
         stats.batches += 1
         stats.rows += sum(item.rows for item in live)
@@ -293,6 +302,7 @@ class Batcher:
         self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="aiaas-model")
         self._queues: dict[int, _ModelQueue] = {}
         self._closing = False
+        self.metrics: ServingMetrics | None = None  # set by the service that owns this batcher
 
     async def submit(self, model: LoadedModel, feeds: Mapping[str, np.ndarray]) -> Outputs:
         """Run ``feeds`` (already validated) as part of a batch; the outputs are this request's rows only."""
@@ -306,12 +316,16 @@ class Batcher:
 
     async def _enqueue(self, model: LoadedModel, feeds: Mapping[str, np.ndarray], raw: list[bytes] | None) -> Any:
         if self._closing:
+            if self.metrics is not None:
+                self.metrics.model(model.manifest.name, model.manifest.version).rejected("shutting_down")
             raise Overloaded("the server is shutting down", retry_after=self.retry_after_s)
         queue = self._queues.get(id(model))
         if queue is None:
             queue = self._queues[id(model)] = _ModelQueue(model, self)
         if len(queue.items) >= self.max_queue_size:
             queue.stats.rejected += 1
+            if queue.series is not None:
+                queue.series.rejected("queue_full")
             raise Overloaded(
                 f"{model.manifest.ref} has {len(queue.items)} requests waiting, the most its queue holds; "
                 f"retry after {self.retry_after_s} s",

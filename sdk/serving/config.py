@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sdk.errors import ConfigError
@@ -99,6 +100,18 @@ class ServeConfig:
         "AIAAS_EXPLAIN_DEADLINE_S",
         30.0,
         help="seconds one explanation may run: past it, a partial explanation, or 504 before a usable one",
+    )
+
+    # What an operator sees: GET /metrics (Prometheus) and the page at / (GET /v2/openapi.json is always served).
+    metrics: bool = env("AIAAS_METRICS", True, help="serve GET /metrics in Prometheus text format (false: 404)")
+    metrics_auth: bool = env(
+        "AIAAS_METRICS_AUTH",
+        True,
+        help="GET /metrics asks for the bearer token like the other routes (false: a scraper reads it without)",
+    )
+    ui: bool = env("AIAAS_UI", True, help="serve the page at / and its files under /ui/ (false: 404)")
+    ui_dir: Path | None = env(
+        "AIAAS_UI_DIR", None, help="folder of the page's files, read once at start (default: the package's own)"
     )
 
     def __post_init__(self) -> None:

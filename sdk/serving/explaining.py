@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import threading
+import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ from sdk.serving import limits, raw
 from sdk.serving.checks import check_against_model, check_outputs
 from sdk.serving.config import ServeConfig
 from sdk.serving.messages import JSON_HEADERS, Response
+from sdk.serving.metrics import ServingMetrics
 
 Forward = Callable[[Mapping[str, np.ndarray]], dict[str, np.ndarray]]
 
@@ -137,20 +139,21 @@ def respond(job: ExplainJob, explanation: Explanation, request_id: str, run_ms: 
 class Explainer:
     """Runs explanations, at most ``explain_concurrency`` at once; one more raises Overloaded (503) at once."""
 
-    def __init__(self, config: ServeConfig) -> None:
+    def __init__(self, config: ServeConfig, metrics: ServingMetrics | None = None) -> None:
         self.config = config
+        self.metrics = metrics  # explanations counted by outcome and timed, when the server keeps metrics
         self._slots = threading.BoundedSemaphore(config.explain_concurrency)
         self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
 
     def run(self, job: ExplainJob) -> Explanation:
         """Explain in the calling thread (the Lambda handler's way: one request per invocation)."""
-        self._take_slot()
+        self._take_slot(job)
         return self._held(job)
 
     async def run_async(self, job: ExplainJob) -> Explanation:
         """Explain on this pool's worker thread; the slot is held until the work ends, even if the caller left."""
-        self._take_slot()
+        self._take_slot(job)
         try:
             future = self._executor().submit(self._held, job)
         except BaseException:
@@ -165,8 +168,10 @@ class Explainer:
         if pool is not None:
             pool.shutdown(wait=False)
 
-    def _take_slot(self) -> None:
+    def _take_slot(self, job: ExplainJob) -> None:
         if not self._slots.acquire(blocking=False):
+            if self.metrics is not None:
+                self.metrics.model(job.model.manifest.name, job.model.manifest.version).rejected("explain_busy")
             retry = self.config.retry_after_s
             raise Overloaded(
                 f"this server runs at most {self.config.explain_concurrency} explanation(s) at once and all are "
@@ -175,10 +180,16 @@ class Explainer:
             )
 
     def _held(self, job: ExplainJob) -> Explanation:
+        began = time.perf_counter()
+        outcome = "failed"
         try:
             explanation = explain(job.model, job.inputs, job.options, forward=job.forward)
+            outcome = "partial" if explanation.partial else "complete"
         finally:
             self._slots.release()
+            if self.metrics is not None:
+                series = self.metrics.model(job.model.manifest.name, job.model.manifest.version)
+                series.explained(outcome, time.perf_counter() - began)
         return dataclasses.replace(explanation, ran_on="cloud")  # as the caller sees it: not on its device
 
     def _executor(self) -> ThreadPoolExecutor:

@@ -6,8 +6,9 @@ headers are in, the app answers what needs no body at once (404/405, and 401 bef
 then reads the body up to the configured limit (413 before reading more; a gzip body is inflated by the service,
 within the same limit) and within ``body_timeout_s`` (408), hands it to ``Service.handle_async`` (which batches), and
 writes one access-log line per request: method, path (cut to 200 characters), status, sizes, latency and request
-id, never the payload. A body cut short by the client's disconnect is never run. Connections and headers are
-guarded below the app (``connection``).
+id, never the payload; and counts it in the service's metrics (``Service.record``, from the request's first byte to
+its answer). A body cut short by the client's disconnect is never run. Connections and headers are guarded below the
+app (``connection``).
 
 Shutdown is graceful: on SIGINT/SIGTERM uvicorn stops accepting connections and waits for in-flight requests; then
 the lifespan shutdown drains the batcher (and stops the explainer's threads), so every accepted request is
@@ -136,6 +137,7 @@ class OipApp:
             read = await self._read_body(receive, headers, found)
             if read is None:  # the client went away before its body was complete: nothing is run
                 self._log(scope, method, path, 499, -1, 0, start, found.request_id)
+                self.service.record(found, 499, time.perf_counter() - start)
                 return
             if isinstance(read, Response):
                 response, body = read, None
@@ -164,6 +166,9 @@ class OipApp:
             }
         )
         await send({"type": "http.response.body", "body": response.body})
+        if self.service.metrics is not None:
+            counted = found if isinstance(found, Request) else Request(method, path.split("?", 1)[0], headers, b"", "")
+            self.service.record(counted, response.status, time.perf_counter() - start)
         size_in = len(body) if body is not None else -1
         self._log(
             scope,
@@ -276,7 +281,7 @@ def build_server(
         OipApp(service, access_log=log),
         host=host,
         port=port,
-        http=guarded_protocol(limits, _refusal_logger(log)),
+        http=guarded_protocol(limits, _refusal_logger(log, service)),
         ws="none",  # no WebSocket upgrade: this server speaks plain HTTP requests only
         lifespan="on",
         access_log=False,  # ours is written by OipApp, with latency and request id
@@ -290,11 +295,20 @@ def build_server(
     return _Server(config)
 
 
-def _refusal_logger(log: AccessLog | None) -> Callable[[str, int, int], None] | None:
-    """Access-log lines for the refusals of the connection layer (503 busy, 408, 431, 400), which no request reached."""
-    if log is None:
+def _refusal_logger(log: AccessLog | None, service: Service) -> Callable[[str, int, int], None] | None:
+    """Access-log lines and metrics for the refusals of the connection layer (503 busy, 408, 431, 400), which no
+    request reached."""
+    metrics = service.metrics
+    if log is None and metrics is None:
         return None
-    return lambda peer, status, size: log.write(peer, "-", "-", status, -1, size, 0.0, "-")
+
+    def refused(peer: str, status: int, size: int) -> None:
+        if log is not None:
+            log.write(peer, "-", "-", status, -1, size, 0.0, "-")
+        if metrics is not None:
+            metrics.connection_refused(status)
+
+    return refused
 
 
 def _room_for_connections(connections: int) -> None:

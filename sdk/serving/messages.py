@@ -3,11 +3,19 @@ every route shares (the request id, a path as a log line shows it, a HEAD answer
 
 from __future__ import annotations
 
+import logging
 import re
+import traceback
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
+
+from sdk.errors import AiaasError, Overloaded, Unauthorized, UnsupportedMediaType
+from sdk.protocol import encoding
+from sdk.protocol.codec import encode_error
+
+logger = logging.getLogger("sdk.serving")
 
 JSON_HEADERS = {"content-type": "application/json"}
 _REQUEST_ID = re.compile(r"[\w.:-]{1,128}", re.ASCII)  # fullmatch: no trailing newline, no non-ASCII letters
@@ -55,3 +63,42 @@ def for_method(request: Request, response: Response) -> Response:
     if request.method != "HEAD":
         return response
     return Response(response.status, {**response.headers, "content-length": str(len(response.body))}, b"")
+
+
+def error(
+    request: Request, status: int, message: str, extra: Mapping[str, str] | None = None, code: str | None = None
+) -> Response:
+    """The error answer to ``request``: ``{"error": message, "code": code}`` JSON with its request id."""
+    headers = {**JSON_HEADERS, "x-request-id": request.request_id, **(extra or {})}
+    return Response(status, headers, encode_error(message, code))
+
+
+def failure(request: Request, exc: Exception) -> Response:
+    """The answer to a request that raised ``exc``: an ``AiaasError`` with its status, code and the headers its status
+    calls for; anything else a 500 that names the request id only. A server fault is logged with where it was
+    raised, never with its message, which may quote the request (a key, a value)."""
+    if isinstance(exc, AiaasError):
+        extra: dict[str, str] = {}
+        if isinstance(exc, Overloaded):
+            extra["retry-after"] = str(max(1, round(exc.retry_after)))
+        elif isinstance(exc, Unauthorized):
+            extra["www-authenticate"] = 'Bearer realm="aiaas"'
+        elif isinstance(exc, UnsupportedMediaType):
+            extra["accept-encoding"] = encoding.ACCEPTED  # RFC 9110 §15.5.16: the codings that would do
+        if exc.status >= 500 and exc.status not in (501, 503):
+            logger.error(
+                "request %s: %s %s failed: %s", request.request_id, request.method, loggable(request.path), exc
+            )
+        message = f"{exc.message} (fix: {exc.hint})" if exc.hint else exc.message
+        return error(request, exc.status, message, extra, code=exc.code)
+    frames = "".join(traceback.format_list(traceback.extract_tb(exc.__traceback__)))
+    logger.error(
+        "request %s: %s %s failed with an unexpected %s (message withheld: it may quote the request)\n%s",
+        request.request_id,
+        request.method,
+        loggable(request.path),
+        type(exc).__name__,
+        frames.rstrip(),
+    )
+    message = f"internal server error; the server log has the details (request id {request.request_id})"
+    return error(request, 500, message)

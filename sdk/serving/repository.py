@@ -12,15 +12,19 @@ useful on the command line and none of a client's business (``public_paths``).
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
 import threading
+import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from sdk.artifacts.manifest import NAME_PATTERN, RESERVED_VERSIONS, VERSION_PATTERN, Manifest
+from sdk.artifacts import signing
+from sdk.artifacts.manifest import MANIFEST_FILE, NAME_PATTERN, RESERVED_VERSIONS, VERSION_PATTERN, Manifest
 from sdk.artifacts.store import ArtifactFolderStore as ArtifactFolderStore  # re-exported: serving's callers name it
 from sdk.artifacts.store import ModelRef, Store, StoredModel, open_store
 from sdk.errors import ArtifactError, MissingDependency, ModelNotFound
@@ -52,6 +56,10 @@ class ModelRepository:
         self._loaded: dict[Path, LoadedModel] = {}
         self._lock = threading.Lock()
         self._load_locks: dict[Path, threading.Lock] = {}
+        self._signatures: dict[int, Signature] = {}  # by id() of the loaded model
+        self._ever_loaded: set[Path] = set()
+        # Told of every load: (model, seconds, reload: this version was loaded before in this process). The metrics.
+        self.on_load: Callable[[LoadedModel, float, bool], None] | None = None
 
     def names(self) -> list[str]:
         """The names this server serves."""
@@ -108,11 +116,27 @@ class ModelRepository:
         with lock:  # one load per version, even when several requests ask at once
             model = self._loaded.get(stored.path)
             if model is None:
+                start = time.perf_counter()
                 model = _answerable(lambda: load(stored, config=self.runtime), stored.path)
                 _prepare(model)
+                seconds = time.perf_counter() - start
+                signature = _signature(stored.path, bool((self.runtime or RuntimeConfig.from_env()).trusted_keys))
                 with self._lock:
                     self._loaded[stored.path] = model
+                    self._signatures[id(model)] = signature
+                    reload = stored.path in self._ever_loaded
+                    self._ever_loaded.add(stored.path)
+                if self.on_load is not None:
+                    self.on_load(model, seconds, reload)
         return model
+
+    def resolved(self, name: str, version: str | None = None) -> StoredModel | None:
+        """The version ``name`` (at ``version``) resolved to, if it was resolved before; never resolves (cheap)."""
+        return self._resolved.get((name, version))
+
+    def signature(self, model: LoadedModel) -> Signature:
+        """What the signature of a loaded model's manifest says (``Signature``)."""
+        return self._signatures.get(id(model), UNCHECKED)
 
     def preload(self) -> list[LoadedModel]:
         """Load the default version of every served model (at startup, so that no request pays for it)."""
@@ -124,8 +148,38 @@ class ModelRepository:
     def close(self) -> None:
         with self._lock:
             models, self._loaded = list(self._loaded.values()), {}
+            self._signatures.clear()
         for model in models:
             model.close()
+
+
+@dataclass(frozen=True)
+class Signature:
+    """A served version's signature, as `GET /v2/models` shows it. ``verified``: signed by a key this server trusts
+    and checked when loaded (with trusted keys, nothing else loads); ``signed``: signed, and not checked here (no
+    trusted keys); ``unsigned``."""
+
+    status: str  # verified | signed | unsigned | unknown
+    key_id: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"status": self.status, "key_id": self.key_id}
+
+
+UNCHECKED = Signature("unknown")
+
+
+def _signature(folder: Path, trusted: bool) -> Signature:
+    """The signature block of the folder's manifest, for display: the trust decision was the runtime's, on the bytes
+    it parsed, before loading (with trusted keys an unsigned or foreign manifest never gets here)."""
+    try:
+        document = json.loads((folder / MANIFEST_FILE).read_bytes())
+    except (OSError, ValueError):
+        return UNCHECKED
+    found = signing.status(document) if isinstance(document, dict) else signing.SignatureStatus(signed=False)
+    if not found.signed:
+        return Signature("unsigned")
+    return Signature("verified" if trusted else "signed", found.key_id or None)
 
 
 def _prepare(model: LoadedModel) -> None:

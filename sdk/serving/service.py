@@ -9,6 +9,8 @@ answer identical requests identically. Routes (Open Inference Protocol v2, plus 
     POST /v2/models/{name}[/versions/{v}]/infer
     POST /v2/models/{name}[/versions/{v}]/explain    attributions (the ``explain`` extension: ``explaining``)
     GET  /ping · POST /invocations                   SageMaker (model: X-Amzn-SageMaker-Target-Model, else default)
+    GET  /v2/models · /v2/openapi.json · /metrics    the models served, the OpenAPI document, Prometheus (``operate``)
+    GET  / · /ui/{file}                              the page (``ui``)
 
 Every GET route answers HEAD too (RFC 9110 §9.1): the GET's status and headers, its Content-Length, no body. An
 inference body may come gzip- or deflate-encoded (``encoding``); ``/invocations`` answers binary tensors in
@@ -27,9 +29,7 @@ import asyncio
 import contextlib
 import dataclasses
 import hmac
-import logging
 import time
-import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -37,24 +37,33 @@ from typing import Any
 import numpy as np
 
 from sdk._version import __version__
-from sdk.errors import AiaasError, Overloaded, PayloadTooLarge, Unauthorized, UnsupportedMediaType
+from sdk.errors import AiaasError, PayloadTooLarge, Unauthorized
 from sdk.protocol import encoding, jsonio
-from sdk.protocol.codec import InferRequest, decode_request, encode_error, encode_response
+from sdk.protocol.codec import InferRequest, decode_request, encode_response
 from sdk.protocol.framing import SAGEMAKER_BINARY_CONTENT_TYPE, sagemaker_framing
 from sdk.runtime import LoadedModel
 from sdk.runtime.processors import Processed
-from sdk.serving import explaining, limits, raw, sagemaker
+from sdk.serving import catalog, explaining, limits, raw, sagemaker
 from sdk.serving.batcher import Batcher, batchable
-from sdk.serving.checks import check_against_model, check_content_type, check_outputs, tensor_metadata
+from sdk.serving.checks import check_against_model, check_content_type, check_outputs
 from sdk.serving.config import ServeConfig
 from sdk.serving.explaining import ExplainJob
-from sdk.serving.messages import JSON_HEADERS, InferenceRecord, Request, Response, for_method, loggable, request_id
+from sdk.serving.messages import (
+    JSON_HEADERS,
+    InferenceRecord,
+    Request,
+    Response,
+    error,
+    failure,
+    for_method,
+    loggable,
+    request_id,
+)
+from sdk.serving.operate import Operator
 from sdk.serving.repository import ModelRepository
 from sdk.serving.routes import BODY_HANDLERS, Matched, Refusal, RouteCache
 
 __all__ = ["JSON_HEADERS", "InferenceRecord", "Request", "Response", "Service", "loggable", "request_id"]
-
-logger = logging.getLogger("sdk.serving")
 
 SERVER_NAME = "aiaas"
 EXTENSIONS = ("binary_tensor_data", "sagemaker", "explain")
@@ -85,7 +94,12 @@ class Service:
         self.observer: Callable[[InferenceRecord], None] | None = None
         self.routes = RouteCache()
         self._batchables: dict[int, bool] = {}  # id(model) -> batchable(model); loaded models live as long
-        self.explainer = explaining.Explainer(self.config)
+        self.operator = Operator(self.config, repository, self.routes)
+        self.metrics = self.operator.metrics  # None when off (AIAAS_METRICS=false)
+        self.explainer = explaining.Explainer(self.config, self.metrics)
+        if batcher is not None:
+            batcher.metrics = self.metrics
+        self._open = {"metrics"} if not self.config.metrics_auth else set()  # answered without a token too
         self._is_ready = False
 
     # --- lifecycle ---------------------------------------------------------------------------------------------
@@ -107,7 +121,13 @@ class Service:
     ) -> Response:
         """Answer one request, running any inference right here (the Lambda handler's way). ``time_left_s``: what
         the caller's own clock allows (an invocation's remaining time); an explanation's deadline stays within it."""
+        began = time.perf_counter()
         request = self._request(method, path, headers, body)
+        response = self._handle(request, time_left_s)
+        self.record(request, response.status, time.perf_counter() - began)
+        return response
+
+    def _handle(self, request: Request, time_left_s: float | None) -> Response:
         try:
             result = self._dispatch(request)
             if isinstance(result, _Prepared):
@@ -132,7 +152,17 @@ class Service:
 
     async def handle_async(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> Response:
         """Answer one request on an event loop: models load and run off the loop, inference through the batcher."""
-        return await self.answer_async(self._request(method, path, headers, body))
+        began = time.perf_counter()
+        request = self._request(method, path, headers, body)
+        response = await self.answer_async(request)
+        self.record(request, response.status, time.perf_counter() - began)
+        return response
+
+    def record(self, request: Request, status: int, seconds: float) -> None:
+        """Count one answered request in the metrics. ``handle`` and ``handle_async`` count their own; a transport
+        that answers through ``preflight`` and ``answer_async`` (the HTTP server) calls it, with its own clock."""
+        if self.metrics is not None:
+            self.operator.record(request, status, seconds)
 
     async def answer_async(self, request: Request) -> Response:
         """``handle_async`` for a request already built (by ``preflight``, its body added since)."""
@@ -192,7 +222,7 @@ class Service:
             matched = self._match(request)
             if isinstance(matched, Response):
                 return for_method(request, matched)
-            if not matched.public:
+            if not matched.public and matched.handler not in self._open:
                 self._authorize(request)
         except Exception as exc:
             return self.refuse(request, exc)
@@ -218,7 +248,7 @@ class Service:
     def _match(self, request: Request) -> Matched | Response:
         found = self.routes.lookup(request.method, request.path)
         if isinstance(found, Refusal):
-            return self._plain(request, found.status, found.message, found.headers)
+            return error(request, found.status, found.message, found.headers)
         return found
 
     async def _ensure_loaded(self, request: Request) -> None:
@@ -250,7 +280,7 @@ class Service:
         if isinstance(matched, Response):
             return matched
         handler, params, public = matched
-        if not public:
+        if not public and handler not in self._open:
             self._authorize(request)
         if len(request.body) > self.config.max_body_bytes:
             raise PayloadTooLarge(
@@ -275,39 +305,8 @@ class Service:
     def _json(self, request: Request, status: int, document: Any) -> Response:
         return Response(status, {**JSON_HEADERS, "x-request-id": request.request_id}, jsonio.dumps(document))
 
-    def _plain(
-        self, request: Request, status: int, message: str, extra: dict[str, str] | None = None, code: str | None = None
-    ) -> Response:
-        headers = {**JSON_HEADERS, "x-request-id": request.request_id, **(extra or {})}
-        return Response(status, headers, encode_error(message, code))
-
     def _error(self, request: Request, exc: Exception) -> Response:
-        if isinstance(exc, AiaasError):
-            extra: dict[str, str] = {}
-            if isinstance(exc, Overloaded):
-                extra["retry-after"] = str(max(1, round(exc.retry_after)))
-            elif isinstance(exc, Unauthorized):
-                extra["www-authenticate"] = 'Bearer realm="aiaas"'
-            elif isinstance(exc, UnsupportedMediaType):
-                extra["accept-encoding"] = encoding.ACCEPTED  # RFC 9110 §15.5.16: the codings that would do
-            if exc.status >= 500 and exc.status not in (501, 503):
-                logger.error(
-                    "request %s: %s %s failed: %s", request.request_id, request.method, loggable(request.path), exc
-                )
-            message = f"{exc.message} (fix: {exc.hint})" if exc.hint else exc.message
-            return self._plain(request, exc.status, message, extra, code=exc.code)
-        # Where it was raised, not what it said: an exception's message may quote the request (a key, a value).
-        frames = "".join(traceback.format_list(traceback.extract_tb(exc.__traceback__)))
-        logger.error(
-            "request %s: %s %s failed with an unexpected %s (message withheld: it may quote the request)\n%s",
-            request.request_id,
-            request.method,
-            loggable(request.path),
-            type(exc).__name__,
-            frames.rstrip(),
-        )
-        message = f"internal server error; the server log has the details (request id {request.request_id})"
-        return self._plain(request, 500, message)
+        return failure(request, exc)
 
     # --- routes --------------------------------------------------------------------------------------------------
 
@@ -326,22 +325,24 @@ class Service:
         return self._json(request, 200, document)
 
     def _on_model_metadata(self, request: Request, name: str, version: str | None = None) -> Response:
+        # The privacy floor in it lets a client that lacks the model locally honour it before sending any data.
         model = self.repository.get(name, version)
-        manifest = model.manifest
-        kinds = {a.kind for a in manifest.artifacts}
-        document: dict[str, Any] = {
-            "name": manifest.name,
-            "versions": self.repository.versions(name) or [manifest.version],
-            "platform": "onnxruntime_onnx" if "onnx" in kinds else "tensorrt_plan",
-            "inputs": [tensor_metadata(s.name, s.dtype, s.shape) for s in manifest.inputs],
-            "outputs": [tensor_metadata(s.name, s.dtype, s.shape) for s in manifest.outputs],
-            # Lets a client that lacks the model locally honour its floor before sending any data.
-            "parameters": {"privacy_floor": manifest.privacy_floor, "version": manifest.version},
-        }
-        advertised = raw.metadata(model)
-        if advertised is not None:  # raw text or images, as one BYTES input, answered with the processed outputs
-            document["parameters"]["raw_input"] = advertised
-        return self._json(request, 200, document)
+        return self._json(request, 200, catalog.model_metadata(model, self.repository.versions(name)))
+
+    def _on_model_list(self, request: Request) -> Response:
+        return self.operator.model_list(request)
+
+    def _on_openapi(self, request: Request) -> Response:
+        return self.operator.openapi(request)
+
+    def _on_metrics(self, request: Request) -> Response:
+        return self.operator.metrics_text(request)
+
+    def _on_ui_index(self, request: Request) -> Response:
+        return self.operator.page(request)
+
+    def _on_ui_file(self, request: Request, file: str) -> Response:
+        return self.operator.page(request, file)
 
     def _on_model_ready(self, request: Request, name: str, version: str | None = None) -> Response:
         self.repository.resolve(name, version)  # 404 for an unknown model or version
@@ -370,7 +371,7 @@ class Service:
 
     def _on_explain(self, request: Request, name: str, version: str | None = None) -> Response | ExplainJob:
         if not self.config.explain:
-            return self._plain(request, 404, "explanations are turned off on this server (AIAAS_EXPLAIN=false)")
+            return error(request, 404, "explanations are turned off on this server (AIAAS_EXPLAIN=false)")
         check_content_type(request.headers)
         model = self.repository.get(name, version)
         decoded = decode_request(request.body, request.headers, max_elements=self.config.max_request_elements)
@@ -388,13 +389,16 @@ class Service:
     ) -> Response:
         manifest = prepared.model.manifest
         run_ms = (time.perf_counter() - start) * 1000
-        if self.observer is not None:
+        if self.observer is not None or (self.metrics is not None and self.batcher is None):
             if prepared.raw is not None:
                 rows = len(prepared.raw)
             else:
                 first = next(iter(prepared.feeds.values()))
                 rows = int(first.shape[0]) if first.ndim else 1
-            self.observer(InferenceRecord(manifest.name, manifest.version, rows, run_ms))
+            if self.observer is not None:
+                self.observer(InferenceRecord(manifest.name, manifest.version, rows, run_ms))
+            if self.metrics is not None and self.batcher is None:  # no queue: the batcher reports what it runs
+                self.metrics.model(manifest.name, manifest.version).ran(rows, run_ms / 1000, (0.0,))
         parameters = None
         if isinstance(result, Processed):
             outputs, parameters = raw.answer(result)

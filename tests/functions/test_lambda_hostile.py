@@ -70,7 +70,7 @@ def test_an_event_that_is_no_http_request_is_a_400(handler: ModuleType, request_
 
 
 def test_any_method_and_path_get_the_services_own_answer(handler: ModuleType) -> None:
-    assert _answer(handler, _event(rawPath=""))[0] == 404
+    assert _answer(handler, _event(rawPath=""))[0] == 405  # "" is "/", the page's route: GET only
     status, document = _answer(handler, _event(rawPath="/v2/a\nb"))
     assert status == 404 and document["error"].startswith("no route POST /v2/a\nb")
     status, document = _answer(handler, _event(method="TRACE"))

@@ -1,0 +1,63 @@
+"""What the server says of its models: one model's metadata (``GET /v2/models/{name}``, the Open Inference Protocol's)
+and the list of every served model (``GET /v2/models``, what the page shows).
+
+Both are read from the manifest the served version was verified and loaded with, never a second read of its file.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sdk.errors import AiaasError
+from sdk.runtime import LoadedModel
+from sdk.serving import raw
+from sdk.serving.checks import tensor_metadata
+from sdk.serving.repository import ModelRepository
+
+
+def model_metadata(model: LoadedModel, versions: list[str]) -> dict[str, Any]:
+    """OIP model metadata, with the privacy floor (a client honours it before sending any data) and the raw input."""
+    manifest = model.manifest
+    kinds = {a.kind for a in manifest.artifacts}
+    document: dict[str, Any] = {
+        "name": manifest.name,
+        "versions": versions or [manifest.version],
+        "platform": "onnxruntime_onnx" if "onnx" in kinds else "tensorrt_plan",
+        "inputs": [tensor_metadata(s.name, s.dtype, s.shape) for s in manifest.inputs],
+        "outputs": [tensor_metadata(s.name, s.dtype, s.shape) for s in manifest.outputs],
+        "parameters": {"privacy_floor": manifest.privacy_floor, "version": manifest.version},
+    }
+    advertised = raw.metadata(model)
+    if advertised is not None:  # raw text or images, as one BYTES input, answered with the processed outputs
+        document["parameters"]["raw_input"] = advertised
+    return document
+
+
+def model_list(repository: ModelRepository, *, explain: bool) -> dict[str, Any]:
+    """Every served model's default version: metadata, privacy floor, signature, raw input kind, explain on or off.
+    A model that cannot be loaded is listed with its error (its status and message), not left out."""
+    models: list[dict[str, Any]] = []
+    for name in repository.names():
+        try:
+            model = repository.get(name)
+        except AiaasError as exc:
+            models.append({"name": name, "error": {"status": exc.status, "message": exc.message, "code": exc.code}})
+            continue
+        meta = model_metadata(model, repository.versions(name))
+        parameters = meta.pop("parameters")
+        kind = model.processors.kind if model.processors is not None else None
+        labels = model.manifest.labels
+        models.append(
+            {
+                **meta,
+                "version": model.manifest.version,
+                "privacy_floor": parameters["privacy_floor"],
+                "signature": repository.signature(model).to_json(),
+                "raw_input": kind,  # text | image | series | None (tensors only)
+                "wire_input": parameters.get("raw_input"),  # how the raw input travels, when it travels raw
+                "labels": list(labels) if labels else None,
+                "explain": explain,
+                "ready": True,
+            }
+        )
+    return {"models": models}
