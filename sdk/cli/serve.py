@@ -85,9 +85,11 @@ def serve(
 ) -> None:
     """Serve models over HTTP with the Open Inference Protocol (the same API as the cloud functions).
 
-    Routes: /v2/health/live, /v2/health/ready, /v2, /v2/models/NAME (metadata), /v2/models/NAME/ready,
-    /v2/models/NAME/infer (each also under /v2/models/NAME/versions/V/...), and SageMaker's /ping and /invocations.
-    Errors are {"error": "..."} with a meaningful status.
+    Routes: /v2/health/live, /v2/health/ready, /v2, /v2/models (the list), /v2/models/NAME (metadata),
+    /v2/models/NAME/ready, /v2/models/NAME/infer, /v2/models/NAME/explain (each also under
+    /v2/models/NAME/versions/V/...), SageMaker's /ping and /invocations, /metrics (Prometheus; AIAAS_METRICS=false
+    turns it off), /v2/openapi.json (the OpenAPI 3.1 description) and a page at / to see the models, try one and
+    watch the metrics (AIAAS_UI=false turns it off). Errors are {"error": "..."} with a meaningful status.
 
     Example: sdk serve --port 8080, then
     curl -d '{"inputs":[{"name":"image","shape":[1,1,8,8],"datatype":"FP32","data":[...64 numbers...]}]}'
