@@ -1,0 +1,1 @@
+"""Real human-written text in a domain MiniLM was not trained for: scipy docstring summaries labelled by submodule."""
