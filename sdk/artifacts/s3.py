@@ -4,7 +4,8 @@ Same layout and reference rules as the local store. A resolved version is downlo
 (``/tmp`` on Lambda) and every file is checked against the sha256 and size its manifest records before the folder is
 used; a partial or tampered download never reaches the cache (``sdk.artifacts.s3_download``: staged, verified,
 renamed into place; an interrupted one resumes). A cached version is verified again on each use, so a cache edited
-behind our back is refused too.
+behind our back is refused too. An adapted artifact's reused files are read from its base's folder when the deploy
+stored them only there, and taken from the base's cached copy (verified) when the cache holds it already.
 
 boto3 is imported on first use (the ``aws`` extra); clients can be injected. botocore's errors become ours at this
 boundary (``sdk.artifacts.aws_errors``): a missing object is ``ModelNotFound``, missing access or credentials
@@ -22,7 +23,7 @@ from sdk.artifacts.aws_errors import aws_errors, if_exists
 from sdk.artifacts.manifest import MANIFEST_FILE, NAME_PATTERN, RESERVED_VERSIONS, VERSION_PATTERN, Manifest
 from sdk.artifacts.s3_download import download_folder
 from sdk.artifacts.staging import holds
-from sdk.artifacts.store import ALIASES_DIR, ModelRef, StoredModel, resolve_version, version_key
+from sdk.artifacts.store import ALIASES_DIR, ModelRef, StoredModel, held_files, resolve_version, version_key
 from sdk.errors import ConfigError
 from sdk.extras import require
 from sdk.settings import xdg_cache_home
@@ -152,5 +153,9 @@ def fetch_artifact(uri: str, *, client: Any = None, cache_dir: str | Path | None
     target = root / bucket / prefix
     manifest_bytes = read_object(client, bucket, f"{prefix}{MANIFEST_FILE}")
     if not holds(target, manifest_bytes):
-        download_folder(client, bucket, prefix, target, manifest_bytes)
+        manifest = Manifest.from_json(manifest_bytes, origin=f"{uri.rstrip('/')}/{MANIFEST_FILE}")
+        own = f"{manifest.name}/{manifest.version}/"
+        # The cache mirrors the store's layout: other versions (and a base) of the same store root sit beside target.
+        roots = [root / bucket / prefix[: len(prefix) - len(own)]] if prefix.endswith(own) else []
+        download_folder(client, bucket, prefix, target, manifest_bytes, held=held_files(roots, manifest))
     return target

@@ -344,6 +344,31 @@ def iter_models(store: Store) -> Iterable[StoredModel]:
             yield store.resolve(ModelRef(name, version))
 
 
+def held_files(roots: Sequence[Path], manifest: Manifest, *, versions: bool = True) -> dict[str, Path]:
+    """sha256 -> a local file that may already hold those bytes, for fetching ``manifest``'s version into a store
+    laid out as ``<root>/<name>/<version>/``: the files of its base (an adapted artifact) and, with ``versions``, of
+    the other versions of the same model found under ``roots``, as their manifests list them. Candidates only: each
+    is hashed again before it is used (``sdk.artifacts.s3_download.take_local``)."""
+    folders: list[Path] = []
+    for root in roots:
+        if manifest.base is not None:
+            folders.append(root / manifest.base.name / manifest.base.version)
+        model = root / manifest.name
+        if versions and model.is_dir():
+            folders.extend(
+                p for p in sorted(model.iterdir()) if p.name != manifest.version and VERSION_PATTERN.match(p.name)
+            )
+    found: dict[str, Path] = {}
+    for folder in folders:
+        try:
+            other = read_manifest(folder)
+        except (OSError, ManifestError):
+            continue  # not a finished version folder: nothing to take from it
+        for name, sha256, _ in other.all_files():
+            found.setdefault(sha256, folder / name)
+    return found
+
+
 def _atomic_write(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:

@@ -14,6 +14,7 @@ from typing import Any
 
 from sdk.artifacts.manifest import MANIFEST_FILE, Manifest
 from sdk.artifacts.s3 import S3Store, parse_s3_uri
+from sdk.artifacts.s3_download import stored_keys
 from sdk.artifacts.store import SERVING_ALIAS
 from sdk.deploy.aliases import AliasObjects, AliasSnapshot, next_record, same_state
 from sdk.deploy.aws import AwsClients
@@ -25,7 +26,7 @@ from sdk.deploy.report import DeployReport
 from sdk.deploy.sagemaker_target import SageMakerTarget
 from sdk.deploy.steps import KEPT, PLANNED, SKIPPED, Outcome, Step, Transaction
 from sdk.deploy.target import DeployTarget, TargetFactory
-from sdk.deploy.upload import SKIP, TransferSettings, Uploader, UploadPlan
+from sdk.deploy.upload import IN_PLACE, TransferSettings, Uploader, UploadPlan
 from sdk.deploy.verify import verify_for_deploy
 from sdk.errors import AiaasError, ConfigError, IntegrityError, ModelNotFound
 
@@ -215,9 +216,8 @@ class Deployer:
             )
         serving = releaser.preflight(self.version_uri(manifest.name, manifest.version), weight)
         was = _shown(snapshot.version, snapshot.canary) if snapshot.record else "nothing yet"
-        detail = (
-            f"{serving}; {manifest.name}@{alias} is {was}; {plan.count(SKIP)} of {len(plan.objects)} objects stored"
-        )
+        stored = sum(map(plan.count, IN_PLACE))
+        detail = f"{serving}; {manifest.name}@{alias} is {was}; {stored} of {len(plan.objects)} objects stored"
         return Outcome(detail, value=(plan, snapshot))
 
     def _build_image(self, tx: Transaction, kind: str, releaser: DeployTarget) -> str | None:
@@ -366,9 +366,9 @@ class Deployer:
         store = self.store
         manifest = store.manifest(name, version)
         uploader = Uploader(self.clients.s3, self.bucket, self.prefix)
-        base = uploader.version_prefix(manifest)
+        keys = stored_keys(uploader.version_prefix(manifest), manifest)  # a delta's reused files: in the base's folder
         for file, sha256, size in manifest.all_files():
-            if not uploader.matches(uploader.head(f"{base}{file}"), sha256, size):
+            if not any(uploader.matches(uploader.head(key), sha256, size) for key in keys[file]):
                 raise IntegrityError(
                     f"{self.version_uri(name, version)}{file} does not match the sha256 its manifest records",
                     file=file,
@@ -388,7 +388,7 @@ def _verified(artifact_dir: str | Path) -> Outcome[Manifest]:
 
 def _outcome_of_upload(uploader: Uploader, folder: str | Path, plan: UploadPlan) -> Outcome[None]:
     uploader.execute(folder, plan)
-    moved = any(o.action != SKIP for o in plan.objects)
+    moved = any(o.action not in IN_PLACE for o in plan.objects)
     return Outcome(plan.describe(), status=KEPT if moved else SKIPPED)
 
 

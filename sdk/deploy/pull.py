@@ -5,7 +5,9 @@ serves. The download is the one of ``sdk.artifacts.s3_download``: files land in 
 (``<root>/<name>/.partial-<version>/``), each checked against its sha256 as it lands (an interrupted file resumes, a
 bad one is fetched again, a tampered object is refused), and the folder becomes visible as ``<root>/<name>/<version>/``
 by one rename, manifest included. Once a version is here, pulling it again needs no network: without one, the local
-copy (verified) answers.
+copy (verified) answers. Only what the store here lacks moves: a file whose sha256 a local version already holds (an
+adapted artifact's base, in this store or among the built-in models; another version of the same model in this store)
+is hashed, then hard-linked or copied into the staging folder instead of downloaded.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ from sdk.artifacts.manifest import MANIFEST_FILE, Manifest
 from sdk.artifacts.s3 import S3Store
 from sdk.artifacts.s3_download import download_folder
 from sdk.artifacts.staging import holds
-from sdk.artifacts.store import LocalStore, ModelRef, default_alias
+from sdk.artifacts.store import BUILTIN_ROOT, LocalStore, ModelRef, default_alias, held_files
 from sdk.deploy.progress import NoProgress, TransferProgress
+from sdk.deploy.upload import human_size
 from sdk.errors import AiaasError, CloudUnavailable, ConfigError
 
 PULLED, PRESENT, OFFLINE = "pulled", "present", "offline"
@@ -61,15 +64,26 @@ def pull(
     files = manifest.all_files()
     shown: TransferProgress = progress or NoProgress()
     shown.begin(sum(size for _, _, size in files), len(files))
+    held = {**held_files([BUILTIN_ROOT], manifest, versions=False), **held_files([local.root], manifest)}
     try:
         prefix = f"{source.prefix}{parsed.name}/{version}/"
         moved = download_folder(
-            source.client, source.bucket, prefix, target, manifest_bytes, on_file=shown.file, on_bytes=shown.advance
+            source.client,
+            source.bucket,
+            prefix,
+            target,
+            manifest_bytes,
+            on_file=shown.file,
+            on_bytes=shown.advance,
+            held=held,
         )
     finally:
         shown.end()
     _mirror_alias(local, parsed.name, alias, version)
-    detail = f"{len(files)} file(s) verified into {target}"
+    kept = sum(size for _, _, size in files) - moved
+    detail = f"{len(files)} file(s) verified into {target}; {human_size(moved)} downloaded"
+    if kept:
+        detail += f", {human_size(kept)} already here (same sha256) not downloaded again"
     return PullResult(parsed.name, version, target, PULLED, alias, len(files), moved, detail)
 
 

@@ -2,10 +2,15 @@
 
 What is already there is never sent again: an object whose recorded sha256 (object metadata ``sha256``, or S3's own
 full-object SHA-256 checksum) and size match the manifest is skipped, and a file that another version of the model
-already stored with the same sha256 is copied inside S3 instead of uploaded. S3 checksums are on: a single-part
-upload sends the manifest's SHA-256 and S3 refuses bytes that do not match it; a multipart upload (large files) has
-S3 check every part. ``manifest.json`` goes last, so a version becomes visible (listed, resolvable) only once all its
-files are in place; a version already stored with a different manifest is refused, since versions are immutable.
+already stored with the same sha256 is copied inside S3 instead of uploaded. An adapted artifact (``sdk adapt``) ships
+as a delta: a file it reuses from its base, found intact in the base's folder of the same store (``<name>/<version>/``
+of the manifest's ``base`` block), is neither uploaded nor copied; readers look for it there
+(``sdk.artifacts.s3_download.stored_keys``), so the upload is the head and the manifest.
+
+S3 checksums are on: a single-part upload sends the manifest's SHA-256 and S3 refuses bytes that do not match it; a
+multipart upload (large files) has S3 check every part. ``manifest.json`` goes last, so a version becomes visible
+(listed, resolvable) only once all its files are in place; a version already stored with a different manifest is
+refused, since versions are immutable.
 """
 
 from __future__ import annotations
@@ -18,12 +23,15 @@ from typing import Any
 from sdk.artifacts.aws_errors import aws_errors, botocore_errors, if_exists, translate
 from sdk.artifacts.integrity import sha256_bytes
 from sdk.artifacts.manifest import MANIFEST_FILE, RESERVED_VERSIONS, Manifest
+from sdk.artifacts.s3_download import stored_keys
 from sdk.deploy.progress import NoProgress, TransferProgress
 from sdk.errors import CloudUnavailable, ConfigError, IntegrityError, ManifestError, ModelNotFound
 from sdk.extras import optional
 
 MiB = 1 << 20
 UPLOAD, SKIP, COPY = "upload", "skip", "copy"
+REUSE = "reuse"  # already in the base's folder of the store: nothing is written (``key`` is where it lives)
+IN_PLACE = (SKIP, REUSE)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -71,6 +79,9 @@ class UploadPlan:
         parts = [f"{self.count(UPLOAD)} {upload} ({human_size(self.upload_bytes)})"]
         if self.count(COPY):
             parts.append(f"{self.count(COPY)} {copy} inside S3 from an earlier version")
+        if self.count(REUSE):
+            reused = sum(o.size for o in self.objects if o.action == REUSE)
+            parts.append(f"{self.count(REUSE)} in the base's folder, not sent ({human_size(reused)})")
         parts.append(f"{self.count(SKIP)} already present")
         return f"{len(self.objects)} objects to {self.uri}: " + ", ".join(parts)
 
@@ -104,10 +115,15 @@ class Uploader:
         manifest_action = self._manifest_action(base, manifest)
         copies: dict[str, str] | None = None
         objects = []
+        keys = stored_keys(base, manifest)
         for name, sha256, size in manifest.all_files():
             key = f"{base}{name}"
             if self.matches(self.head(key), sha256, size):
                 objects.append(PlannedObject(name, key, sha256, size, SKIP))
+                continue
+            in_base = next((k for k in keys[name] if k != key and self.matches(self.head(k), sha256, size)), None)
+            if in_base is not None:
+                objects.append(PlannedObject(name, in_base, sha256, size, REUSE))
                 continue
             if copies is None:
                 copies = self._stored_copies(manifest)
@@ -188,7 +204,7 @@ class Uploader:
         """Upload or copy what the plan says, manifest last; check every written object's size and sha256."""
         source = Path(folder)
         config = self.settings.config()
-        files = [o for o in plan.objects if o.file != MANIFEST_FILE and o.action != SKIP]
+        files = [o for o in plan.objects if o.file != MANIFEST_FILE and o.action not in IN_PLACE]
         self.progress.begin(sum(o.size for o in files if o.action == UPLOAD), len(files))
         try:
             for item in files:
