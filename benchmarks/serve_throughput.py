@@ -6,6 +6,7 @@ only). Servers measured side by side, runs interleaved (server A, B, C, A, B, C,
   ours           `sdk serve`, dynamic batching on (max batch 32, queue delay 0), metrics on (the default)
   ours-nobatch   `sdk serve --max-batch-size 1`
   ours-nometrics `sdk serve` as ``ours`` with AIAAS_METRICS=false (``--metrics``: only ours against it)
+  ours-fixed     `sdk serve` as ``ours`` with AIAAS_ADAPTIVE_BATCH=false: batches of up to 32, not sized (``--fixed``)
   naive          a FastAPI server as users hand-write it: pydantic JSON, one session.run per request, no batching
   (a) in-process ONNX Runtime at its best batch size (samples/s; no HTTP at all), also in its own process
 
@@ -25,6 +26,12 @@ times the metrics' own work per request in-process (the request's count and late
 batch of one: the dearest case) and prints it as a share of the server CPU per request measured with metrics off; and
 runs the serving core itself (``Service.handle_async`` with its batcher, 32 concurrent requests, no sockets) with
 metrics on and off in one process, alternating short rounds, and prints the CPU per request of each.
+
+``--texts sentences|mixed`` measures length-aware batching (#20): the model (MiniLM) is sent raw text, one text per
+request, each worker cycling through the held-out sentences of ``models/minilm_l6`` (``mixed``: with the recipe's
+``long_texts()`` among them in their own proportion, cut at 256 tokens), against the same server with
+AIAAS_LENGTH_BUCKETS=false (each batch padded to its longest text), runs interleaved; it prints each repeat's paired
+ratio and the median, the server CPU per request, and the CPU flags. ``--precision int8`` serves the int8 file.
 
 What processors cost `sdk serve` (raw text and PNGs vs the same items as tensors) is measured with this load
 generator by ``benchmarks/processors.py --serve``.
@@ -107,7 +114,11 @@ def start(kind: str, folder: Path, port: int, log: Path) -> subprocess.Popen[byt
     env = {**os.environ, "AIAAS_INCLUDE_BUILTIN": "0"}
     if kind == "ours-nometrics":
         env["AIAAS_METRICS"] = "false"
-    if kind in ("ours", "ours-nobatch", "ours-nometrics"):
+    if kind == "ours-padlongest":
+        env["AIAAS_LENGTH_BUCKETS"] = "false"
+    if kind == "ours-fixed":
+        env["AIAAS_ADAPTIVE_BATCH"] = "false"
+    if kind in ("ours", "ours-nobatch", "ours-nometrics", "ours-padlongest", "ours-fixed"):
         batch = "1" if kind == "ours-nobatch" else "32"
         code = "from sdk.cli import main; main()"
         command = [sys.executable, "-c", code, "serve", "--store", str(folder), "--port", str(port), "--no-builtin"]
@@ -211,14 +222,17 @@ def run_server(kind: str, folder: Path, port: int) -> None:
 
 
 async def raw_worker(
-    port: int, request: bytes, stop: float, budget: list[int], lat: list[float], errs: list[int]
+    port: int, requests: list[bytes], stop: float, budget: list[int], lat: list[float], errs: list[int], first: int = 0
 ) -> None:
+    """One keep-alive connection sending ``requests`` in turn (from ``first``), one at a time."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    turn = first
     try:
         while budget[0] > 0 and time.perf_counter() < stop:
             budget[0] -= 1
             start = time.perf_counter()
-            writer.write(request)
+            writer.write(requests[turn % len(requests)])
+            turn += 1
             head = await reader.readuntil(b"\r\n\r\n")
             found = CONTENT_LENGTH.search(head)
             await reader.readexactly(int(found.group(1)) if found else 0)
@@ -254,7 +268,7 @@ async def httpx_worker(
 def load(
     port: int,
     path: str,
-    body: bytes,
+    body: bytes | list[bytes],
     clients: int,
     duration: float,
     max_requests: int,
@@ -262,15 +276,19 @@ def load(
     headers: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Closed-loop load: ``clients`` workers, each one request at a time, until ``duration`` or ``max_requests``.
-    ``headers``: the request's own (binary tensors name their JSON header's length); default JSON."""
+    ``headers``: the request's own (binary tensors name their JSON header's length); default JSON. A list of bodies
+    is sent in turn by each worker, each starting at its own place (raw client only)."""
     fields = headers or {"content-type": "application/json"}
     head = f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in fields.items())
-    request = f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body
+    bodies = body if isinstance(body, list) else [body]
+    requests = [f"{head}Content-Length: {len(b)}\r\n\r\n".encode() + b for b in bodies]
+    body = bodies[0]
+    step = max(1, len(requests) // max(1, clients))
 
     async def main() -> dict[str, Any]:
         warm: list[float] = []
         await asyncio.gather(
-            *(raw_worker(port, request, time.perf_counter() + 0.5, [50], warm, []) for _ in range(clients))
+            *(raw_worker(port, requests, time.perf_counter() + 0.5, [50], warm, [], i * step) for i in range(clients))
         )
         lat: list[float] = []
         errs: list[int] = []
@@ -278,7 +296,7 @@ def load(
         cpu, wall = time.process_time(), time.perf_counter()
         stop = wall + duration
         if client == "raw":
-            workers = [raw_worker(port, request, stop, budget, lat, errs) for _ in range(clients)]
+            workers = [raw_worker(port, requests, stop, budget, lat, errs, i * step) for i in range(clients)]
         else:
             workers = [httpx_worker(port, body, path, stop, budget, lat, errs, fields) for _ in range(clients)]
         await asyncio.gather(*workers)
@@ -309,7 +327,7 @@ def in_process(folder: Path, seq: int, batches: list[int], duration: float) -> d
     from sdk.runtime.config import RuntimeConfig
     from sdk.runtime.onnx_backend import session_options
 
-    artifact = read_manifest(folder).artifact()
+    artifact = read_manifest(folder).artifact(precision=os.environ.get("AIAAS_PRECISION"))  # the file served
     session = ort.InferenceSession(
         str(folder / artifact.file),
         sess_options=session_options(ort, RuntimeConfig.from_env()),
@@ -476,7 +494,10 @@ def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "_load":
         to, where, sent, clients, duration, limit, client = sys.argv[2:9]
         headers = json.loads(sys.argv[9]) if len(sys.argv) > 9 else None
-        out = load(int(to), where, Path(sent).read_bytes(), int(clients), float(duration), int(limit), client, headers)
+        sent_bytes: bytes | list[bytes] = Path(sent).read_bytes()
+        if sent.endswith(".jsonl"):  # one body per line
+            sent_bytes = [line for line in Path(sent).read_bytes().splitlines() if line]
+        out = load(int(to), where, sent_bytes, int(clients), float(duration), int(limit), client, headers)
         print(json.dumps(out))
         return
     if len(sys.argv) > 1 and sys.argv[1] == "_hotpath":
@@ -500,7 +521,15 @@ def main() -> None:
     parser.add_argument("--stacks", action="store_true", help="also compare ASGI stacks for sdk serve")
     parser.add_argument("--no-naive", action="store_true")
     parser.add_argument("--metrics", action="store_true", help="only ours with metrics on against off")
+    parser.add_argument("--fixed", action="store_true", help="also ours with batches fixed at 32 (no sizing)")
+    parser.add_argument("--texts", choices=("sentences", "mixed"), help="raw text, length-aware vs pad-to-longest")
+    parser.add_argument("--precision", help="AIAAS_PRECISION for the servers (e.g. int8)")
     args = parser.parse_args()
+    if args.precision:
+        os.environ["AIAAS_PRECISION"] = args.precision
+    if args.texts:
+        length_aware(args)
+        return
 
     from sdk.artifacts import open_store
 
@@ -510,7 +539,7 @@ def main() -> None:
     body_file = Path(tempfile.mkstemp(suffix=".json")[1])
     body_file.write_bytes(body)
     path = f"/v2/models/{name}/infer"
-    kinds = ["ours", "ours-nobatch"] + ([] if args.no_naive else ["naive"])
+    kinds = ["ours", "ours-nobatch"] + ([] if args.no_naive else ["naive"]) + (["ours-fixed"] if args.fixed else [])
     if args.metrics:
         kinds = ["ours", "ours-nometrics"]
     if args.stacks:
@@ -547,6 +576,96 @@ def main() -> None:
         if args.metrics:
             hotpath, core = child("_hotpath", str(folder)), child("_core_ab", str(folder))
             print_metrics_cost(results, args.clients, hotpath, core)
+    finally:
+        for _, process in servers.values():
+            process.send_signal(signal.SIGTERM)
+        for _, process in servers.values():
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        body_file.unlink(missing_ok=True)
+
+
+# --- length-aware batching (#20): real sentence lengths, grouped vs padded to the longest ---
+
+
+def text_bodies(texts: str) -> tuple[list[bytes], list[int]]:
+    """One JSON request per text (a BYTES tensor), shuffled with a fixed seed, and each text's token count."""
+    sys.path.insert(0, str(ROOT))
+    from models.minilm_l6.recipe import CALIBRATION_COUNT, encode, long_texts, sentences
+
+    items = sentences()[CALIBRATION_COUNT:] + (long_texts() if texts == "mixed" else [])
+    order = np.random.default_rng(0).permutation(len(items))
+    items = [items[i] for i in order]
+    tokens = [int(encode([t])["input_ids"].shape[1]) for t in items]
+    bodies = [
+        json.dumps({"inputs": [{"name": "text", "datatype": "BYTES", "shape": [1], "data": [t]}]}).encode()
+        for t in items
+    ]
+    return bodies, tokens
+
+
+def cpu_flags() -> str:
+    try:
+        flags = set(re.search(r"^flags\s*:(.*)$", Path("/proc/cpuinfo").read_text(), re.M).group(1).split())  # type: ignore[union-attr]
+    except (OSError, AttributeError):
+        return "unknown"
+    wanted = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8")
+    return " ".join(f for f in wanted if f in flags) + f", {os.cpu_count()} cores"
+
+
+def length_aware(args: argparse.Namespace) -> None:
+    """``ours`` (length groups) against ``ours-padlongest``, interleaved ABBA, raw text of real lengths."""
+    from sdk.artifacts import open_store
+
+    folder = args.artifact or open_store().resolve(args.model).path
+    name = json.loads((folder / "manifest.json").read_text())["name"]
+    bodies, tokens = text_bodies(args.texts)
+    body_file = Path(tempfile.mkstemp(suffix=".jsonl")[1])
+    body_file.write_bytes(b"\n".join(bodies) + b"\n")
+    path = f"/v2/models/{name}/infer"
+    kinds = ["ours", "ours-padlongest"]
+    log = Path(tempfile.mkstemp(suffix=".log")[1])
+    q = np.percentile(tokens, [10, 50, 90, 100]).astype(int).tolist()
+    print(f"model {name} ({folder}), precision {os.environ.get('AIAAS_PRECISION', 'default')}, CPU {cpu_flags()}")
+    print(f"{len(bodies)} texts ({args.texts}), tokens p10/p50/p90/max {q} (cut at 256), logs: {log}", flush=True)
+    servers: dict[str, tuple[int, subprocess.Popen[bytes]]] = {}
+    try:
+        for kind in kinds:
+            port = free_port()
+            servers[kind] = (port, start(kind, folder, port, log))
+        results: dict[tuple[str, int], list[dict[str, Any]]] = {}
+        for clients in args.clients:
+            for repeat in range(args.repeats):
+                for kind in kinds if repeat % 2 == 0 else kinds[::-1]:
+                    port, process = servers[kind]
+                    cpu = cpu_seconds(process.pid)
+                    out = child(
+                        "_load", str(port), path, str(body_file), str(clients), str(args.duration),
+                        str(args.max_requests), "raw",
+                    )  # fmt: skip
+                    out["server_cpu_ms_per_request"] = (cpu_seconds(process.pid) - cpu) * 1000 / max(1, out["requests"])
+                    results.setdefault((kind, clients), []).append(out)
+        print("\n| clients | grouped req/s | padded req/s | paired ratios | median ratio | server CPU ms/req grouped "
+              "| padded | p50 ms grouped | padded | errors |")  # fmt: skip
+        print("|---" * 10 + "|")
+        for clients in args.clients:
+            grouped, padded = results[("ours", clients)], results[("ours-padlongest", clients)]
+            ratios = [g["rps"] / p["rps"] for g, p in zip(grouped, padded)]
+
+            def med(runs: list[dict[str, Any]], key: str) -> float:
+                return statistics.median(r[key] for r in runs)
+
+            cells = [str(clients), f"{med(grouped, 'rps'):.1f}", f"{med(padded, 'rps'):.1f}"]
+            cells += [" ".join(f"{r:.2f}" for r in ratios), f"{statistics.median(ratios):.2f}x"]
+            cells += [
+                f"{med(grouped, 'server_cpu_ms_per_request'):.2f}",
+                f"{med(padded, 'server_cpu_ms_per_request'):.2f}",
+            ]
+            cells += [f"{med(grouped, 'p50_ms'):.1f}", f"{med(padded, 'p50_ms'):.1f}"]
+            cells += [str(sum(r["errors"] for r in grouped + padded))]
+            print("| " + " | ".join(cells) + " |")
     finally:
         for _, process in servers.values():
             process.send_signal(signal.SIGTERM)

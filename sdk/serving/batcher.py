@@ -10,7 +10,13 @@ Retry-After) at once instead of waiting without bound.
 
 Raw inputs (text, images: ``submit_raw``) batch the same way: the raw items of the merged requests are processed
 and run together, the input processor called once per batch (tokenization runs here, on the worker thread, never
-on the event loop), and the answers split back by each request's count.
+on the event loop), and the answers split back by each request's count. Texts run by length (``raw.process_by_length``:
+groups of similar token counts, each padded to its own longest, one run per group) unless ``length_buckets`` is off,
+when the whole batch is padded to its longest text. Every group of a batch runs before the next batch is taken, so a
+long text waits no longer than its batch-mates.
+
+With ``adaptive`` on, the rows per run follow what runs cost under the live load (``BatchSizer``): no request is
+ever held back to measure.
 
 A batch that fails is re-run one request at a time, so one bad request never fails its batch-mates; a model whose
 outputs do not keep the batch dimension is run unbatched from then on.
@@ -33,6 +39,7 @@ import numpy as np
 from sdk.errors import AiaasError, Overloaded
 from sdk.runtime import LoadedModel
 from sdk.runtime.processors import Processed
+from sdk.serving import raw as raw_inputs
 from sdk.serving.metrics import ModelSeries, ServingMetrics
 
 logger = logging.getLogger("sdk.serving.batcher")
@@ -59,7 +66,7 @@ class BatchStats:
     rejected: int = 0
     largest_batch: int = 0
     batch_sizes: dict[int, int] = field(default_factory=dict)
-    batch_limit: int | None = None  # rows per run once measured (adaptive batching), else None
+    batch_limit: int | None = None  # rows per run now (adaptive batching), else None
 
 
 def batchable(model: LoadedModel) -> bool:
@@ -107,6 +114,40 @@ def best_batch_size(
     return min(size for size, ms in per_row.items() if ms <= 1.1 * best), per_row
 
 
+class BatchSizer:
+    """Rows per run, adapted to what the batches that actually ran cost (seconds per row, an average per size).
+
+    Slow start, then AIMD: the limit doubles from 1 while rows get no dearer than at the best size seen, then grows
+    one row at a time, and halves (not below the best size) when rows at the limit cost more than ``slack`` times
+    the best. Only batches that filled to the limit move it (one cut short by an empty queue says nothing about it),
+    and each size is seen ``settle`` times first. It keeps adapting: a load or machine that changes moves it."""
+
+    def __init__(self, most: int, *, slack: float = 1.15, settle: int = 3, weight: float = 0.3) -> None:
+        self.most = most
+        self.limit = 1
+        self.slack = slack
+        self.settle = settle
+        self.weight = weight
+        self.cost: dict[int, float] = {}  # seconds per row by batch size, moving average
+        self.seen: dict[int, int] = {}
+        self.slow_start = True
+
+    def observe(self, rows: int, seconds: float) -> None:
+        per_row = seconds / max(1, rows)
+        old = self.cost.get(rows)
+        self.cost[rows] = per_row if old is None else old + self.weight * (per_row - old)
+        self.seen[rows] = self.seen.get(rows, 0) + 1
+        if rows != self.limit or self.seen[rows] < self.settle:
+            return
+        best = min(self.cost, key=self.cost.__getitem__)
+        if self.cost[rows] > self.slack * self.cost[best]:
+            self.slow_start = False
+            self.limit = max(best, self.limit // 2, 1)
+        elif self.limit < self.most:
+            self.limit = min(self.most, self.limit * 2 if self.slow_start else self.limit + 1)
+        self.seen[self.limit] = min(self.seen.get(self.limit, 0), self.settle - 1)  # re-measure where it lands
+
+
 class _ModelQueue:
     def __init__(self, model: LoadedModel, batcher: Batcher) -> None:
         self.model = model
@@ -114,11 +155,11 @@ class _ModelQueue:
         self.items: deque[_Item] = deque()
         self.wake = asyncio.Event()
         self.merge = batchable(model) and batcher.max_batch_size > 1
-        # The most rows merged per run: the configured maximum, lowered once measured (see best_batch_size).
-        self.limit = batcher.max_batch_size
-        self.sized = not (self.merge and batcher.adaptive)
+        # The most rows merged per run: the configured maximum, or what the sizer finds (adaptive batching).
+        self.sizer = BatchSizer(batcher.max_batch_size) if self.merge and batcher.adaptive else None
         self.stats = BatchStats()
         self.running = 0
+        self.by_length: bool | None = None  # texts run in length groups (known on the first raw batch)
         self.series: ModelSeries | None = None  # this model's metrics, when the server keeps them
         if batcher.metrics is not None:
             self.series = batcher.metrics.model(model.manifest.name, model.manifest.version)
@@ -138,9 +179,6 @@ class _ModelQueue:
                 self.wake.clear()
                 await self.wake.wait()
                 continue
-            if not self.sized and self.items[0].key is not None and self.items[0].raw is None:
-                self.sized = True
-                await self._size(self.items[0].feeds)
             await self._fill()
             batch = self._take()
             self.running = len(batch)
@@ -168,25 +206,9 @@ class _ModelQueue:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), remaining)
 
-    async def _size(self, feeds: Mapping[str, np.ndarray]) -> None:
-        """Measure the best batch size once, on the first real request's shape, while this model runs nothing else
-        (a probe that shares the CPU with live batches measures the contention, not the model). Costs the first
-        requests up to the probe's 2 s budget, once per model and server."""
-        loop = asyncio.get_running_loop()
-        try:
-            limit, per_row = await loop.run_in_executor(
-                self.batcher.executor, best_batch_size, self.model.run_validated, feeds, self.batcher.max_batch_size
-            )
-        except AiaasError as exc:
-            logger.warning("%s: batch sizing failed (%s); keeping %d", self.model.manifest.ref, exc, self.limit)
-            return
-        self.limit = self.stats.batch_limit = limit
-        logger.info(
-            "%s: batches capped at %d rows (per-row ms by batch size: %s)",
-            self.model.manifest.ref,
-            limit,
-            ", ".join(f"{b}: {ms:.3f}" for b, ms in per_row.items()),
-        )
+    @property
+    def limit(self) -> int:
+        return self.sizer.limit if self.sizer is not None else self.batcher.max_batch_size
 
     def _compatible_rows(self) -> int:
         key = self.items[0].key
@@ -216,9 +238,12 @@ class _ModelQueue:
         loop = asyncio.get_running_loop()
         began = time.monotonic()
         results = await loop.run_in_executor(self.batcher.executor, self._execute, live)
+        rows, took = sum(item.rows for item in live), time.monotonic() - began
         if self.series is not None:
-            rows = sum(item.rows for item in live)
-            self.series.ran(rows, time.monotonic() - began, [began - item.arrived for item in live])
+            self.series.ran(rows, took, [began - item.arrived for item in live])
+        if self.sizer is not None and self.merge:
+            self.sizer.observe(rows, took)
+            self.stats.batch_limit = self.sizer.limit
         stats = self.stats
         stats.batches += 1
         stats.rows += sum(item.rows for item in live)
@@ -260,7 +285,7 @@ class _ModelQueue:
     def _run_one(self, item: _Item) -> Outputs | Processed | BaseException:
         try:
             if item.raw is not None:
-                return self.model.process(item.raw)
+                return self._process(item.raw)
             return self.model.run_validated(item.feeds)
         except AiaasError as exc:
             return exc
@@ -271,7 +296,7 @@ class _ModelQueue:
             return [self._run_one(batch[0])]
         merged = [raw for item in batch for raw in item.raw or ()]
         try:
-            processed = self.model.process(merged)
+            processed = self._process(merged)
         except AiaasError:
             return [self._run_one(item) for item in batch]  # one bad text or image fails its own request only
         if len(processed) != len(merged):
@@ -279,6 +304,14 @@ class _ModelQueue:
             self.merge = False
             return [self._run_one(item) for item in batch]
         return list(processed.split([item.rows for item in batch]))
+
+    def _process(self, items: list[bytes]) -> Processed:
+        """Raw items processed and run: texts by length (see ``raw.process_by_length``), others in one run."""
+        if self.by_length is None:
+            self.by_length = self.batcher.length_buckets and raw_inputs.groupable(self.model)
+        if self.by_length:
+            return raw_inputs.process_by_length(self.model, items)
+        return self.model.process(items)
 
 
 class Batcher:
@@ -293,8 +326,10 @@ class Batcher:
         retry_after_s: int = 1,
         threads: int = 4,
         adaptive: bool = False,
+        length_buckets: bool = True,
     ) -> None:
         self.max_batch_size = max_batch_size
+        self.length_buckets = length_buckets
         self.adaptive = adaptive
         self.max_queue_delay_s = max_queue_delay_ms / 1000
         self.max_queue_size = max_queue_size

@@ -35,6 +35,7 @@ def build_service(
             max_queue_size=config.max_queue_size,
             retry_after_s=config.retry_after_s,
             adaptive=config.adaptive_batch,
+            length_buckets=config.length_buckets,
         )
         if batching
         else None

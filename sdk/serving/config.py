@@ -26,12 +26,18 @@ class ServeConfig:
     adaptive_batch: bool = env(
         "AIAAS_ADAPTIVE_BATCH",
         True,
-        help="measure each model once on its first request and cap its batches where rows stop getting cheaper",
+        help="size each model's batches by what its runs cost under the live load (no probe on the first request)",
     )
     max_queue_delay_ms: float = env(
         "AIAAS_MAX_QUEUE_DELAY_MS",
         0.0,
         help="how long a request may wait for others to fill a batch (0: batch only what is already queued)",
+    )
+    length_buckets: bool = env(
+        "AIAAS_LENGTH_BUCKETS",
+        True,
+        help="run the texts of a batch in groups of similar token length, each padded to its own longest "
+        "(false: pad the whole batch to its longest text)",
     )
     max_queue_size: int = env(
         "AIAAS_MAX_QUEUE_SIZE", 256, help="requests waiting per model before new ones get 503 + Retry-After"

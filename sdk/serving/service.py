@@ -134,7 +134,9 @@ class Service:
                 start = time.perf_counter()
                 outputs: limits.Outputs | Processed
                 if result.raw is not None:
-                    outputs = raw.process(result.model, result.raw, self.config.max_batch_size)
+                    outputs = raw.process(
+                        result.model, result.raw, self.config.max_batch_size, by_length=self.config.length_buckets
+                    )
                 elif result.rows is None:
                     outputs = result.model.run_validated(result.feeds)
                 else:
