@@ -30,7 +30,8 @@ on another ``isa`` matches within tolerances, not bit for bit. A signed manifest
 (``sdk.artifacts.signing``). ``processors`` (optional, ``sdk.artifacts.processors_schema``) turns raw inputs (text,
 images, series) into the inputs and the outputs into answers; a manifest without it is written as before it existed.
 ``base`` (optional, ``sdk.artifacts.base_schema``): an adapted artifact's base, the files it reuses from it, and its
-head; likewise absent from every other manifest.
+head; likewise absent from every other manifest. ``artifacts[].external`` (optional): a large model's ONNX external
+data shards, each ``{"file", "sha256", "bytes"}`` (``sdk.artifacts.external``); absent for a single-file model.
 
 Unknown keys are refused at every level, naming the key, where it is and the closest known key: a misspelt
 ``privacy_flor`` must not load as public, and a reader must not drop what a newer schema meant. Open on purpose
@@ -118,6 +119,15 @@ class Parity:
 
 
 @dataclass(frozen=True, kw_only=True)
+class DataFile:
+    """One shard of a large model's ONNX external data (``sdk.artifacts.external``)."""
+
+    file: str
+    sha256: str
+    bytes: int
+
+
+@dataclass(frozen=True, kw_only=True)
 class ArtifactFile:
     kind: str
     file: str
@@ -126,6 +136,9 @@ class ArtifactFile:
     precision: str
     target: Mapping[str, Any] = field(default_factory=dict)
     parity: Parity | None = None
+    # A large model's weights, stored as ONNX external data beside ``file``; () for a single-file model (the key is
+    # then absent, as in manifests written before it existed).
+    external: tuple[DataFile, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -200,7 +213,9 @@ class Manifest:
 
     def all_files(self) -> list[tuple[str, str, int]]:
         """(file, sha256, bytes) of every file the manifest vouches for."""
-        return [(a.file, a.sha256, a.bytes) for a in self.artifacts] + [(f.file, f.sha256, f.bytes) for f in self.files]
+        models = [(a.file, a.sha256, a.bytes) for a in self.artifacts]
+        shards = [(d.file, d.sha256, d.bytes) for a in self.artifacts for d in a.external]
+        return models + shards + [(f.file, f.sha256, f.bytes) for f in self.files]
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -306,6 +321,8 @@ def _problems(m: Manifest) -> list[str]:
         if a.precision not in PRECISIONS:
             out.append(f"{where}.precision {a.precision!r} must be one of {', '.join(PRECISIONS)}")
         out.extend(f"{where}.{p}" for p in _file_problems(a.file, a.sha256, a.bytes, files_seen))
+        for j, d in enumerate(a.external):
+            out.extend(f"{where}.external[{j}].{p}" for p in _file_problems(d.file, d.sha256, d.bytes, files_seen))
         if a.parity is not None and not math.isfinite(a.parity.tolerance):
             out.append(f"{where}.parity: tolerance must be a finite number")
         if a.parity is not None and not a.parity.passed and not (a.parity.waiver or "").strip():
@@ -367,7 +384,9 @@ def _file_problems(name: str, sha256: str, size: int, seen: set[str]) -> list[st
 def _plain(obj: Any) -> Any:
     if isinstance(obj, Source) and obj.cpu is None:  # optional, and absent from manifests written before it
         return {k: _plain(v) for k, v in obj.__dict__.items() if k != "cpu"}
-    if isinstance(obj, (Source, CpuRecord, ArtifactFile, ExtraFile, Parity)):
+    if isinstance(obj, ArtifactFile) and not obj.external:  # likewise
+        return {k: _plain(v) for k, v in obj.__dict__.items() if k != "external"}
+    if isinstance(obj, (Source, CpuRecord, ArtifactFile, ExtraFile, Parity, DataFile)):
         return {k: _plain(v) for k, v in obj.__dict__.items()}
     if isinstance(obj, Mapping):
         return {k: _plain(v) for k, v in obj.items()}
@@ -443,6 +462,23 @@ def _parity_from_dict(r: JsonReader, data: Any, where: str) -> Parity | None:
     )
 
 
+def _external_from_dict(r: JsonReader, data: Any, where: str) -> tuple[DataFile, ...]:
+    if data is None:
+        return ()
+    if not isinstance(data, list):
+        raise r.fail(where, "must be a list of {file, sha256, bytes}")
+    out = []
+    for i, item in enumerate(data):
+        at = f"{where}[{i}]"
+        d = r.only(r.obj(item, at), _keys(DataFile), at)
+        out.append(
+            DataFile(
+                file=r.get(d, "file", str, at), sha256=r.get(d, "sha256", str, at), bytes=r.get(d, "bytes", int, at)
+            )
+        )
+    return tuple(out)
+
+
 def _source_from_dict(r: JsonReader, data: Any) -> Source:
     src = r.only(r.obj(data, "source"), _keys(Source), "source")
     cpu = None
@@ -479,6 +515,7 @@ def _manifest_from_dict(data: Any, origin: str) -> Manifest:
                 precision=r.get(a, "precision", str, where),
                 target=dict(r.obj(r.get(a, "target", dict, where, default={}), f"{where}.target")),
                 parity=_parity_from_dict(r, a.get("parity"), f"{where}.parity"),
+                external=_external_from_dict(r, a.get("external"), f"{where}.external"),
             )
         )
     files = []

@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from sdk.artifacts.integrity import sha256_bytes
-from sdk.artifacts.manifest import ArtifactFile, ExtraFile, Manifest, Source, TensorSpec, write_manifest
+from sdk.artifacts.manifest import ArtifactFile, DataFile, ExtraFile, Manifest, Source, TensorSpec, write_manifest
 from sdk.artifacts.processors_schema import ProcessorsSpec
 from sdk.artifacts.staging import swap_in
+from sdk.compile.external import ExternalDataConfig, externalize
 from sdk.compile.gates import GateResult
 from sdk.errors import ParityFailure
 
@@ -39,8 +40,10 @@ class ArtifactWriter:
         privacy_floor: str = "public",
         metrics: Mapping[str, float] | None = None,
         processors: ProcessorsSpec | None = None,
+        external_data: ExternalDataConfig | None = None,
     ) -> None:
         self.folder = Path(folder)
+        self.external_data = external_data or ExternalDataConfig.from_env()
         self._header: dict[str, Any] = {
             "name": name,
             "version": version,
@@ -81,6 +84,10 @@ class ArtifactWriter:
         waiver = degraded.strip() if degraded and not parity.passed else None
         if waiver is None:
             parity.raise_if_failed(file)
+        shards: tuple[DataFile, ...] = ()
+        if kind == "onnx" and len(data) > self.external_data.threshold:  # a large model: graph + weight shards
+            data, parts = externalize(data, file=file, config=self.external_data)
+            shards = tuple(DataFile(file=n, sha256=h, bytes=b) for n, part in parts for h, b in [self._write(n, part)])
         sha256, size = self._write(file, data)
         artifact = ArtifactFile(
             kind=kind,
@@ -90,6 +97,7 @@ class ArtifactWriter:
             precision=precision,
             target=dict(target or {}),
             parity=dataclasses.replace(parity.to_manifest(), waiver=waiver),
+            external=shards,
         )
         self._artifacts.append(artifact)
         return artifact

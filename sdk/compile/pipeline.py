@@ -24,6 +24,7 @@ from sdk.artifacts.cpu import this_cpu_record
 from sdk.artifacts.manifest import Manifest, Source
 from sdk.artifacts.processors_schema import ProcessorsSpec
 from sdk.compile import optimize
+from sdk.compile.external import ExternalDataConfig
 from sdk.compile.gates import GateResult, QualityResult, check_quality
 from sdk.compile.package import ArtifactWriter, staged_folder
 from sdk.compile.parity import check_parity
@@ -96,9 +97,11 @@ def compile_source(
     tensorrt: bool = False,
     progress: Progress | None = None,
     privacy_floor: str = "public",
+    external_data: ExternalDataConfig | None = None,
 ) -> CompileResult:
     """Compile ``source`` into the artifact folder ``out`` (replaced if it exists). ``privacy_floor="private"``
-    makes every call to the model stay on the device, whatever the caller asks."""
+    makes every call to the model stay on the device, whatever the caller asks. Model files over
+    ``external_data.threshold`` are written as a graph plus weight shards (``sdk.compile.external``)."""
     progress = progress or Progress()
     wanted = parse_precisions(precisions)
     inputs = source.evaluation.inputs
@@ -157,7 +160,16 @@ def compile_source(
     _raise_if_any_failed(source.name, engines, samples, allow_degraded)
     with progress.step(f"write the artifact folder {out}") as step, staged_folder(out) as staging:
         manifest = _write(
-            source, staging, candidates, engines, version, allow_degraded, source_scores, privacy_floor, processors
+            source,
+            staging,
+            candidates,
+            engines,
+            version,
+            allow_degraded,
+            source_scores,
+            privacy_floor,
+            processors,
+            external_data,
         )
         step.detail = ", ".join(a.file for a in manifest.artifacts)
     return CompileResult(manifest, out, candidates, list(progress.notes))
@@ -319,6 +331,7 @@ def _write(
     source_scores: Mapping[str, float],
     privacy_floor: str,
     processors: ProcessorsSpec | None = None,
+    external_data: ExternalDataConfig | None = None,
 ) -> Manifest:
     """Write the artifact folder into ``out``, an empty staging folder (the caller swaps it in)."""
     metrics: dict[str, float] = {**source.metrics}
@@ -346,6 +359,7 @@ def _write(
         metrics=metrics,
         privacy_floor=privacy_floor,
         processors=processors,
+        external_data=external_data,
     )
     for c in [*candidates, *engines]:
         writer.add_model(

@@ -14,7 +14,7 @@ import numpy as np
 from sdk.artifacts.integrity import verify_file
 from sdk.artifacts.manifest import ArtifactFile, Manifest, TensorSpec, read_manifest_bytes
 from sdk.artifacts.store import Store, StoredModel, locate_model
-from sdk.errors import InvalidInput, ManifestError
+from sdk.errors import ArtifactError, InvalidInput, ManifestError
 from sdk.runtime import chained, choice, engines
 from sdk.runtime.backend import Backend
 from sdk.runtime.config import RuntimeConfig
@@ -177,6 +177,15 @@ def _parity_notes(artifact: ArtifactFile) -> tuple[str, ...]:
 def open_backend(folder: Path, artifact: ArtifactFile, config: RuntimeConfig) -> Backend:
     """The artifact's engine, loaded from the very bytes whose sha256 was just checked."""
     data = engines.verified_bytes(folder, artifact)
+    if artifact.external:  # a large model: its weights from verified mapped shards (sdk.runtime.mapped)
+        from sdk.runtime.mapped import map_weights
+
+        if choice.engine_of(artifact) == "openvino":
+            raise ArtifactError(
+                f"{artifact.file} stores its weights as external data, which the OpenVINO backend does not load",
+                hint="run it with ONNX Runtime (the fp32/fp16/int8 ONNX artifacts)",
+            )
+        return OnnxRuntimeBackend(data, config, origin=artifact.file, weights=map_weights(folder, artifact, data))
     if choice.engine_of(artifact) == "openvino":
         from sdk.runtime.openvino_backend import OpenVinoBackend
 

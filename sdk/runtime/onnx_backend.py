@@ -12,6 +12,7 @@ from sdk.errors import ArtifactError, InvalidInput, RuntimeFault
 from sdk.extras import require
 from sdk.runtime.backend import first_line
 from sdk.runtime.config import RuntimeConfig
+from sdk.runtime.mapped import MappedWeights, pin_weights
 from sdk.runtime.providers import plan_providers, probe_machine
 
 # ONNX type strings -> numpy dtype names.
@@ -58,14 +59,21 @@ class OnnxRuntimeBackend:
 
     name = "onnxruntime"
 
-    def __init__(self, model: bytes, config: RuntimeConfig, *, origin: str = "model.onnx") -> None:
+    def __init__(
+        self, model: bytes, config: RuntimeConfig, *, origin: str = "model.onnx", weights: MappedWeights | None = None
+    ) -> None:
+        """``weights``: a large model's external initializers over verified mapped shards (``sdk.runtime.mapped``),
+        handed to ONNX Runtime as they are; kept referenced here, since the session reads them for its lifetime."""
         ort = import_onnxruntime()
         self.version: str = ort.__version__
         plan = plan_providers(config.providers, ort.get_available_providers(), probe_machine)
+        options = session_options(ort, config)
+        self._weights = weights
+        self._pinned: list[object] = []
+        if weights is not None:
+            self._pinned = pin_weights(ort, options, weights)
         try:
-            self._session = ort.InferenceSession(
-                model, sess_options=session_options(ort, config), providers=list(plan.providers)
-            )
+            self._session = ort.InferenceSession(model, sess_options=options, providers=list(plan.providers))
         except _load_errors(ort) as exc:
             raise ArtifactError(f"ONNX Runtime could not load {origin}: {first_line(exc)}") from exc
         self.providers: tuple[str, ...] = tuple(self._session.get_providers())
@@ -73,6 +81,10 @@ class OnnxRuntimeBackend:
         self.notes: tuple[str, ...] = plan.notes + tuple(
             f"{p} was requested but the session does not use it" for p in unused
         )
+        if weights is not None:
+            self.notes += (
+                f"{weights.nbytes / 1e6:.1f} MB of weights used in place from {len(weights.maps)} mapped shards",
+            )
         self._outputs = [o.name for o in self._session.get_outputs()]
         self._errors = _ort_errors(ort)
 
@@ -93,6 +105,7 @@ class OnnxRuntimeBackend:
 
     def close(self) -> None:
         self._session = None
+        self._pinned, self._weights = [], None
 
 
 def _load_errors(ort: ModuleType) -> tuple[type[Exception], ...]:
