@@ -118,6 +118,7 @@ class Client(RoutedCalls):
             self.config.privacy,
             _privacy_setting(read_config_file().get("privacy"), "the config file") if config is None else None,
         )
+        self._verdicts = {}
         if self.config.local_only:
             _refuse_network_store(store)
         self.store = store if store is not None and not isinstance(store, (str, Path)) else open_store(store)

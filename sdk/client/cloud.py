@@ -42,7 +42,7 @@ from sdk.errors import (
     error_for_status,
 )
 from sdk.protocol.codec import decode_response, encode_request
-from sdk.protocol.framing import sagemaker_framing
+from sdk.protocol.framing import HEADER_LENGTH, sagemaker_framing
 from sdk.runtime.processors import Processed
 
 RETRY_STATUSES = (429, 503)
@@ -50,6 +50,7 @@ RETRY_STATUSES = (429, 503)
 # does not lead to one (405 from a static site, 418, ...).
 PROTOCOL_4XX = (400, 401, 403, 404, 413, 415, 422, 429)
 T = TypeVar("T")
+_FRAMING_HEADERS = ("content-type", HEADER_LENGTH)
 _SERVER_TIMING = re.compile(r"(?:^|,)\s*infer;dur=([0-9.]+)")
 
 
@@ -238,7 +239,7 @@ class CloudRoute:
         """The outputs of a 2xx inference answer. Whatever the codec refuses in it is the endpoint's fault, not the
         caller's: the codec speaks of a bad *request* (MalformedRequest), which here would blame the wrong side."""
         try:
-            outputs, meta = decode_response(response.content, response.headers, status=response.status_code)
+            outputs, meta = decode_response(response.content, _framing(response), status=response.status_code)
         except AiaasError as exc:
             raise self.bad(response, f"its body is not an inference response: {exc.message}") from exc
         if not isinstance(meta["parameters"], dict):
@@ -367,6 +368,14 @@ class CloudRoute:
 
     def close(self) -> None:
         self._http.close()
+
+
+def _framing(response: httpx.Response) -> dict[str, str]:
+    """The headers the codec reads (content type, Inference-Header-Content-Length), as a plain dict: the codec's
+    lookup of a header that is absent would otherwise walk and decode every header of httpx's case-insensitive
+    mapping."""
+    headers = response.headers
+    return {name: value for name in _FRAMING_HEADERS if (value := headers.get(name)) is not None}
 
 
 def _error_code(response: httpx.Response) -> object:

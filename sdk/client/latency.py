@@ -7,6 +7,7 @@ been idle long enough for a serverless function to be recycled. Estimates can be
 
 from __future__ import annotations
 
+import bisect
 import json
 import math
 import os
@@ -50,29 +51,39 @@ class _Stats:
     samples: deque[float] = field(default_factory=lambda: deque(maxlen=64))
     last_seen: float | None = None  # wall-clock seconds, so it survives a restart
     count: int = 0
-    # The high percentile, computed once per new sample rather than on every prediction (two per call).
-    _high: dict[float, float] = field(default_factory=dict)
+    # The samples in order, kept up to date sample by sample (None: sorted again when next asked), so that the high
+    # percentile a prediction reads (two per call) is an index rather than a sort of the window.
+    _ordered: list[float] | None = None
 
     def add(self, value: float, alpha: float, now: float) -> None:
         self.ewma = value if self.ewma is None else (1 - alpha) * self.ewma + alpha * value
-        self.samples.append(value)
-        self._high.clear()
+        ordered, samples = self._ordered, self.samples
+        if ordered is not None:
+            if samples.maxlen is not None and len(samples) == samples.maxlen:
+                del ordered[bisect.bisect_left(ordered, samples[0])]  # the sample the append below pushes out
+            bisect.insort(ordered, value)
+        samples.append(value)
         # A regime change (a cloud that recovered, a device that got busy): the last few samples all sit far from
         # the estimate. Start over from them instead of waiting for the EWMA to crawl there.
-        recent = [self.samples[-i] for i in range(min(REGIME_SAMPLES, len(self.samples)), 0, -1)]
-        far_below = all(v < self.ewma / REGIME_FACTOR for v in recent)
-        far_above = all(v > self.ewma * REGIME_FACTOR for v in recent)
-        if len(recent) == REGIME_SAMPLES and self.ewma > 0 and (far_below or far_above):
-            self.ewma = sum(recent) / len(recent)
-            self.samples = deque(recent, maxlen=self.samples.maxlen)
+        # The newest sample is tested first: it is near the estimate on almost every call, which ends the test.
+        ewma = self.ewma
+        near = ewma / REGIME_FACTOR <= value <= ewma * REGIME_FACTOR
+        if len(self.samples) >= REGIME_SAMPLES and ewma > 0 and not near:
+            recent = [self.samples[-i] for i in range(REGIME_SAMPLES, 0, -1)]
+            far_below = all(v < ewma / REGIME_FACTOR for v in recent)
+            far_above = all(v > ewma * REGIME_FACTOR for v in recent)
+            if far_below or far_above:
+                self.ewma = sum(recent) / len(recent)
+                self.samples = deque(recent, maxlen=self.samples.maxlen)
+                self._ordered = None
         self.last_seen = now
         self.count += 1
 
     def high(self, q: float) -> float:
-        if q not in self._high:
-            ordered = sorted(self.samples)
-            self._high[q] = ordered[min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1)]
-        return self._high[q]
+        ordered = self._ordered
+        if ordered is None:
+            ordered = self._ordered = sorted(self.samples)
+        return ordered[min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1)]
 
 
 class LatencyModel:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Mapping
@@ -21,6 +22,13 @@ from sdk.runtime.config import RuntimeConfig
 from sdk.runtime.processors import Processed, Processors
 
 LOOKUP_TTL_S = 5.0
+
+
+@functools.lru_cache(maxsize=1024)
+def parse_ref(text: str) -> ModelRef:
+    """``ModelRef.parse``, remembered: a routed call reads its model's name several times, and a ``ModelRef`` is
+    frozen, so one parse may be shared. A bad reference is not remembered: it raises every time, as parse does."""
+    return ModelRef.parse(text)
 
 
 class LocalRoute:
@@ -84,7 +92,7 @@ class LocalRoute:
 
         Signatures do not matter here: a floor can only raise a call's level, so an unsigned or edited manifest's
         ``private`` still counts, and its ``public`` lowers nothing."""
-        name = ModelRef.parse(ref).name
+        name = parse_ref(ref).name
         now = time.monotonic()
         cached = self._floors.get(name)
         if cached is not None and now - cached[0] < LOOKUP_TTL_S:

@@ -30,6 +30,8 @@ _RAW_TYPES = (str, bytes, bytearray, memoryview, os.PathLike)
 def is_raw(inputs: Any) -> bool:
     """Whether a call's ``inputs`` are raw (text, image bytes or paths, or a list holding any) rather than tensors
     (a dict of arrays, an array, a nested list of numbers)."""
+    if type(inputs) is dict:  # the common call, answered before the ABC check of os.PathLike (3 times per call)
+        return False
     if isinstance(inputs, _RAW_TYPES):
         return True
     if isinstance(inputs, np.ndarray):

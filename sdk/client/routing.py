@@ -20,7 +20,7 @@ from sdk.client.audit import DecisionLog
 from sdk.client.config import ClientConfig
 from sdk.client.decision import Attempt, Decision, Mode, ModeName, Privacy, PrivacyName, Reason, Route, choose
 from sdk.client.faults import CLOUD_FAULTS, LOCAL_FAULTS
-from sdk.client.local import LocalRoute
+from sdk.client.local import LocalRoute, parse_ref
 from sdk.client.privacy import PrivacyVerdict, decide_privacy
 from sdk.client.router import Availability, Router
 from sdk.errors import (
@@ -55,6 +55,8 @@ class RoutedCalls:
     audit: DecisionLog
     _environment_privacy: Privacy | None
     _default_privacy: Privacy
+    # (model, asked, cloud not asked) -> (floors, cloud, environment, default: the sources the rule read, its verdict)
+    _verdicts: dict[tuple[str, Privacy | None, bool], tuple[Any, Any, Any, Any, PrivacyVerdict]]
 
     def _route(
         self,
@@ -75,7 +77,7 @@ class RoutedCalls:
         A ``privacy`` or ``mode`` that is not one of the allowed values raises ``InvalidInput`` (the call is wrong,
         as a 400 would say) before anything runs; the client's own defaults were checked as ``ConfigError``."""
         start = time.perf_counter()
-        ModelRef.parse(model)
+        parse_ref(model)
         asked = choose(Privacy, privacy, setting="privacy") if privacy is not None else None
         how = choose(Mode, mode if mode is not None else self.config.mode, setting="mode")
         verdict = self._privacy(model, asked)
@@ -220,15 +222,32 @@ class RoutedCalls:
         )
 
     def _privacy(self, model: str, asked: Privacy | None, cloud: Any = None) -> PrivacyVerdict:
-        """The call's privacy by the one rule (``sdk.client.privacy``), from what this client and device know."""
-        return decide_privacy(
+        """The call's privacy by the one rule (``sdk.client.privacy``), from what this client and device know.
+
+        Decided on every call from its sources as they are now: the floors and the cloud's document are read again
+        (each cached by its own TTL), and only the rule's answer for the very same sources (the same objects) is
+        reused, since the rule is a pure function of them. An error in place of a source is never reused."""
+        floors = self.local.floors(model)
+        environment, default = self._environment_privacy, self._default_privacy
+        key = (model, asked, cloud is None)
+        memo = self._verdicts
+        seen = memo.get(key)
+        same = seen is not None and seen[0] is floors and seen[1] is cloud
+        if same and seen is not None and seen[2] is environment and seen[3] is default:
+            return seen[4]
+        verdict = decide_privacy(
             call=asked,
-            environment=self._environment_privacy,
-            client_default=self._default_privacy,
-            local_floors=self.local.floors(model),
+            environment=environment,
+            client_default=default,
+            local_floors=floors,
             cloud=cloud,
-            model=ModelRef.parse(model).name,
+            model=parse_ref(model).name,
         )
+        if not isinstance(floors, BaseException) and not isinstance(cloud, BaseException):
+            if len(memo) >= 256:
+                memo.clear()
+            memo[key] = (floors, cloud, environment, default, verdict)
+        return verdict
 
     def _cloud_answer(self, model: str) -> dict[str, Any] | AiaasError | None:
         """The cloud's metadata document for ``model``, or the error that kept it from being read; None for a

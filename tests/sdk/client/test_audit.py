@@ -9,6 +9,7 @@ verify says that it cannot be.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -569,6 +570,8 @@ def test_module_record_decision_follows_the_environment(tmp_path: Path, monkeypa
 
 
 def test_a_write_that_fails_never_fails_the_call_and_is_counted(tmp_path: Path, caplog: Any) -> None:
+    # The level is set here: a library imported earlier in the session may raise the root logger's level.
+    caplog.set_level(logging.WARNING, logger="sdk.client.audit")
     blocked = tmp_path / "log"
     blocked.write_text("a file where the folder should be")
     log = DecisionLog(blocked)
