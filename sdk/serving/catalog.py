@@ -25,12 +25,28 @@ def model_metadata(model: LoadedModel, versions: list[str]) -> dict[str, Any]:
         "platform": "onnxruntime_onnx" if "onnx" in kinds else "tensorrt_plan",
         "inputs": [tensor_metadata(s.name, s.dtype, s.shape) for s in manifest.inputs],
         "outputs": [tensor_metadata(s.name, s.dtype, s.shape) for s in manifest.outputs],
-        "parameters": {"privacy_floor": manifest.privacy_floor, "version": manifest.version},
+        "parameters": {"privacy_floor": manifest.privacy_floor, "version": manifest.version, **running(model)},
     }
     advertised = raw.metadata(model)
     if advertised is not None:  # raw text or images, as one BYTES input, answered with the processed outputs
         document["parameters"]["raw_input"] = advertised
     return document
+
+
+def running(model: LoadedModel) -> dict[str, str]:
+    """Which of the version's artifact files answers, on which engine, and why that one (the engine choice's reason
+    when it chose among several): what `sdk models show` predicts, as the server actually loaded it."""
+    info = model.info
+    shown = {
+        "artifact": info.artifact,
+        "precision": info.precision,
+        "runtime": f"{info.runtime} {info.runtime_version}".strip(),
+    }
+    chosen = info.extra.get("backend_choice") or {}
+    reason = chosen.get("reason") if isinstance(chosen, dict) else None
+    if isinstance(reason, str) and reason:
+        shown["chosen"] = reason
+    return shown
 
 
 def model_list(repository: ModelRepository, *, explain: bool) -> dict[str, Any]:
@@ -56,6 +72,7 @@ def model_list(repository: ModelRepository, *, explain: bool) -> dict[str, Any]:
                 "raw_input": kind,  # text | image | series | None (tensors only)
                 "wire_input": parameters.get("raw_input"),  # how the raw input travels, when it travels raw
                 "labels": list(labels) if labels else None,
+                "runs": {k: parameters[k] for k in ("artifact", "precision", "runtime", "chosen") if k in parameters},
                 "explain": explain,
                 "ready": True,
             }

@@ -20,7 +20,8 @@ from sdk.serving.config import ServeConfig
 from sdk.serving.routes import ROUTES, Route
 
 _OBJECT: dict[str, Any] = {"type": "object"}
-_STRINGS: dict[str, Any] = {"type": "array", "items": {"type": "string"}}
+_STRING: dict[str, Any] = {"type": "string"}
+_STRINGS: dict[str, Any] = {"type": "array", "items": _STRING}
 _SHAPE: dict[str, Any] = {"type": "array", "items": {"type": "integer"}}
 _TENSOR: dict[str, Any] = {
     "type": "object",
@@ -162,6 +163,14 @@ SCHEMAS: dict[str, Any] = {
                             },
                         },
                         "raw_input": {"enum": ["text", "image", "series", None]},
+                        "runs": {
+                            "type": "object",
+                            "description": "the artifact file that answers, its precision and engine, and why it "
+                            "was chosen when there were several",
+                            "properties": {
+                                k: {"type": "string"} for k in ("artifact", "precision", "runtime", "chosen")
+                            },
+                        },
                         "explain": {"type": "boolean"},
                         "error": {"$ref": "#/components/schemas/Error"},
                     },

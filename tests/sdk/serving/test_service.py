@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from unittest.mock import ANY
 
 import numpy as np
 import pytest
@@ -57,6 +58,10 @@ def test_model_metadata_comes_from_the_manifest(service: Service) -> None:
                     "json": "base64",
                     "outputs": ["label", "score"],
                 },
+                # What answers: the artifact file, its precision and engine (tests/sdk/serving/test_metadata_runs.py).
+                "artifact": "model.onnx",
+                "precision": "fp32",
+                "runtime": ANY,
             },
         }
     pair = _json(service.handle("GET", "/v2/models/pair", {}, b""))
