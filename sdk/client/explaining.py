@@ -11,7 +11,6 @@ route) is refused for explanations before any payload is sent: the device explai
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -88,16 +87,8 @@ class ExplainCall:
         """What the cloud is sent. A series window travels as the model's tensor (OIP has no raw series): scaled
         here by the series processor of this device's manifest, when it has one (the server derives the same lags
         from the tensor as from the window)."""
-        manifest = self.client.local.manifest(self.model)
-        series = manifest.processors.series if manifest is not None and manifest.processors is not None else None
-        if series is None or is_raw(self.inputs) or isinstance(self.inputs, Mapping):
-            return self.inputs
-        from sdk.runtime.processors.series import SeriesEncoder
-
-        assert manifest is not None
-        tensor = next(t for t in manifest.inputs if t.name == series.input)
-        encoder = SeriesEncoder(series, tensor, model=manifest.ref)
-        return encoder.encode(self.inputs).feeds if encoder.takes(self.inputs) else self.inputs
+        series = self.client.local.series(self.model, self.inputs)
+        return series.encode(self.inputs).feeds if series is not None else self.inputs
 
     def _here(self) -> tuple[Explanation, dict[str, float]]:
         start = time.perf_counter()

@@ -149,7 +149,7 @@ class LocalRoute:
         start = time.perf_counter()
         model = self.model(ref)
         loaded = time.perf_counter()
-        if is_raw(inputs) or self.series(ref, inputs) is not None:
+        if is_raw(inputs) or (model.processors is not None and model.processors.takes(inputs)):  # or a series window
             processed = model.process(inputs)
             return processed, {"load": (loaded - start) * 1000, "run": (time.perf_counter() - loaded) * 1000}
         feeds = model.validator(inputs)
@@ -165,14 +165,17 @@ class LocalRoute:
     def series(self, ref: str, inputs: Any) -> Processors | None:
         """The device's processors of ``ref`` when ``inputs`` are a raw series for it (numbers of a lower rank than
         the model's tensor), else None. A series is scaled on this device on either route: its window is numbers
-        either way, the same bytes as the FP32 tensor, so nothing is gained by sending it raw."""
+        either way, the same bytes as the FP32 tensor, so nothing is gained by sending it raw. Built from the manifest
+        alone (a series processor reads no file), so a call the cloud answers loads no model here."""
         if is_raw(inputs) or isinstance(inputs, Mapping):
             return None
-        manifest = self.manifest(ref)  # a read: only a model that declares a series processor is loaded here
+        manifest = self.manifest(ref)
         if manifest is None or manifest.processors is None or manifest.processors.series is None:
             return None
-        processors = self.model(ref).processors
-        return processors if processors is not None and processors.takes(inputs) else None
+        processors = Processors(
+            manifest.processors, model=manifest.ref, inputs=manifest.inputs, labels=manifest.labels, files={}
+        )
+        return processors if processors.takes(inputs) else None
 
     def forget(self, ref: str) -> None:
         """Drop a loaded or refused model (after `sdk models pull` repaired it, say)."""
