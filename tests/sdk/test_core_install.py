@@ -42,30 +42,46 @@ class CoreEnv:
         )
 
 
-@pytest.fixture(scope="session")
-def core_env(tmp_path_factory: pytest.TempPathFactory) -> CoreEnv:
-    """A venv (reused across runs under .venvs/core) holding the project's wheel and its core dependencies only."""
-    wheels = tmp_path_factory.mktemp("wheel")
+def wheel_env(name: str, extras: str, wheels: Path) -> CoreEnv:
+    """A venv (reused across runs under .venvs/NAME) holding this checkout's wheel with ``extras`` ("" for the core
+    dependencies only), installed as the wheel declares them, pinned to what CI tested."""
     built = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(wheels), str(REPO)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(wheels),
+            str(REPO),
+        ],
         capture_output=True,
         text=True,
     )
     assert built.returncode == 0, built.stderr[-2000:]
     (wheel,) = wheels.glob("aiaas_sdk-*.whl")
-    root = REPO / ".venvs" / "core"
+    root = REPO / ".venvs" / name
     if not (root / "bin" / "python").exists():
         venv.EnvBuilder(with_pip=True, clear=True).create(root)
     env = CoreEnv(root)
-    pip = [env.python, "-m", "pip", "--disable-pip-version-check", "-q"]
+    pip: list[str | Path] = [env.python, "-m", "pip", "--disable-pip-version-check", "-q"]
     # Dependencies as the wheel declares them (pinned to what CI tested); then this checkout's wheel over any older one.
     for step in (
-        [*pip, "install", "-c", REPO / "constraints.txt", wheel],
+        [*pip, "install", "-c", REPO / "constraints.txt", f"{wheel}[{extras}]" if extras else wheel],
         [*pip, "install", "--no-deps", "--force-reinstall", wheel],
     ):
         done = env.run(*step)
         assert done.returncode == 0, done.stderr[-2000:]
     return env
+
+
+@pytest.fixture(scope="session")
+def core_env(tmp_path_factory: pytest.TempPathFactory) -> CoreEnv:
+    """A venv (reused across runs under .venvs/core) holding the project's wheel and its core dependencies only."""
+    return wheel_env("core", "", tmp_path_factory.mktemp("wheel"))
 
 
 @pytest.fixture(scope="session")

@@ -5,16 +5,13 @@ tests/sdk/test_core_install.py does for the core install), then `sdk adapt` runs
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import venv
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from tests.sdk.adapt.conftest import pick
-from tests.sdk.test_core_install import REPO, CoreEnv
+from tests.sdk.test_core_install import CoreEnv, wheel_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -24,26 +21,7 @@ ABSENT = ("torch", "onnx", "sklearn", "scipy", "tensorflow")
 @pytest.fixture(scope="module")
 def edge_env(tmp_path_factory: pytest.TempPathFactory) -> CoreEnv:
     """A venv (reused across runs under .venvs/edge) holding the project's wheel with the edge extra only."""
-    wheels = tmp_path_factory.mktemp("wheel")
-    built = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(wheels), str(REPO)],
-        capture_output=True,
-        text=True,
-    )
-    assert built.returncode == 0, built.stderr[-2000:]
-    (wheel,) = wheels.glob("aiaas_sdk-*.whl")
-    root = REPO / ".venvs" / "edge"
-    if not (root / "bin" / "python").exists():
-        venv.EnvBuilder(with_pip=True, clear=True).create(root)
-    env = CoreEnv(root)
-    pip: list[str | Path] = [env.python, "-m", "pip", "--disable-pip-version-check", "-q"]
-    for step in (
-        [*pip, "install", "-c", REPO / "constraints.txt", f"{wheel}[edge]"],
-        [*pip, "install", "--no-deps", "--force-reinstall", wheel],
-    ):
-        done = env.run(*step)
-        assert done.returncode == 0, done.stderr[-2000:]
-    return env
+    return wheel_env("edge", "edge", tmp_path_factory.mktemp("wheel"))
 
 
 def test_head_mode_runs_with_only_the_edge_extra(edge_env: CoreEnv, digits_split, tmp_path: Path) -> None:
