@@ -12,8 +12,12 @@ the manifest's ``files``). Why two graphs and not one merged graph: a merged gra
 (the delta would be the whole model) or points into the base's file as ONNX external data, which the engine reads
 from disk after we verified it; chained, the engine gets the very bytes that were checked, for both graphs.
 
-Every artifact an adapted manifest lists is one of the base's files (the head was fitted on that graph's features);
+Every artifact a head-mode manifest lists is one of the base's files (the head was fitted on that graph's features);
 a manifest without the block is written exactly as before it existed.
+
+``"mode": "finetune"`` (``sdk adapt --mode finetune``) records lineage only: the weights were trained further, so the
+artifacts are new files, exported and gated like any compiled model; ``files`` lists whatever it still shares with
+the base byte for byte (a tokenizer; may be empty), and ``feature``/``head`` are empty (nothing is chained).
 """
 
 from __future__ import annotations
@@ -25,7 +29,8 @@ from typing import Any
 
 from sdk.artifacts.json_reader import JsonReader
 
-MODES = ("head",)
+MODES = ("head", "finetune")
+HEAD, FINETUNE = MODES
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -35,8 +40,8 @@ class BaseSpec:
     version: str
     manifest_sha256: str
     files: Mapping[str, str]  # the base's file -> its sha256 there
-    feature: str  # the base's output the head reads
-    head: str  # the head's graph, one of the manifest's files
+    feature: str = ""  # the base's output the head reads (head mode)
+    head: str = ""  # the head's graph, one of the manifest's files (head mode)
     mode: str = "head"
 
     @property
@@ -53,13 +58,17 @@ def problems(spec: BaseSpec, *, artifacts: Sequence[str], files: Sequence[str]) 
         out.append("name and version must name the base artifact")
     if not _SHA256.match(spec.manifest_sha256):
         out.append("manifest_sha256 must be 64 lowercase hex characters")
-    if not spec.files:
-        out.append("files must list the base's model file(s) this artifact runs")
     for file, sha256 in spec.files.items():
         if not _SHA256.match(sha256):
             out.append(f"files[{file!r}] must be a sha256 (64 lowercase hex characters)")
         if file not in artifacts and file not in files:
             out.append(f"files names {file!r}, which the manifest does not list")
+    if spec.mode == FINETUNE:
+        if spec.feature or spec.head:
+            out.append("a finetune block chains nothing: feature and head must be empty")
+        return out
+    if not spec.files:
+        out.append("files must list the base's model file(s) this artifact runs")
     for file in artifacts:
         if file not in spec.files:
             out.append(f"artifact {file!r} is not one of the base's files: its features are not the head's")
@@ -87,7 +96,7 @@ def to_dict(spec: BaseSpec) -> dict[str, Any]:
 def from_dict(r: JsonReader, data: Any) -> BaseSpec:
     where = "base"
     d = r.only(r.obj(data, where), frozenset(f.name for f in fields(BaseSpec)), where)
-    files = r.obj(r.get(d, "files", dict, where), f"{where}.files")
+    files = r.obj(r.get(d, "files", dict, where, default={}), f"{where}.files")
     if not all(isinstance(v, str) for v in files.values()):
         raise r.fail(f"{where}.files", "values must be sha256 strings")
     return BaseSpec(
@@ -95,8 +104,8 @@ def from_dict(r: JsonReader, data: Any) -> BaseSpec:
         version=r.get(d, "version", str, where),
         manifest_sha256=r.get(d, "manifest_sha256", str, where),
         files=dict(files),
-        feature=r.get(d, "feature", str, where),
-        head=r.get(d, "head", str, where),
+        feature=r.get(d, "feature", str, where, default=""),
+        head=r.get(d, "head", str, where, default=""),
         mode=r.get(d, "mode", str, where, default="head"),
     )
 

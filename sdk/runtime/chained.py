@@ -55,7 +55,7 @@ class ChainedBackend:
 def opener(manifest: Manifest, open_backend: Opener) -> Opener:
     """``open_backend`` itself for an ordinary manifest; for an adapted one, an opener of chained engines."""
     base = manifest.base
-    if base is None:
+    if base is None or base.mode != "head":  # a finetuned artifact runs its own files, like any other
         return open_backend
     head_entry = next((f for f in manifest.files if f.file == base.head), None)
     if head_entry is None:  # the manifest refuses this; kept for a manifest built in code

@@ -72,7 +72,7 @@ def test_a_tampered_head_is_refused(odd_even_copy: Path) -> None:
         (lambda b: b.update(files={}), "files must list the base's model file"),
         (lambda b: b.update(files={"model.onnx": "0" * 63}), "must be a sha256"),
         (lambda b: b.update(feature=""), "feature must name the base output"),
-        (lambda b: b.update(mode="finetune"), "mode 'finetune' must be one of head"),
+        (lambda b: b.update(mode="lora"), "mode 'lora' must be one of head, finetune"),
         (lambda b: b.update(headd="head.onnx"), "unknown key 'headd'"),
     ],
     ids=["head-not-listed", "no-base-files", "bad-sha", "no-feature", "unknown-mode", "misspelt-key"],
