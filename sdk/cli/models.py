@@ -14,6 +14,7 @@ from rich.markup import escape
 from rich.table import Column, Table
 
 from sdk.artifacts import Manifest, open_store, verify_artifact
+from sdk.artifacts.base_schema import BaseSpec
 from sdk.artifacts.config import StoreConfig
 from sdk.artifacts.s3 import S3Store, s3_client
 from sdk.artifacts.store import LocalStore, ModelRef, Store
@@ -121,6 +122,8 @@ def show(
         f"source: {manifest.source.framework} {manifest.source.framework_version}  "
         f"recipe: {manifest.source.recipe or '-'}"
     )
+    if manifest.base is not None:
+        console.print(escape(_base_line(manifest.base)))
     io = Table(
         "", "name", "dtype", "shape", title="signature", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False
     )
@@ -163,6 +166,16 @@ def show(
     if manifest.metrics:
         console.print("metrics: " + ", ".join(f"{k}={v:g}" for k, v in manifest.metrics.items()))
     console.print("[green]every file matches its sha256[/]")
+
+
+def _base_line(base: BaseSpec) -> str:
+    """Where an adapted model comes from, and what of the base it still runs."""
+    shared = ", ".join(sorted(base.files)) or "none"
+    if base.mode == "head":
+        how = f"head mode: {base.head} reads the base's {base.feature!r} output; reuses the base's {shared}"
+    else:
+        how = f"{base.mode} mode: weights trained further; files shared with the base: {shared}"
+    return f"adapted from: {base.ref} (manifest sha256 {base.manifest_sha256[:12]}…), {how}"
 
 
 def _print_plans(manifest: Manifest) -> None:
