@@ -159,8 +159,9 @@ def test_client_calls_the_cloud_from_a_core_install(core_env: CoreEnv, cloud: Se
         (["sign", "{builtin}", "--key", "{tmp}/release.key"], 'pip install "aiaas-sdk[sign]"'),
         (["train", "sunspots-lstm", "--out", "{tmp}/out"], 'pip install torch==2.13.0 "aiaas-sdk[compile]"'),
         (["models", "pull", "digits-cnn", "--env", "dev"], 'pip install "aiaas-sdk[aws]"'),
+        (["adapt", "digits-cnn", "--data", "{sample}", "--out", "{tmp}/adapted"], 'pip install "aiaas-sdk[edge]"'),
     ],
-    ids=["predict", "compile", "serve", "deploy", "keys", "sign", "train", "pull"],
+    ids=["predict", "compile", "serve", "deploy", "keys", "sign", "train", "pull", "adapt"],
 )
 def test_a_missing_extra_is_one_line_with_the_pip_command(
     core_env: CoreEnv, tmp_path: Path, args: list[str], install: str
