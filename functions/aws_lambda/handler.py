@@ -20,7 +20,9 @@ payload).
 
 Environment: ``MODEL_URI`` (artifact folder or store root, local or s3://), optional ``AIAAS_MODELS``,
 ``AIAAS_MAX_BODY_BYTES``, ``AIAAS_AUTH_TOKEN``, ``AIAAS_CACHE_DIR`` (default /tmp/aiaas), ``AIAAS_PATH_PREFIX``
-(an API Gateway stage to strip, e.g. /prod).
+(an API Gateway stage to strip, e.g. /prod), ``AIAAS_MEMORY_BUDGET`` (default: the function's memory,
+``AWS_LAMBDA_FUNCTION_MEMORY_SIZE``, less 160 MiB for the runtime: models beyond it load on first use, the least
+recently used evicted; a model too large for it fails the init naming both sizes).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from sdk.errors import MalformedRequest
 from sdk.protocol.codec import encode_error
 from sdk.serving.bootstrap import build_service
+from sdk.serving.budget import LAMBDA_MEMORY_ENV, lambda_budget
 from sdk.serving.config import ServeConfig
 from sdk.serving.service import InferenceRecord
 
@@ -68,7 +71,10 @@ def _init() -> Any:
     start = time.perf_counter()
     # No GET /metrics here: a function's metrics are CloudWatch's (EMF, below); counts kept in one of many
     # short-lived containers would mislead whoever scraped them.
-    config = ServeConfig.from_env(metrics=False)
+    # Many models in the function's memory: the budget is what AWS gave it, less the runtime's headroom, unless
+    # AIAAS_MEMORY_BUDGET says otherwise (sdk.serving.budget.lambda_budget); init loads what fits.
+    budget = None if os.environ.get("AIAAS_MEMORY_BUDGET") else lambda_budget(os.environ.get(LAMBDA_MEMORY_ENV))
+    config = ServeConfig.from_env(metrics=False, memory_budget=budget)
     service = build_service(
         uri,
         config=config,
@@ -77,6 +83,7 @@ def _init() -> Any:
         batching=False,
     )
     service.observer = _observe
+    service.repository.fill()
     loaded = [m.info for m in service.repository.loaded()]
     logger.info(
         "models loaded",

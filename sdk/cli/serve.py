@@ -76,6 +76,13 @@ def serve(
         help="Require 'Authorization: Bearer TOKEN' on every route but the health checks.",
         show_default=False,
     ),
+    memory_budget: str | None = typer.Option(
+        None,
+        "--memory-budget",
+        help="Memory the loaded models may hold (e.g. 512MiB, 2GB; env AIAAS_MEMORY_BUDGET): models load on first "
+        "use and the least recently used idle ones are evicted to make room. Default: no budget, all loaded at start.",
+        show_default=False,
+    ),
     threads: int | None = typer.Option(None, "--threads", help="ONNX Runtime intra-op threads per model."),
     builtin: bool = typer.Option(True, "--builtin/--no-builtin", help="Also serve the models built into aiaas."),
     access_log: bool = typer.Option(True, "--access-log/--no-access-log", help="One log line per request."),
@@ -118,6 +125,7 @@ def serve(
         keep_alive_s=keep_alive,
         auth_token=auth_token,
         models=tuple(model) or None,
+        memory_budget=memory_budget,
     )
     _setup_logging()
     if not http.is_loopback(host) and config.auth_token is None:
@@ -135,6 +143,13 @@ def serve(
     )
     repository = service.repository
     names = ", ".join(m.manifest.ref for m in repository.loaded()) or "no models"
+    if repository.budget is not None:
+        from sdk.serving.budget import format_size
+
+        served = len(repository.names())
+        names = (
+            f"{served} model(s) loaded on first use within a memory budget of {format_size(repository.budget.capacity)}"
+        )
 
     def ready(url: str) -> None:
         typer.echo(f"aiaas serving {names} at {url} (Ctrl-C to stop)")

@@ -164,7 +164,8 @@ class _ModelQueue:
         if batcher.metrics is not None:
             self.series = batcher.metrics.model(model.manifest.name, model.manifest.version)
             self.series.track_depth(lambda: len(self.items))
-        self.task = asyncio.get_running_loop().create_task(self._work(), name=f"batcher:{model.manifest.ref}")
+        self.loop = asyncio.get_running_loop()
+        self.task = self.loop.create_task(self._work(), name=f"batcher:{model.manifest.ref}")
 
     def key(self, feeds: Mapping[str, np.ndarray]) -> tuple[Hashable | None, int]:
         arrays = list(feeds.values())
@@ -378,6 +379,21 @@ class Batcher:
 
     def stats(self) -> dict[str, Any]:
         return {q.model.manifest.ref: q.stats for q in self._queues.values()}
+
+    def discard(self, model: LoadedModel) -> None:
+        """Forget ``model``'s queue and stop its worker: the model was evicted (memory budget), which happens only
+        when no request holds it, so nothing waits in its queue. Callable from any thread."""
+        queue = self._queues.pop(id(model), None)
+        if queue is None:
+            return
+        try:
+            here = asyncio.get_running_loop()
+        except RuntimeError:
+            here = None
+        if here is queue.loop:
+            queue.task.cancel()
+        elif not queue.loop.is_closed():
+            queue.loop.call_soon_threadsafe(queue.task.cancel)
 
     async def close(self, timeout: float = 30.0) -> None:
         """Refuse new requests, finish the queued ones (up to ``timeout``), then stop the workers."""

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from sdk.runtime.config import RuntimeConfig
 from sdk.serving.batcher import Batcher
+from sdk.serving.budget import MemoryBudget
 from sdk.serving.config import ServeConfig
 from sdk.serving.repository import ModelRepository, open_model_store
 from sdk.serving.service import Service
@@ -21,12 +22,15 @@ def build_service(
     batching: bool = True,
 ) -> Service:
     """Open ``store`` (folder, artifact folder or ``s3://``), load and warm up every served model, and return the
-    service. ``batching`` attaches a dynamic batcher (for an HTTP server; a Lambda invocation is one request)."""
+    service. ``batching`` attaches a dynamic batcher (for an HTTP server; a Lambda invocation is one request). With
+    ``config.memory_budget`` the models are checked against it instead and load on first use."""
     config = config or ServeConfig.from_env()
     repository = ModelRepository(
         open_model_store(store, include_builtin=include_builtin, cache_dir=cache_dir),
         runtime=runtime or RuntimeConfig.from_env(),
         models=config.models,
+        budget=MemoryBudget(config.memory_budget_bytes) if config.memory_budget_bytes is not None else None,
+        load_wait_s=config.memory_wait_s,
     )
     batcher = (
         Batcher(

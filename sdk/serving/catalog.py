@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sdk.artifacts.manifest import Manifest
 from sdk.errors import AiaasError
 from sdk.runtime import LoadedModel
 from sdk.serving import raw
@@ -55,7 +56,15 @@ def model_list(repository: ModelRepository, *, explain: bool) -> dict[str, Any]:
     models: list[dict[str, Any]] = []
     for name in repository.names():
         try:
-            model = repository.get(name)
+            if repository.budget is not None:  # listing a model never loads it (nor waits for memory)
+                held = repository.held(name)
+                if held is None:
+                    models.append(_not_loaded(repository, name, explain=explain))
+                    continue
+                held.release()  # the model's metadata outlives an eviction: only the session is closed
+                model = held.model
+            else:
+                model = repository.get(name)
         except AiaasError as exc:
             models.append({"name": name, "error": {"status": exc.status, "message": exc.message, "code": exc.code}})
             continue
@@ -75,6 +84,36 @@ def model_list(repository: ModelRepository, *, explain: bool) -> dict[str, Any]:
                 "runs": {k: parameters[k] for k in ("artifact", "precision", "runtime", "chosen") if k in parameters},
                 "explain": explain,
                 "ready": True,
+                **({"state": "loaded"} if repository.budget is not None else {}),
             }
         )
     return {"models": models}
+
+
+def _not_loaded(repository: ModelRepository, name: str, *, explain: bool) -> dict[str, Any]:
+    """A model not loaded now, under a memory budget: what its manifest says, and ``state`` ``evicted`` (loaded
+    before, closed to make room) or ``unloaded``; its next request loads it (``ready``: it can be served)."""
+    manifest = repository.resolve(name).manifest()
+    return {
+        "name": name,
+        "versions": repository.versions(name) or [manifest.version],
+        "platform": "onnxruntime_onnx" if any(a.kind == "onnx" for a in manifest.artifacts) else "tensorrt_plan",
+        "inputs": [tensor_metadata(s.name, s.dtype, s.shape) for s in manifest.inputs],
+        "outputs": [tensor_metadata(s.name, s.dtype, s.shape) for s in manifest.outputs],
+        "version": manifest.version,
+        "privacy_floor": manifest.privacy_floor,
+        "raw_input": _raw_kind(manifest),
+        "labels": list(manifest.labels) if manifest.labels else None,
+        "explain": explain,
+        "ready": True,
+        "state": repository.state(name),
+    }
+
+
+def _raw_kind(manifest: Manifest) -> str | None:
+    """``text``, ``image`` or ``series`` (the raw input the manifest's processors take), or None: tensors only."""
+    processors = manifest.processors
+    if processors is None:
+        return None
+    kinds = {"text": processors.text, "image": processors.image, "series": processors.series}
+    return next((kind for kind, spec in kinds.items() if spec is not None), None)

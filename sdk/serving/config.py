@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from sdk.errors import ConfigError
+from sdk.serving.budget import parse_size
 from sdk.settings import env, resolve
 
 # AWS Lambda's limit for a synchronous invocation payload: a body over it would be refused by Lambda anyway.
@@ -108,6 +109,19 @@ class ServeConfig:
         help="seconds one explanation may run: past it, a partial explanation, or 504 before a usable one",
     )
 
+    # Many models in one process's memory (sdk.serving.budget): load on first use, evict the least recently used idle.
+    memory_budget: str | None = env(
+        "AIAAS_MEMORY_BUDGET",
+        None,
+        help="memory the loaded models may hold, e.g. 512MiB or 2GB: models load on first use and the least recently "
+        "used idle ones are evicted to make room (unset: every model loaded at start, none evicted)",
+    )
+    memory_wait_s: float = env(
+        "AIAAS_MEMORY_WAIT_S",
+        30.0,
+        help="seconds a request may wait for memory to load its model under the budget (then 503 + Retry-After)",
+    )
+
     # What an operator sees: GET /metrics (Prometheus) and the page at / (GET /v2/openapi.json is always served).
     metrics: bool = env("AIAAS_METRICS", True, help="serve GET /metrics in Prometheus text format (false: 404)")
     metrics_auth: bool = env(
@@ -141,9 +155,16 @@ class ServeConfig:
         for name in ("explain_max_evals", "explain_max_calls", "explain_max_items", "explain_concurrency"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("header_timeout_s", "body_timeout_s", "keep_alive_s", "explain_deadline_s"):
+        if self.memory_budget is not None:
+            parse_size(self.memory_budget)  # a ConfigError naming the text when it is no size
+        for name in ("header_timeout_s", "body_timeout_s", "keep_alive_s", "explain_deadline_s", "memory_wait_s"):
             if not 0 < getattr(self, name) <= 3600:
                 raise ConfigError(f"{name} must be more than 0 and at most 3600 seconds, got {getattr(self, name)}")
+
+    @property
+    def memory_budget_bytes(self) -> int | None:
+        """``memory_budget`` in bytes, or None when there is none."""
+        return None if self.memory_budget is None else parse_size(self.memory_budget)
 
     @classmethod
     def from_env(cls, **arguments: Any) -> ServeConfig:

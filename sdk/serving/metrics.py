@@ -12,6 +12,8 @@ their counts. Names follow Prometheus' conventions (base units, ``_seconds``, ``
     aiaas_rejections_total{model,version,reason}          503 + Retry-After: queue_full, shutting_down, explain_busy
     aiaas_connections_refused_total{status}               the connection layer's refusals (503 busy, 408, 431, 400)
     aiaas_model_load_seconds{model,version,reload}        verify + session + warm-up, per load (reload: again)
+    aiaas_model_evictions_total{model,version}            models closed to make room in the memory budget
+    aiaas_memory_budget_bytes / aiaas_memory_used_bytes   the budget, and what loaded models are counted at now
     aiaas_explanations_total{model,version,outcome}       complete, partial (the deadline cut it) or failed
     aiaas_explanation_duration_seconds{model,version}     one explanation, all its model calls
     aiaas_build_info{version}                             1, labelled with this package's version
@@ -119,6 +121,20 @@ class ServingMetrics:
             (*model, "reload"),
             LOAD_BUCKETS,
         )
+        self.evictions = client.Counter(
+            "aiaas_model_evictions",
+            "Models closed to make room in the memory budget (least recently used, idle)",
+            model,
+            registry=registry,
+        )
+        self.memory_budget = client.Gauge(
+            "aiaas_memory_budget_bytes", "Memory the loaded models may hold (--memory-budget)", registry=registry
+        )
+        self.memory_used = client.Gauge(
+            "aiaas_memory_used_bytes",
+            "What the loaded models (and a load under way) are counted at in the memory budget",
+            registry=registry,
+        )
         self.explanations = client.Counter(
             "aiaas_explanations", "Explanations, by outcome", (*model, "outcome"), registry=registry
         )
@@ -153,6 +169,14 @@ class ServingMetrics:
 
     def loaded(self, name: str, version: str, seconds: float, *, reload: bool) -> None:
         self.load_seconds.labels(name, version, "true" if reload else "false").observe(seconds)
+
+    def evicted(self, name: str, version: str) -> None:
+        self.evictions.labels(name, version).inc()
+
+    def track_budget(self, capacity: int, used: Callable[[], float]) -> None:
+        """The memory budget's size, and what it holds now (read when scraped)."""
+        self.memory_budget.set(capacity)
+        self.memory_used.set_function(used)
 
     def connection_refused(self, status: int) -> None:
         self.connections_refused.labels(str(status)).inc()

@@ -8,18 +8,24 @@ version, a restarted server), never in the middle of one.
 An artifact that must not be loaded answers 422 naming the file inside the artifact (``model.onnx``,
 ``manifest.json``), never where the server keeps it: the messages of ``sdk.artifacts`` name full paths, which are
 useful on the command line and none of a client's business (``public_paths``).
+
+With a memory budget (``sdk.serving.budget``) models load on first use and the least recently used idle ones are
+evicted to make room; a request holds its model through a ``Lease`` until its answer is computed, so a model is never
+closed under a request, and an evicted model's next request loads it again.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import logging
 import os
 import re
 import threading
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -27,9 +33,11 @@ from sdk.artifacts import signing
 from sdk.artifacts.manifest import MANIFEST_FILE, NAME_PATTERN, RESERVED_VERSIONS, VERSION_PATTERN, Manifest
 from sdk.artifacts.store import ArtifactFolderStore as ArtifactFolderStore  # re-exported: serving's callers name it
 from sdk.artifacts.store import ModelRef, Store, StoredModel, open_store
-from sdk.errors import ArtifactError, MissingDependency, ModelNotFound
+from sdk.errors import ArtifactError, MissingDependency, ModelNotFound, Overloaded
 from sdk.runtime import LoadedModel, load
 from sdk.runtime.config import RuntimeConfig
+from sdk.runtime.onnx_backend import OnnxRuntimeBackend
+from sdk.serving.budget import WARM_MODEL, Cost, MemoryBudget, format_size, model_cost, resident_bytes
 
 _T = TypeVar("_T")
 logger = logging.getLogger("sdk.serving")
@@ -47,7 +55,13 @@ class ModelRepository:
     """Resolves model references against a store and loads each version once (thread-safe)."""
 
     def __init__(
-        self, store: Store, *, runtime: RuntimeConfig | None = None, models: Sequence[str | ModelRef] = ()
+        self,
+        store: Store,
+        *,
+        runtime: RuntimeConfig | None = None,
+        models: Sequence[str | ModelRef] = (),
+        budget: MemoryBudget | None = None,
+        load_wait_s: float = 30.0,
     ) -> None:
         self.store = store
         self.runtime = runtime
@@ -60,6 +74,11 @@ class ModelRepository:
         self._ever_loaded: set[Path] = set()
         # Told of every load: (model, seconds, reload: this version was loaded before in this process). The metrics.
         self.on_load: Callable[[LoadedModel, float, bool], None] | None = None
+        self.budget = budget
+        self.load_wait_s = load_wait_s  # under a budget: how long a request may wait for memory to load its model
+        self.on_evict: list[Callable[[LoadedModel], None]] = []  # told of every eviction (batcher, metrics)
+        self._load_gate = threading.Lock()  # under a budget, one load at a time: its measured growth is its own
+        self._costs: dict[Path, Cost] = {}
 
     def names(self) -> list[str]:
         """The names this server serves."""
@@ -106,11 +125,16 @@ class ModelRepository:
         return stored is not None and stored.path in self._loaded
 
     def get(self, name: str, version: str | None = None) -> LoadedModel:
-        """The loaded model, loading it (verify, build the session, warm up) on first use only."""
+        """The loaded model, loading it (verify, build the session, warm up) on first use only. Under a budget the
+        model may be evicted once this returns: a request that runs it holds a ``lease`` instead."""
+        if self.budget is not None:  # a use: it moves the model to the recently used end
+            with self.lease(name, version) as lease:
+                return lease.model
         stored = self.resolve(name, version)
         model = self._loaded.get(stored.path)
-        if model is not None:
-            return model
+        return model if model is not None else self._load(stored)
+
+    def _load(self, stored: StoredModel) -> LoadedModel:
         with self._lock:
             lock = self._load_locks.setdefault(stored.path, threading.Lock())
         with lock:  # one load per version, even when several requests ask at once
@@ -130,6 +154,108 @@ class ModelRepository:
                     self.on_load(model, seconds, reload)
         return model
 
+    def lease(self, name: str, version: str | None = None, *, wait_s: float | None = None) -> Lease:
+        """The loaded model, held for one request (``with repository.lease(...) as lease: lease.model``): never
+        evicted until released. Under a budget it loads the model when it is not loaded, evicting idle ones to
+        make room, waiting up to ``wait_s`` (default ``load_wait_s``) for memory (then ``Overloaded``, 503)."""
+        stored = self.resolve(name, version)
+        budget = self.budget
+        if budget is None:
+            return Lease(self._loaded.get(stored.path) or self._load(stored))
+        key = stored.path
+        if budget.lease(key):
+            return Lease(self._loaded[key], self._release(key))
+        began = time.monotonic()
+        deadline = began + (self.load_wait_s if wait_s is None else wait_s)
+        if not self._load_gate.acquire(timeout=max(0.0, deadline - began)):
+            raise _no_memory(budget)
+        try:
+            if budget.lease(key):  # loaded by the request that held the gate
+                return Lease(self._loaded[key], self._release(key), time.monotonic() - began)
+            cost = self._cost(stored)
+            need = budget.need(key, cost)
+            if need > budget.capacity:  # a version the start-up check did not see (asked for by version or alias)
+                raise ArtifactError(
+                    f"{name}@{stored.version} needs {format_size(need)} to load, more than this server's memory "
+                    f"budget of {format_size(budget.capacity)}"
+                )
+            budget.reserve(key, need, deadline, self._evict)
+            before = resident_bytes()
+            try:
+                model = self._load(stored)
+            except BaseException:
+                budget.cancel()
+                raise
+            budget.loaded(key, resident_bytes() - before, cost.size)
+            return Lease(model, self._release(key), time.monotonic() - began)
+        finally:
+            self._load_gate.release()
+
+    def held(self, name: str, version: str | None = None) -> Lease | None:
+        """``lease`` when the model is loaded already (never loads, never waits: safe on an event loop), else None."""
+        stored = self.resolve(name, version)
+        if self.budget is None:
+            model = self._loaded.get(stored.path)
+            return None if model is None else Lease(model)
+        return Lease(self._loaded[stored.path], self._release(stored.path)) if self.budget.lease(stored.path) else None
+
+    def _release(self, key: Hashable) -> Callable[[], None]:
+        assert self.budget is not None
+        return functools.partial(self.budget.release, key)
+
+    def _evict(self, key: Hashable) -> None:
+        """Close a loaded model that no request holds (the budget took it out of its accounting: nobody leases it)."""
+        assert isinstance(key, Path)
+        with self._lock:
+            model = self._loaded.pop(key, None)
+            if model is not None:
+                self._signatures.pop(id(model), None)
+        if model is None:
+            return
+        for hook in self.on_evict:
+            hook(model)
+        model.close()
+        logger.info("%s: evicted (least recently used, memory budget)", model.manifest.ref)
+
+    def check_budget(self) -> None:
+        """Under a budget, ``ConfigError`` naming both sizes when a served model cannot load in it even alone
+        (checked at start from the manifests: the artifact bytes each model will hold)."""
+        if self.budget is None:
+            return
+        costs = {
+            f"{name}@{stored.version}": self._cost(stored) for name in self.names() for stored in [self.resolve(name)]
+        }
+        if costs:
+            dearest = max(costs, key=lambda ref: costs[ref].peak)
+            self.budget.check_fits(dearest, costs[dearest])
+
+    def _cost(self, stored: StoredModel) -> Cost:
+        """What loading ``stored`` is expected to take, from its manifest (read once)."""
+        cost = self._costs.get(stored.path)
+        if cost is None:
+            cost = self._costs[stored.path] = model_cost(_answerable(stored.manifest, stored.path))
+        return cost
+
+    def fill(self) -> list[LoadedModel]:
+        """Under a budget, load the default versions (in name order) while they fit without evicting any: a
+        Lambda's init loads what its memory holds, as it loads everything without a budget."""
+        budget = self.budget
+        if budget is None:
+            return self.preload()
+        for name in self.names():
+            stored = self.resolve(name)
+            if budget.used() + budget.need(stored.path, self._cost(stored)) > budget.capacity:
+                break
+            self.get(name)
+        return self.loaded()
+
+    def state(self, name: str, version: str | None = None) -> str:
+        """``loaded``, ``evicted`` (loaded before, closed to make room) or ``unloaded`` (never loaded yet)."""
+        stored = self._resolved.get((name, version))
+        if stored is not None and stored.path in self._loaded:
+            return "loaded"
+        return "evicted" if stored is not None and stored.path in self._ever_loaded else "unloaded"
+
     def resolved(self, name: str, version: str | None = None) -> StoredModel | None:
         """The version ``name`` (at ``version``) resolved to, if it was resolved before; never resolves (cheap)."""
         return self._resolved.get((name, version))
@@ -139,7 +265,12 @@ class ModelRepository:
         return self._signatures.get(id(model), UNCHECKED)
 
     def preload(self) -> list[LoadedModel]:
-        """Load the default version of every served model (at startup, so that no request pays for it)."""
+        """Load the default version of every served model (at startup, so that no request pays for it). Under a
+        budget, check instead that each fits it, and load on first use."""
+        if self.budget is not None:
+            self.check_budget()
+            _warm_runtime(self.runtime or RuntimeConfig.from_env())
+            return []
         return [self.get(name) for name in self.names()]
 
     def loaded(self) -> list[LoadedModel]:
@@ -151,6 +282,46 @@ class ModelRepository:
             self._signatures.clear()
         for model in models:
             model.close()
+        if self.budget is not None:
+            for key in self.budget.order():
+                self.budget.forget(key)
+
+
+def _warm_runtime(config: RuntimeConfig) -> None:
+    """Under a budget, start ONNX Runtime now (its import, and its environment and thread pools, ~10 MiB, made by the
+    first session of a process) on a one-node model: the runtime's own memory is the process's baseline, not the
+    charge of whichever model happens to load first."""
+    with contextlib.suppress(MissingDependency, ArtifactError):
+        OnnxRuntimeBackend(WARM_MODEL, config, origin="a one-node warm-up model").close()
+
+
+def _no_memory(budget: MemoryBudget) -> Overloaded:
+    return Overloaded(
+        f"no memory to load this model within the budget of {format_size(budget.capacity)}: other models are "
+        "loading or in use; retry shortly",
+        retry_after=1,
+    )
+
+
+@dataclass
+class Lease:
+    """A model held for one request (``ModelRepository.lease``): released when the ``with`` block ends.
+    ``load_s``: how long this request waited for its model to load (None: it was loaded already)."""
+
+    model: LoadedModel
+    _release: Callable[[], None] | None = field(default=None, repr=False)
+    load_s: float | None = None
+
+    def release(self) -> None:
+        release, self._release = self._release, None
+        if release is not None:
+            release()
+
+    def __enter__(self) -> Lease:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from sdk._version import __version__
-from sdk.errors import AiaasError, PayloadTooLarge, Unauthorized
+from sdk.errors import AiaasError, Overloaded, PayloadTooLarge, Unauthorized
 from sdk.protocol import encoding, jsonio
 from sdk.protocol.codec import InferRequest, decode_request, encode_response
 from sdk.protocol.framing import SAGEMAKER_BINARY_CONTENT_TYPE, sagemaker_framing
@@ -60,12 +60,14 @@ from sdk.serving.messages import (
     request_id,
 )
 from sdk.serving.operate import Operator
-from sdk.serving.repository import ModelRepository
+from sdk.serving.repository import Lease, ModelRepository
 from sdk.serving.routes import BODY_HANDLERS, Matched, Refusal, RouteCache
 
 __all__ = ["JSON_HEADERS", "InferenceRecord", "Request", "Response", "Service", "loggable", "request_id"]
 
 SERVER_NAME = "aiaas"
+# The routes that load their model first (on a worker thread, never on the event loop) and hold it while they run.
+_MODEL_LOADING = frozenset((*BODY_HANDLERS, "model_metadata"))
 EXTENSIONS = ("binary_tensor_data", "sagemaker", "explain")
 
 
@@ -101,6 +103,17 @@ class Service:
             batcher.metrics = self.metrics
         self._open = {"metrics"} if not self.config.metrics_auth else set()  # answered without a token too
         self._is_ready = False
+        repository.on_evict.append(self._evicted)
+        if self.metrics is not None and repository.budget is not None:
+            self.metrics.track_budget(repository.budget.capacity, repository.budget.used)
+
+    def _evicted(self, model: LoadedModel) -> None:
+        """A model closed to make room (memory budget): forget what was kept by its id, stop its batcher queue."""
+        self._batchables.pop(id(model), None)
+        if self.batcher is not None:
+            self.batcher.discard(model)
+        if self.metrics is not None:
+            self.metrics.evicted(model.manifest.name, model.manifest.version)
 
     # --- lifecycle ---------------------------------------------------------------------------------------------
 
@@ -128,6 +141,13 @@ class Service:
         return response
 
     def _handle(self, request: Request, time_left_s: float | None) -> Response:
+        try:
+            with self._lease(request) or contextlib.nullcontext() as lease:
+                return _with_load_time(self._handle_leased(request, time_left_s), lease)
+        except Exception as exc:
+            return for_method(request, self._error(request, exc))
+
+    def _handle_leased(self, request: Request, time_left_s: float | None) -> Response:
         try:
             result = self._dispatch(request)
             if isinstance(result, _Prepared):
@@ -168,13 +188,15 @@ class Service:
 
     async def answer_async(self, request: Request) -> Response:
         """``handle_async`` for a request already built (by ``preflight``, its body added since)."""
+        lease = None
         try:
-            await self._ensure_loaded(request)
+            lease = await self._ensure_loaded(request)
             result = self._dispatch(request)
             if isinstance(result, _Prepared):
                 start = time.perf_counter()
                 outputs = await self._run_async(result)
-                return for_method(request, self._respond(request, result, outputs, start))
+                response = self._respond(request, result, outputs, start)
+                return for_method(request, _with_load_time(response, lease))
             if isinstance(result, ExplainJob):  # on the explainer's own threads: the loop keeps answering
                 start = time.perf_counter()
                 explained = await self.explainer.run_async(result)
@@ -183,6 +205,9 @@ class Service:
             return for_method(request, result)
         except Exception as exc:
             return for_method(request, self._error(request, exc))
+        finally:
+            if lease is not None:
+                lease.release()
 
     async def _run_async(self, prepared: _Prepared) -> limits.Outputs | Processed:
         """Through the batcher (or a worker thread): a request of more than max_batch_size rows goes slice by slice,
@@ -253,25 +278,54 @@ class Service:
             return error(request, found.status, found.message, found.headers)
         return found
 
-    async def _ensure_loaded(self, request: Request) -> None:
-        """Load a model that is not loaded yet on a worker thread, so that the event loop never blocks on it."""
+    def _model_of(self, request: Request) -> tuple[str, str | None] | None:
+        """The model a request runs or describes (name, version), or None: no such route, or not this caller's."""
         matched = self._match(request)
-        if isinstance(matched, Response) or matched[0] not in BODY_HANDLERS:
-            return
+        if isinstance(matched, Response) or matched[0] not in _MODEL_LOADING:
+            return None
         handler, params, public = matched
         if not public and self._token is not None:
             try:
                 self._authorize(request)
             except Unauthorized:
-                return  # never load anything for a caller who may not use it; _dispatch answers 401
+                return None  # never load anything for a caller who may not use it; _dispatch answers 401
         if handler == "invocations":
             try:
                 params = self._sagemaker_target(request)
             except AiaasError:
-                return  # _dispatch reports it
-        name, version = params.get("name", ""), params.get("version")
+                return None  # _dispatch reports it
+        return params.get("name", ""), params.get("version")
+
+    async def _ensure_loaded(self, request: Request) -> Lease | None:
+        """Load a model that is not loaded yet on a worker thread, so that the event loop never blocks on it. Under
+        a memory budget, the request holds its model (a lease) until its answer is computed: never evicted under it."""
+        target = self._model_of(request)
+        if target is None:
+            return None
+        name, version = target
+        if self.repository.budget is not None:
+            held = self._try_lease(name, version, load=False)
+            return held if held is not None else await asyncio.to_thread(self._try_lease, name, version)
         if not self.repository.is_loaded(name, version):
             await asyncio.to_thread(self._try_load, name, version)
+        return None
+
+    def _lease(self, request: Request) -> Lease | None:
+        """``_ensure_loaded`` for the synchronous ``handle``: the model held while the request runs (budget only)."""
+        target = self._model_of(request) if self.repository.budget is not None else None
+        return None if target is None else self._try_lease(*target)
+
+    def _try_lease(self, name: str, version: str | None, load: bool = True) -> Lease | None:
+        """The model leased (loaded first when ``load``); None for an error that ``_dispatch`` reports itself. No
+        memory within the wait is the answer: 503 + Retry-After, without a second wait."""
+        try:
+            if not load:
+                return self.repository.held(name, version)
+            return self.repository.lease(name, version)
+        except Overloaded:
+            raise
+        except AiaasError:
+            return None
 
     def _try_load(self, name: str, version: str | None) -> None:
         with contextlib.suppress(AiaasError):  # _dispatch raises it again, with the same message, as the answer
@@ -348,8 +402,14 @@ class Service:
 
     def _on_model_ready(self, request: Request, name: str, version: str | None = None) -> Response:
         self.repository.resolve(name, version)  # 404 for an unknown model or version
-        ready = self.repository.is_loaded(name, version)
-        return self._json(request, 200 if ready else 503, {"name": name, "ready": ready})
+        budget = self.repository.budget is not None  # under a memory budget, a model not loaded loads on its request
+        ready = budget or self.repository.is_loaded(name, version)
+        document = {"name": name, "ready": ready}
+        return self._json(
+            request,
+            200 if ready else 503,
+            document | ({"state": self.repository.state(name, version)} if budget else {}),
+        )
 
     def _on_infer(
         self, request: Request, name: str, version: str | None = None, *, sagemaker: bool = False
@@ -419,3 +479,12 @@ class Service:
         # Queue + model time, so a client can tell the network's share of a round trip (its bandwidth estimate).
         headers["server-timing"] = f"infer;dur={run_ms:.3f}"
         return Response(200, headers, body)
+
+
+def _with_load_time(response: Response, lease: Lease | None) -> Response:
+    """An inference answer whose request waited for its model to load (memory budget: a reload after an eviction)
+    says how long in Server-Timing, before the model's own time: ``load;dur=812.000, infer;dur=3.100``."""
+    timing = response.headers.get("server-timing")
+    if lease is not None and lease.load_s is not None and timing is not None:
+        response.headers["server-timing"] = f"load;dur={lease.load_s * 1000:.3f}, {timing}"
+    return response
