@@ -7,7 +7,9 @@ bad one is fetched again, a tampered object is refused), and the folder becomes 
 by one rename, manifest included. Once a version is here, pulling it again needs no network: without one, the local
 copy (verified) answers. Only what the store here lacks moves: a file whose sha256 a local version already holds (an
 adapted artifact's base, in this store or among the built-in models; another version of the same model in this store)
-is hashed, then hard-linked or copied into the staging folder instead of downloaded.
+is hashed, then hard-linked or copied into the staging folder instead of downloaded. A file the artifact's chunk index
+lists (``sdk.artifacts.chunks``) is assembled from chunks: those found in the local versions' files are copied, only
+the others are fetched, each verified as it lands and the whole file again before the rename.
 """
 
 from __future__ import annotations

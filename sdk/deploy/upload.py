@@ -11,16 +11,24 @@ S3 checksums are on: a single-part upload sends the manifest's SHA-256 and S3 re
 multipart upload (large files) has S3 check every part. ``manifest.json`` goes last, so a version becomes visible
 (listed, resolvable) only once all its files are in place; a version already stored with a different manifest is
 refused, since versions are immutable.
+
+Chunks: a file the artifact's chunk index lists (``sdk.artifacts.chunks``) is stored as content-addressed chunks under
+``<store root>.chunks/<sha256>`` instead of whole; the chunks the store already has (one listing of that folder) are
+not sent again, so an update that changed a few tensors uploads a few chunks. The index itself, the small files and
+the manifest travel as files.
 """
 
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sdk.artifacts.aws_errors import aws_errors, botocore_errors, if_exists, translate
+from sdk.artifacts.chunks import STORE_FOLDER, FileChunks, index_entry, parse_index, read_index
 from sdk.artifacts.integrity import sha256_bytes
 from sdk.artifacts.manifest import MANIFEST_FILE, RESERVED_VERSIONS, Manifest
 from sdk.artifacts.s3_download import stored_keys
@@ -60,6 +68,11 @@ class PlannedObject:
     size: int
     action: str
     source_key: str | None = None
+    offset: int | None = None  # a chunk of ``file`` (at this offset), stored under ``<store root>.chunks/``
+
+    @property
+    def is_chunk(self) -> bool:
+        return self.offset is not None
 
 
 @dataclass(frozen=True)
@@ -83,6 +96,10 @@ class UploadPlan:
             reused = sum(o.size for o in self.objects if o.action == REUSE)
             parts.append(f"{self.count(REUSE)} in the base's folder, not sent ({human_size(reused)})")
         parts.append(f"{self.count(SKIP)} already present")
+        chunks = [o for o in self.objects if o.is_chunk]
+        if chunks:
+            sent = sum(o.action == UPLOAD for o in chunks)
+            parts.append(f"{len(chunks)} of them content-addressed chunks ({sent} {upload})")
         return f"{len(self.objects)} objects to {self.uri}: " + ", ".join(parts)
 
 
@@ -116,7 +133,22 @@ class Uploader:
         copies: dict[str, str] | None = None
         objects = []
         keys = stored_keys(base, manifest)
+        index = read_index(Path(folder), manifest)
+        chunked = index.files if index is not None else {}
+        stored_chunks: dict[str, int] | None = None
+        planned_chunks: set[str] = set()
         for name, sha256, size in manifest.all_files():
+            if name in chunked:
+                if stored_chunks is None:
+                    stored_chunks = self.stored_chunks()
+                for c in chunked[name].chunks:
+                    if c.sha256 in planned_chunks:
+                        continue  # one object per distinct chunk, however often it occurs
+                    planned_chunks.add(c.sha256)
+                    action = SKIP if stored_chunks.get(c.sha256) == c.length else UPLOAD
+                    key = f"{self.chunk_folder}{c.sha256}"
+                    objects.append(PlannedObject(name, key, c.sha256, c.length, action, offset=c.offset))
+                continue
             key = f"{base}{name}"
             if self.matches(self.head(key), sha256, size):
                 objects.append(PlannedObject(name, key, sha256, size, SKIP))
@@ -137,6 +169,44 @@ class Uploader:
             PlannedObject(MANIFEST_FILE, f"{base}{MANIFEST_FILE}", manifest_sha, len(manifest_bytes), manifest_action)
         )
         return UploadPlan(f"s3://{self.bucket}/{base}", tuple(objects))
+
+    def damaged(self, manifest: Manifest) -> list[str]:
+        """The files of a stored version that are not intact in the store: a whole file whose recorded sha256 or
+        size differs (in its own folder or, for a delta, its base's), or a chunked file with a chunk missing."""
+        base = self.version_prefix(manifest)
+        keys = stored_keys(base, manifest)
+        entry = index_entry(manifest)
+        chunked: dict[str, FileChunks] = {}
+        if entry is not None:
+            key = f"{base}{entry.file}"
+            with aws_errors(f"reading s3://{self.bucket}/{key}", service="s3"):
+                body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+            if sha256_bytes(body) == entry.sha256:
+                chunked = dict(parse_index(body, manifest, origin=f"s3://{self.bucket}/{key}").files)
+        stored = self.stored_chunks() if chunked else {}
+        out = []
+        for name, sha256, size in manifest.all_files():
+            if name in chunked:
+                intact = all(stored.get(c.sha256) == c.length for c in chunked[name].chunks)
+            else:
+                intact = any(self.matches(self.head(key), sha256, size) for key in keys[name])
+            if not intact:
+                out.append(name)
+        return out
+
+    @property
+    def chunk_folder(self) -> str:
+        return f"{self.prefix}{STORE_FOLDER}"
+
+    def stored_chunks(self) -> dict[str, int]:
+        """sha256 -> size of every chunk the store holds (one listing; S3 checked each one's SHA-256 when written)."""
+        found: dict[str, int] = {}
+        with aws_errors(f"listing s3://{self.bucket}/{self.chunk_folder}", service="s3"):
+            pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.chunk_folder)
+            for page in pages:
+                for item in page.get("Contents", []):
+                    found[item["Key"][len(self.chunk_folder) :]] = int(item["Size"])
+        return found
 
     def _manifest_action(self, base: str, manifest: Manifest) -> str:
         key = f"{base}{MANIFEST_FILE}"
@@ -204,9 +274,12 @@ class Uploader:
         """Upload or copy what the plan says, manifest last; check every written object's size and sha256."""
         source = Path(folder)
         config = self.settings.config()
-        files = [o for o in plan.objects if o.file != MANIFEST_FILE and o.action not in IN_PLACE]
-        self.progress.begin(sum(o.size for o in files if o.action == UPLOAD), len(files))
+        files = [o for o in plan.objects if o.file != MANIFEST_FILE and o.action not in IN_PLACE and not o.is_chunk]
+        chunks = [o for o in plan.objects if o.is_chunk and o.action == UPLOAD]
+        total = sum(o.size for o in files if o.action == UPLOAD) + sum(o.size for o in chunks)
+        self.progress.begin(total, len(files) + len({o.file for o in chunks}))
         try:
+            self._upload_chunks(source, chunks)
             for item in files:
                 self.progress.file(item.file, item.size)
                 if item.action == UPLOAD:
@@ -225,6 +298,39 @@ class Uploader:
         if manifest.action == UPLOAD:
             self._put_manifest(source / MANIFEST_FILE, manifest)
         return plan
+
+    def _upload_chunks(self, source: Path, chunks: list[PlannedObject]) -> None:
+        """Put each chunk (a few at a time) with its SHA-256, which S3 checks before it stores the object."""
+        shown: set[str] = set()
+        with ThreadPoolExecutor(max_workers=max(1, self.settings.max_concurrency)) as pool:
+            for item in pool.map(lambda c: self._put_chunk(source, c), _in_file_order(chunks)):
+                if item.file not in shown:
+                    shown.add(item.file)
+                    self.progress.file(item.file, item.size)
+                self.progress.advance(item.size)
+
+    def _put_chunk(self, source: Path, item: PlannedObject) -> PlannedObject:
+        assert item.offset is not None
+        with open(source / item.file, "rb") as handle:
+            handle.seek(item.offset)
+            body = handle.read(item.size)
+        if len(body) != item.size or sha256_bytes(body) != item.sha256:
+            raise IntegrityError(
+                f"{item.file} changed during the deploy: its chunk at offset {item.offset} no longer matches its index",
+                file=item.file,
+                hint="deploy it again from an unchanged artifact folder",
+            )
+        with aws_errors(f"uploading a chunk of {item.file} to s3://{self.bucket}/{item.key}", service="s3"):
+            self.client.put_object(
+                Bucket=self.bucket,
+                Key=item.key,
+                Body=body,
+                ContentType="application/octet-stream",
+                Metadata={"sha256": item.sha256},
+                ChecksumAlgorithm="SHA256",
+                ChecksumSHA256=_b64(item.sha256),
+            )
+        return item
 
     def _extra_args(self, item: PlannedObject, content_type: str) -> dict[str, Any]:
         extra: dict[str, Any] = {
@@ -281,6 +387,10 @@ class Uploader:
                 ChecksumSHA256=_b64(item.sha256),
                 IfNoneMatch="*",  # two deploys of one version: the second finds it written and fails cleanly
             )
+
+
+def _in_file_order(chunks: list[PlannedObject]) -> Iterator[PlannedObject]:
+    return iter(sorted(chunks, key=lambda c: (c.file, c.offset or 0)))
 
 
 def _upload_failed() -> tuple[type[Exception], ...]:

@@ -1,0 +1,159 @@
+"""Content-defined chunks (#19 item 4): deterministic cuts, local effect of edits, and the index's validation."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import itertools
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sdk.artifacts import ExtraFile, describe_file, read_manifest, write_manifest
+from sdk.artifacts.chunks import (
+    INDEX_FILE,
+    INDEX_PURPOSE,
+    MAX_CHUNK,
+    MIN_CHUNK,
+    ChunkIndex,
+    add_chunk_index,
+    chunk_file,
+    cut,
+    index_entry,
+    local_chunks,
+    parse_index,
+    read_index,
+    read_local_chunk,
+)
+from sdk.artifacts.integrity import verify_artifact
+from sdk.artifacts.store import BUILTIN_ROOT
+from sdk.errors import ConfigError, IntegrityError, ManifestError
+
+
+@pytest.fixture(scope="module")
+def data() -> bytes:
+    return np.random.default_rng(0).integers(0, 256, 4 << 20, dtype=np.uint8).tobytes()
+
+
+def _hashes(blob: bytes) -> list[str]:
+    return [hashlib.sha256(blob[o : o + n]).hexdigest() for o, n in cut(memoryview(blob))]
+
+
+def test_cuts_are_deterministic_contiguous_and_within_bounds(data: bytes) -> None:
+    pieces = cut(memoryview(data))
+    assert pieces == cut(memoryview(bytes(data)))
+    assert pieces[0][0] == 0 and sum(n for _, n in pieces) == len(data)
+    assert all(o1 + n1 == o2 for (o1, n1), (o2, _) in itertools.pairwise(pieces))
+    assert all(MIN_CHUNK <= n <= MAX_CHUNK for _, n in pieces[:-1])
+    assert 20 < len(pieces) < 200  # about 48 KiB on average: content decides, not a fixed size
+
+
+def test_an_insertion_changes_only_the_chunks_near_it(data: bytes) -> None:
+    edited = data[: 2 << 20] + b"a resized tensor" * 64 + data[2 << 20 :]
+    before = set(_hashes(data))
+    new = [h for h in _hashes(edited) if h not in before]
+    assert 1 <= len(new) <= 2  # fixed-size blocks would lose every block after the insertion
+    rewritten = bytearray(data)
+    rewritten[100_000:104_096] = bytes(4096)
+    assert len([h for h in _hashes(bytes(rewritten)) if h not in before]) <= 2
+
+
+def test_constant_bytes_are_cut_at_the_size_bounds() -> None:
+    zeros = bytes(3 * MAX_CHUNK + 5)
+    lengths = [n for _, n in cut(memoryview(zeros))]
+    assert sum(lengths) == len(zeros) and all(MIN_CHUNK <= n <= MAX_CHUNK for n in lengths[:-1])
+
+
+@pytest.fixture
+def indexed(tmp_path: Path, data: bytes) -> Path:
+    folder = tmp_path / "digits-cnn"
+    shutil.copytree(BUILTIN_ROOT / "digits-cnn" / "1", folder)
+    (folder / "weights.bin").write_bytes(data)
+    manifest = read_manifest(folder)
+    sha256, size = describe_file(folder / "weights.bin")
+    extra = ExtraFile(file="weights.bin", sha256=sha256, bytes=size, purpose="test")
+    write_manifest(folder, dataclasses.replace(manifest, files=(extra,)))
+    add_chunk_index(folder)
+    return folder
+
+
+def test_the_index_is_a_manifest_file_so_its_hash_and_signature_cover_it(indexed: Path) -> None:
+    manifest = read_manifest(indexed)
+    entry = index_entry(manifest)
+    assert entry is not None and (entry.file, entry.purpose) == (INDEX_FILE, INDEX_PURPOSE)
+    index = read_index(indexed, manifest)
+    assert index is not None and list(index.files) == ["weights.bin"]  # model.onnx is under 1 MiB: travels whole
+    assert index.files["weights.bin"] == chunk_file(indexed / "weights.bin", file="weights.bin")
+    verify_artifact(indexed, manifest)
+    raw = json.loads((indexed / INDEX_FILE).read_bytes())
+    raw["files"]["weights.bin"]["chunks"][0][2] = "0" * 64
+    (indexed / INDEX_FILE).write_text(json.dumps(raw))
+    with pytest.raises(IntegrityError, match=INDEX_FILE):
+        verify_artifact(indexed, manifest)
+
+
+def _with_chunks(indexed: Path, chunks: list[list[object]]) -> bytes:
+    raw = json.loads((indexed / INDEX_FILE).read_bytes())
+    raw["files"]["weights.bin"]["chunks"] = chunks
+    return json.dumps(raw).encode()
+
+
+def test_an_index_with_overlapping_chunks_is_refused_naming_the_file(indexed: Path) -> None:
+    good = json.loads((indexed / INDEX_FILE).read_bytes())["files"]["weights.bin"]["chunks"]
+    overlapping = [good[0], [good[1][0] - 10, good[1][1] + 10, good[1][2]], *good[2:]]
+    with pytest.raises(ManifestError, match=r"chunk index of weights.bin: chunks overlap at offset \d+"):
+        parse_index(_with_chunks(indexed, overlapping), read_manifest(indexed))
+
+
+def test_an_index_with_a_gap_or_a_wrong_size_is_refused_naming_the_file(indexed: Path) -> None:
+    good = json.loads((indexed / INDEX_FILE).read_bytes())["files"]["weights.bin"]["chunks"]
+    manifest = read_manifest(indexed)
+    with pytest.raises(ManifestError, match=r"chunk index of weights.bin: a gap from offset \d+ to \d+"):
+        parse_index(_with_chunks(indexed, [good[0], *good[2:]]), manifest)
+    with pytest.raises(
+        ManifestError, match=r"chunk index of weights.bin: chunks cover \d+ bytes, the file has 4194304"
+    ):
+        parse_index(_with_chunks(indexed, good[:-1]), manifest)
+    raw = json.loads((indexed / INDEX_FILE).read_bytes())
+    raw["files"]["weights.bin"]["bytes"] = 5
+    with pytest.raises(ManifestError, match="the chunk index of weights.bin disagrees with the manifest"):
+        parse_index(json.dumps(raw).encode(), manifest)
+    raw = json.loads((indexed / INDEX_FILE).read_bytes())
+    raw["files"]["other.bin"] = raw["files"].pop("weights.bin")
+    with pytest.raises(ManifestError, match="indexes 'other.bin', which the manifest of digits-cnn@1 does not list"):
+        parse_index(json.dumps(raw).encode(), manifest)
+
+
+def test_a_malformed_chunk_entry_is_refused() -> None:
+    manifest = read_manifest(BUILTIN_ROOT / "digits-cnn" / "1")
+    body = ChunkIndex({}).to_json()
+    assert parse_index(body, manifest).files == {}
+    sha, size = manifest.artifacts[0].sha256, manifest.artifacts[0].bytes
+    bad = {"algorithm": "gear-sum-v1", "files": {"model.onnx": {"sha256": sha, "bytes": size, "chunks": [[0, size]]}}}
+    with pytest.raises(ManifestError, match=r"a chunk of model.onnx must be \[offset, length, sha256\]"):
+        parse_index(json.dumps(bad).encode(), manifest)
+    with pytest.raises(ManifestError, match="not a chunk index this SDK reads"):
+        parse_index(b'{"algorithm": "fixed-4k", "files": {}}', manifest)
+
+
+def test_a_signed_manifest_is_not_rewritten(indexed: Path) -> None:
+    raw = json.loads((indexed / "manifest.json").read_bytes())
+    raw["signature"] = {"algorithm": "ed25519", "key_id": "0" * 16, "value": "AA=="}
+    (indexed / "manifest.json").write_text(json.dumps(raw))
+    with pytest.raises(ConfigError, match="is signed; a chunk index changes its manifest"):
+        add_chunk_index(indexed)
+
+
+def test_local_chunks_come_from_the_folders_own_index_and_are_checked_when_read(indexed: Path) -> None:
+    found = local_chunks([indexed / "weights.bin", indexed / "model.onnx"])
+    entry = chunk_file(indexed / "weights.bin")
+    assert all(found[c.sha256] == (indexed / "weights.bin", c.offset, c.length) for c in entry.chunks)
+    assert len(found) >= len(entry.chunks) + 1  # model.onnx, not in the index, was cut here
+    first = entry.chunks[0]
+    assert read_local_chunk(found[first.sha256], first.sha256) is not None
+    with open(indexed / "weights.bin", "r+b") as handle:
+        handle.write(b"changed")
+    assert read_local_chunk(found[first.sha256], first.sha256) is None  # a changed local file is never taken
