@@ -8,6 +8,9 @@
    (the raw post parses the answer with `.json()`) and the binary one (the raw post only reads it). Target <= 1.05x.
    Also: the client's whole local-call overhead (`Client.predict(..., mode="local_only")` minus calling the loaded
    model directly) with the decision log on and off (AIAAS_AUDIT), interleaved, medians: the log's cost on the call.
+   ``--against DIR``: only this row, for this checkout's ``sdk`` and for the one under DIR (e.g. the previous commit's
+   files, written with ``git archive``), each in its own process, taking turns (``--rounds``): each checkout's ratio
+   to its own raw post, and their medians, in one run.
 3. Routing quality: after warm-up, the share of calls sent to the faster route when the other is 2x slower, with
    lognormal noise (sigma 0.3) on every observed latency, through the real Router and LatencyModel. Target >= 95%.
 """
@@ -144,10 +147,50 @@ def routing_quality(calls: int, warmup: int = 200) -> float:
     return faster / calls
 
 
+def against(folder: Path, calls: int, rounds: int) -> None:
+    """The cloud-call row for this checkout's sdk and the one under ``folder``, in separate processes, in turns."""
+    import json
+
+    ratios: dict[tuple[str, bool], list[float]] = {}
+    for round_ in range(rounds):
+        for who in ("this", "other") if round_ % 2 == 0 else ("other", "this"):
+            env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+            if who == "other":
+                env["PYTHONPATH"] = str(folder)
+            done = subprocess.run(
+                [sys.executable, str(Path(__file__).resolve()), "_cloud", str(calls)],
+                env=env, capture_output=True, text=True, check=True, cwd=folder if who == "other" else None,
+            )  # fmt: skip
+            for binary, (ours, theirs) in zip((False, True), json.loads(done.stdout.strip().splitlines()[-1])):
+                ratios.setdefault((who, binary), []).append(ours / theirs)
+    print(f"| body | this checkout (per round) | {folder} (per round) | medians: this / other |")
+    print("|---|---|---|---|")
+    for binary in (False, True):
+        this, other = ratios[("this", binary)], ratios[("other", binary)]
+        cells = [" ".join(f"{r:.3f}" for r in this), " ".join(f"{r:.3f}" for r in other)]
+        medians = f"{statistics.median(this):.3f}x / {statistics.median(other):.3f}x"
+        print(f"| {'binary' if binary else 'JSON'} | {cells[0]} | {cells[1]} | {medians} |")
+
+
 def main() -> None:
+    if len(sys.argv) > 2 and sys.argv[1] == "_cloud":
+        import json
+
+        import sdk
+
+        assert sdk.__file__ is not None
+        sys.stderr.write(f"sdk from {sdk.__file__}\n")
+        calls = int(sys.argv[2])
+        print(json.dumps([client_overhead(calls), client_overhead(calls, binary=True)]))
+        return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--calls", type=int, default=5000)
+    parser.add_argument("--against", type=Path, help="folder holding another checkout's sdk package (cloud row only)")
+    parser.add_argument("--rounds", type=int, default=4, help="turns per checkout with --against")
     args = parser.parse_args()
+    if args.against:
+        against(args.against.resolve(), args.calls // 5, args.rounds)
+        return
     plan_us = decision_overhead(args.calls * 4)
     ours, theirs = client_overhead(args.calls // 5)
     ours_binary, theirs_binary = client_overhead(args.calls // 5, binary=True)

@@ -50,7 +50,7 @@ RETRY_STATUSES = (429, 503)
 # does not lead to one (405 from a static site, 418, ...).
 PROTOCOL_4XX = (400, 401, 403, 404, 413, 415, 422, 429)
 T = TypeVar("T")
-_FRAMING_HEADERS = ("content-type", HEADER_LENGTH)
+_FRAMING_HEADERS = {name.encode(): name for name in ("content-type", HEADER_LENGTH)}
 _SERVER_TIMING = re.compile(r"(?:^|,)\s*infer;dur=([0-9.]+)")
 
 
@@ -78,6 +78,7 @@ class CloudRoute:
         self._metadata: dict[str, tuple[float, dict[str, Any]]] = {}  # model -> (monotonic time read, document)
         self._server: tuple[float, frozenset[str]] | None = None  # (monotonic time read, GET /v2's extensions)
         self._paths: dict[str, str] = {}
+        self._urls: dict[str, httpx.URL] = {}  # path -> absolute URL: httpx parses and merges a relative one per call
         self._lock = threading.Lock()
         auth: httpx.Auth | None = None
         kind = config.auth_kind
@@ -214,12 +215,12 @@ class CloudRoute:
         path = self._infer_path(model)
         received = encoded
 
-        def read(response: httpx.Response) -> tuple[tuple[dict[str, np.ndarray], dict[str, Any]], httpx.Response]:
+        def read(response: httpx.Response) -> tuple[dict[str, np.ndarray], dict[str, Any], str | None]:
             nonlocal received
             received = time.perf_counter()
-            return self._outputs(response), response
+            return self._outputs(response)
 
-        (outputs, meta), response = self._with_retries(path, body, headers, deadline, caller_deadline, read=read)
+        outputs, meta, server_timing = self._with_retries(path, body, headers, deadline, caller_deadline, read=read)
         answer = raw.from_response(outputs, meta["parameters"]) if processed else outputs
         done = time.perf_counter()
         round_trip = (received - encoded) * 1000
@@ -229,22 +230,24 @@ class CloudRoute:
             "decode": (done - received) * 1000,
             "total_cloud": (done - start) * 1000,
         }
-        timing = _SERVER_TIMING.search(response.headers.get("server-timing", ""))
+        timing = _SERVER_TIMING.search(server_timing) if server_timing else None
         if timing:
             timings["server"] = float(timing.group(1))
             timings["network"] = max(0.0, round_trip - timings["server"])
         return answer, timings
 
-    def _outputs(self, response: httpx.Response) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        """The outputs of a 2xx inference answer. Whatever the codec refuses in it is the endpoint's fault, not the
-        caller's: the codec speaks of a bad *request* (MalformedRequest), which here would blame the wrong side."""
+    def _outputs(self, response: httpx.Response) -> tuple[dict[str, np.ndarray], dict[str, Any], str | None]:
+        """The outputs of a 2xx inference answer, and its Server-Timing header. Whatever the codec refuses in it is
+        the endpoint's fault, not the caller's: the codec speaks of a bad *request* (MalformedRequest), which here
+        would blame the wrong side."""
+        framing, server_timing = _framing(response)
         try:
-            outputs, meta = decode_response(response.content, _framing(response), status=response.status_code)
+            outputs, meta = decode_response(response.content, framing, status=response.status_code)
         except AiaasError as exc:
             raise self.bad(response, f"its body is not an inference response: {exc.message}") from exc
         if not isinstance(meta["parameters"], dict):
             raise self.bad(response, "its 'parameters' is not an object")
-        return outputs, meta
+        return outputs, meta, server_timing
 
     def _with_retries(
         self,
@@ -357,8 +360,14 @@ class CloudRoute:
         timeout: Any = httpx.USE_CLIENT_DEFAULT
         if remaining < self.config.timeout_s * 0.99:  # a shorter budget than the client's default: enforce it
             timeout = httpx.Timeout(remaining, connect=min(remaining, self.config.connect_timeout_s))
+        url = self._urls.get(path)
+        if url is None:  # as httpx merges a path with base_url (which it keeps ending in '/'), once per path
+            base = self._http.base_url
+            url = base.copy_with(raw_path=base.raw_path + httpx.URL(path).raw_path.lstrip(b"/"))
+            if len(self._urls) < 1024:
+                self._urls[path] = url
         try:
-            return self._http.request(method, path, content=body or None, headers=headers, timeout=timeout)
+            return self._http.request(method, url, content=body or None, headers=headers, timeout=timeout)
         except httpx.TimeoutException as exc:
             if isinstance(exc, httpx.ConnectTimeout):
                 raise CloudUnavailable(f"connecting to {self.base_url} timed out") from exc
@@ -370,12 +379,19 @@ class CloudRoute:
         self._http.close()
 
 
-def _framing(response: httpx.Response) -> dict[str, str]:
-    """The headers the codec reads (content type, Inference-Header-Content-Length), as a plain dict: the codec's
-    lookup of a header that is absent would otherwise walk and decode every header of httpx's case-insensitive
-    mapping."""
-    headers = response.headers
-    return {name: value for name in _FRAMING_HEADERS if (value := headers.get(name)) is not None}
+def _framing(response: httpx.Response) -> tuple[dict[str, str], str | None]:
+    """The headers the codec reads (content type, Inference-Header-Content-Length) as a plain dict, and the
+    Server-Timing header, from one pass over the raw header list: httpx's case-insensitive lookup walks and decodes
+    every header for each name asked (three per call here)."""
+    framing: dict[str, str] = {}
+    timing: list[str] = []
+    for key, value in response.headers.raw:
+        name = key.lower()
+        if name in _FRAMING_HEADERS:
+            framing[_FRAMING_HEADERS[name]] = value.decode("latin-1")
+        elif name == b"server-timing":
+            timing.append(value.decode("latin-1"))
+    return framing, ", ".join(timing) if timing else None
 
 
 def _error_code(response: httpx.Response) -> object:

@@ -28,6 +28,7 @@ from sdk.errors import AiaasError, MalformedRequest, PayloadTooLarge, error_for_
 from sdk.protocol import jsonio
 from sdk.protocol.datatypes import numpy_dtype, oip_datatype
 from sdk.protocol.framing import JSON_HEADER_SIZE, join_message, split_message
+from sdk.protocol.plain import plain_outputs
 from sdk.protocol.tensors import (
     as_shape,
     binary_size,
@@ -215,9 +216,13 @@ def decode_response(
         raise error_for_status(status, f"HTTP {status}")
     if not isinstance(document, dict) or not isinstance(document.get("outputs"), list):
         raise MalformedRequest("response is not an inference response: it has no 'outputs' list")
-    arrays, output_parameters = _decode_tensors(
-        document["outputs"], binary, role="output", booleans=_mentions_booleans(body)
-    )
+    fast = plain_outputs(document["outputs"], binary, booleans=lambda: _mentions_booleans(body))
+    if fast is not None:
+        arrays, output_parameters = fast
+    else:
+        arrays, output_parameters = _decode_tensors(
+            document["outputs"], binary, role="output", booleans=_mentions_booleans(body)
+        )
     meta = {
         "model_name": document.get("model_name"),
         "model_version": document.get("model_version"),

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import struct
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -30,6 +31,7 @@ MAX_RANK = 32
 # "array is too big", which a shape such as [0, 2**63 - 1] would otherwise reach with no element at all.
 HARD_MAX_ELEMENTS = 1 << 40
 _BYTES_PREFIX = 4  # each binary BYTES element starts with its length, 4 bytes little-endian
+_BIG_ENDIAN = sys.byteorder == "big"
 
 
 def element_count(tensor: str, shape: Any, limit: int | None = None) -> tuple[tuple[int, ...], int]:
@@ -230,12 +232,14 @@ def to_binary(array: np.ndarray) -> bytes:
             parts.append(struct.pack("<I", len(item)))
             parts.append(item)
         return b"".join(parts)
-    little = array.astype(array.dtype.newbyteorder("<"), copy=False)
-    return np.ascontiguousarray(little).tobytes()
+    order = array.dtype.byteorder
+    if order == ">" or (order == "=" and _BIG_ENDIAN):
+        array = array.astype(array.dtype.newbyteorder("<"))
+    return array.tobytes()  # row-major whatever the array's layout
 
 
 def as_shape(array: np.ndarray) -> list[int]:
-    return [int(d) for d in array.shape]
+    return list(array.shape)  # numpy's shape holds Python ints
 
 
 def split_binary(names: Sequence[str], sizes: Sequence[int], blob: memoryview) -> list[memoryview]:
