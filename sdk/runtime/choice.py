@@ -7,9 +7,12 @@ OpenVINO), whose engine is installed; with a precision pinned, that precision's 
 the CPU: on AMD Zen 4 with avx512_vnni OpenVINO's int8 ran MiniLM 1x128 in 6.3 ms vs 10.3 ms (FACTS.md); on an
 AVX2-only EPYC 30 ms vs 15 ms the other way round (benchmarks/compile_speed.py). So it is measured, never assumed:
 
-- ``server`` (long-lived): per-call time decides. The candidates are timed on a probe input once per device, taking
+- ``server`` (long-lived): per-call time decides. The candidates are timed on probe inputs once per device, taking
   turns call by call; the fastest is kept (by a clear margin) and the measurement cached per (artifacts, engine
-  versions, CPU, threads), with each candidate's load time.
+  versions, CPU, threads, probes), with each candidate's load time. A model with a sequence dimension is probed at
+  a real sentence's length (16 tokens) and at 128, and ranked by the geometric mean of the two: OpenVINO's int8
+  won MiniLM at 1x128 by 13% but lost real 13-24 token sentences by 2x to ONNX Runtime (benchmarks/int8_ceiling.py),
+  so a probe at 128 alone chose the slower engine for what clients send.
 - ``oneshot`` (a CLI call) and ``function`` (a serverless init): every start pays the load (OpenVINO compiles: ~1 s
   cold for MiniLM here, ~0.1 s from its compiled-model cache), so a candidate costs import + load + expected calls x
   per-call time (1 call, 100 calls). They never measure (that loads every candidate: the very cost to avoid); they
@@ -40,6 +43,7 @@ from sdk.runtime.providers import CPU, cuda_likely
 from sdk.settings import xdg_cache_home
 
 PROBE_LENGTH = 128  # non-batch dynamic dimensions in the probe input (MiniLM: a 128-token sentence)
+SHORT_PROBE_LENGTH = 16  # and a real sentence's length (MiniLM's held-out sentences: 13-24 tokens)
 PROBE_RUNS = 10
 MARGIN = 0.05  # leave the first-ranked candidate only for a clear win
 CACHE_FILE = "backend-choice.json"
@@ -215,8 +219,8 @@ def fastest(timings: Mapping[str, float], *, margin: float = MARGIN) -> str:
     return best if timings[best] < timings[first] * (1 - margin) else first
 
 
-def probe_feeds(inputs: Sequence[TensorSpec]) -> dict[str, np.ndarray]:
-    """A representative input: batch 1, other dynamic dimensions ``PROBE_LENGTH`` (within ``max_shape``); integer
+def probe_feeds(inputs: Sequence[TensorSpec], length: int = PROBE_LENGTH) -> dict[str, np.ndarray]:
+    """A representative input: batch 1, other dynamic dimensions ``length`` (within ``max_shape``); integer
     inputs zero (a valid id, the padding token for text), float inputs a fixed random draw (zeros hit fast paths)."""
     rng = np.random.default_rng(0)
     feeds = {}
@@ -230,13 +234,42 @@ def probe_feeds(inputs: Sequence[TensorSpec]) -> dict[str, np.ndarray]:
             elif name == "batch" or (axis == 0 and name is None):
                 shape.append(1)
             else:
-                shape.append(PROBE_LENGTH if limit == -1 else min(PROBE_LENGTH, limit))
+                shape.append(length if limit == -1 else min(length, limit))
         dtype = np.dtype(spec.dtype)
         if dtype.kind == "f":
             feeds[spec.name] = rng.standard_normal(shape).astype(dtype)
         else:
             feeds[spec.name] = np.zeros(shape, dtype=dtype)
     return feeds
+
+
+def probe_set(inputs: Sequence[TensorSpec]) -> list[dict[str, np.ndarray]]:
+    """The probe inputs: at ``SHORT_PROBE_LENGTH`` and ``PROBE_LENGTH`` when the model has a dynamic dimension
+    besides the batch (text: engines rank differently on short and long sequences), else the one probe."""
+    probes = [probe_feeds(inputs, SHORT_PROBE_LENGTH), probe_feeds(inputs, PROBE_LENGTH)]
+    shapes = [tuple(tuple(v.shape) for v in p.values()) for p in probes]
+    return probes if shapes[0] != shapes[1] else probes[1:]
+
+
+def probe_label(probes: Sequence[Mapping[str, np.ndarray]]) -> str:
+    """How the probes are named in the record, e.g. ``1x16+1x128``."""
+    return "+".join("x".join(str(d) for d in next(iter(p.values())).shape) for p in probes if p)
+
+
+def combine(per_probe: Sequence[Mapping[str, float]]) -> dict[str, float]:
+    """Each candidate's geometric mean over the probes' medians: a ranking by the mean of its speed ratios, so
+    neither the long probe's larger milliseconds nor the short one's dominate."""
+    files = list(per_probe[0])
+    return {f: float(np.exp(np.mean([np.log(max(t[f], 1e-6)) for t in per_probe]))) for f in files}
+
+
+def time_probes(
+    runs: Mapping[str, Callable[[Mapping[str, np.ndarray]], Any]],
+    probes: Sequence[Mapping[str, np.ndarray]],
+    rounds: int,
+) -> dict[str, float]:
+    """``time_calls`` on each probe, combined (``combine``)."""
+    return combine([time_calls(runs, feeds, rounds) for feeds in probes])
 
 
 def time_calls(
@@ -266,7 +299,8 @@ def device_signature() -> str:
 
 def cache_key(artifacts: Sequence[ArtifactFile], versions: Mapping[str, str], config: RuntimeConfig) -> str:
     items = sorted(f"{a.sha256}:{engine_of(a)}:{versions.get(engine_of(a), '')}" for a in artifacts)
-    text = "|".join([*items, device_signature(), f"threads={config.threads}", f"spin={config.allow_spinning}"])
+    probes = f"probes={SHORT_PROBE_LENGTH}+{PROBE_LENGTH}"  # a measurement made on other probes is not reused
+    text = "|".join([*items, device_signature(), f"threads={config.threads}", f"spin={config.allow_spinning}", probes])
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -329,4 +363,6 @@ def describe(entry: Mapping[str, Any], *, cached: bool) -> str:
     timings = entry.get("timings_ms", {})
     listed = ", ".join(f"{file} {ms:.2f} ms" for file, ms in timings.items())
     when = "measured earlier on this device" if cached else "measured now on this device"
-    return f"{entry['file']} chosen by speed ({when}, {entry.get('probe', '?')} probe, median): {listed}"
+    probe = str(entry.get("probe", "?"))
+    how = "geometric mean of the probes' medians" if "+" in probe else "median"
+    return f"{entry['file']} chosen by speed ({when}, {probe} probe, {how}): {listed}"

@@ -208,12 +208,13 @@ def _measure(
     if len(backends) == 1:
         ((file, backend),) = backends.items()
         return backend, candidates[file], Chosen((*options.notes, *skipped))
-    timings = choice.time_calls({file: b.run for file, b in backends.items()}, feeds, choice.PROBE_RUNS)
+    probes = [InputValidator(manifest.inputs)(p) for p in choice.probe_set(manifest.inputs)]
+    timings = choice.time_probes({file: b.run for file, b in backends.items()}, probes, choice.PROBE_RUNS)
     winner = choice.fastest(timings)
     for file, backend in backends.items():
         if file != winner:
             backend.close()
-    probe = "x".join(str(d) for d in next(iter(feeds.values())).shape)
+    probe = choice.probe_label(probes)
     entry = {
         "file": winner,
         "timings_ms": timings,

@@ -80,7 +80,7 @@ def test_int8_load_measures_both_engines_and_keeps_the_faster(artifact: Path) ->
 
     model = load(artifact, precision="int8")
     made = model.info.extra["backend_choice"]
-    assert set(made["timings_ms"]) == {"model.int8.onnx", "model.int8.openvino.onnx"} and made["probe"] == "1x128"
+    assert set(made["timings_ms"]) == {"model.int8.onnx", "model.int8.openvino.onnx"} and made["probe"] == "1x16+1x128"
     assert model.info.artifact == choice.fastest(made["timings_ms"])
 
 

@@ -1,0 +1,113 @@
+"""OpenVINO's static-shape copies of hot input shapes (#20 item 5): a shape the dynamic model answered often enough
+gets a copy compiled for exactly that shape in the background, which then answers it, as the dynamic model would.
+Real OpenVINO on the shipped digits CNN (its batch dimension is dynamic); nothing here times anything."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pytest
+
+from sdk import RuntimeConfig
+from sdk.errors import InvalidInput
+from sdk.runtime import choice
+
+if TYPE_CHECKING:
+    from sdk.runtime.openvino_backend import OpenVinoBackend, Specializer
+
+pytestmark = pytest.mark.skipif(not choice.installed("openvino"), reason='needs pip install "aiaas-sdk[openvino]"')
+
+
+def backend(folder: Path, after: int) -> OpenVinoBackend:
+    from sdk.runtime.openvino_backend import OpenVinoBackend
+
+    return OpenVinoBackend((folder / "model.onnx").read_bytes(), RuntimeConfig(warmup_runs=0), specialize_after=after)
+
+
+def copies(model: OpenVinoBackend) -> Specializer:
+    assert model.specializer is not None
+    return model.specializer
+
+
+def images(split, rows: int) -> dict[str, np.ndarray]:
+    return {"image": np.ascontiguousarray(split.x_test[:rows])}
+
+
+def test_a_hot_shape_gets_a_static_copy_that_answers_like_the_dynamic_model(digits_artifact: Path, digits_split):
+    from sdk.runtime.openvino_backend import shape_of
+
+    model = backend(digits_artifact, after=3)
+    feeds = images(digits_split, 4)
+    dynamic = [model.run(feeds) for _ in range(3)]
+    copies(model).wait(60)
+    assert copies(model).shapes == (shape_of(feeds),)
+    assert copies(model).ready(shape_of(feeds)) is not None
+    static = model.run(feeds)
+    np.testing.assert_allclose(static["logits"], dynamic[0]["logits"], rtol=1e-4, atol=1e-4)
+    # Another batch size has no copy: the dynamic model answers it.
+    other = images(digits_split, 5)
+    assert copies(model).ready(shape_of(other)) is None
+    assert model.run(other)["logits"].shape == (5, 10)
+    model.close()
+
+
+def test_a_shape_below_the_threshold_compiles_nothing(digits_artifact: Path, digits_split):
+    model = backend(digits_artifact, after=5)
+    for _ in range(4):
+        model.run(images(digits_split, 3))
+    copies(model).wait(60)
+    assert copies(model).shapes == ()
+
+
+def test_static_copies_are_bounded_per_model(digits_artifact: Path, digits_split, monkeypatch):
+    from sdk.runtime import openvino_backend
+
+    monkeypatch.setattr(openvino_backend, "MAX_SPECIALIZED", 2)
+    model = backend(digits_artifact, after=1)
+    for rows in (1, 2, 3, 4):
+        model.run(images(digits_split, rows))
+    copies(model).wait(60)
+    assert len(copies(model).shapes) == 2
+    assert model.run(images(digits_split, 4))["logits"].shape == (4, 10)  # the dynamic model still answers it
+
+
+def test_a_rejected_shape_is_never_counted_or_compiled(digits_artifact: Path, digits_split):
+    model = backend(digits_artifact, after=1)
+    bad = {"image": np.zeros((2, 1, 5, 5), dtype=np.float32)}
+    for _ in range(3):
+        with pytest.raises(InvalidInput):
+            model.run(bad)
+    copies(model).wait(60)
+    assert copies(model).shapes == () and copies(model).failures == []
+
+
+def test_specialization_off_keeps_one_dynamic_model(digits_artifact: Path, digits_split):
+    model = backend(digits_artifact, after=0)
+    assert model.specializer is None
+    assert model.run(images(digits_split, 2))["logits"].shape == (2, 10)
+
+
+@pytest.mark.parametrize("usage", ["oneshot", "function"])
+def test_a_short_lived_process_never_compiles_static_copies(digits_artifact: Path, usage: str):
+    from sdk.runtime.openvino_backend import OpenVinoBackend
+
+    config = RuntimeConfig(warmup_runs=0, usage=usage)
+    model = OpenVinoBackend((digits_artifact / "model.onnx").read_bytes(), config)
+    assert model.specializer is None
+
+
+def test_a_server_process_compiles_static_copies_by_default(digits_artifact: Path):
+    from sdk.runtime.openvino_backend import SPECIALIZE_AFTER, OpenVinoBackend
+
+    model = OpenVinoBackend((digits_artifact / "model.onnx").read_bytes(), RuntimeConfig(usage="server"))
+    assert copies(model).after == SPECIALIZE_AFTER
+
+
+def test_the_engine_choice_probe_never_triggers_a_static_compile():
+    """A server's first load times each candidate on the probe: a compile started meanwhile would skew that."""
+    from sdk.runtime.openvino_backend import SPECIALIZE_AFTER
+
+    probe_calls = 1 + 2 + choice.PROBE_RUNS + 1  # the check run, time_calls' warm-up, its rounds, the load's warm-up
+    assert probe_calls < SPECIALIZE_AFTER
