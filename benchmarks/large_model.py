@@ -3,6 +3,7 @@ of an artifact whose weights are ONNX external data shards: mapped, hashed in pl
 are), same run, each load in a fresh process.
 
     .venv/bin/python benchmarks/large_model.py [--mb 300] [--shard-mb 64] [--repeats 3]
+    .venv/bin/python benchmarks/large_model.py --scale-test FOLDER [--compile] [--repeats 2]
 
 The model is synthetic (quality is not the point): a chain of MatMul -> Tanh layers whose fp32 weights add up to
 ``--mb`` megabytes, built with ``onnx.helper`` from a fixed seed. Both paths load the same weights: one file
@@ -12,6 +13,13 @@ fresh processes): load time (verify + session + first answer), peak resident mem
 end (anonymous vs file-backed pages), and the per-call time at batch 1 and 32 afterwards. The runtime's baseline is
 a fresh process that imports ONNX Runtime and ``sdk`` and loads the digits CNN. Target: mapped peak <= 1.15 x
 weight bytes + baseline. Files go to a temp dir in the page cache (a first untimed round warms it for every path).
+
+``--scale-test FOLDER``: the same comparison on the 2.45 GB scale-test artifact (models/scale_test) at FOLDER,
+compiled first by `sdk compile scale-test` with ``--compile`` (its wall time and peak RSS reported against the
+weight bytes and the recipe's own build step). Past 2 GB no single protobuf holds the model, so the naive path is
+ONNX Runtime given the graph's path, reading the external data itself (into its own memory), after the files are
+read once and hashed; the mapped path is ``sdk.load``. Bytes per resume of a killed pull come from the large tier
+(``pytest -m large``, its ``figures.json``).
 """
 
 from __future__ import annotations
@@ -104,6 +112,106 @@ print(json.dumps(memory()))
 )
 
 
+NAIVE_EXTERNAL = (
+    _MEMORY
+    + """
+import hashlib, json, sys, time
+from pathlib import Path
+import numpy as np
+start = time.perf_counter()
+import onnxruntime as ort
+from sdk.artifacts import read_manifest
+from sdk.runtime.config import RuntimeConfig
+from sdk.runtime.onnx_backend import session_options
+folder = Path(sys.argv[1])
+artifact = read_manifest(folder).artifact(precision='fp32')
+for f in (artifact.file, *[d.file for d in artifact.external]):
+    digest = hashlib.sha256()
+    with open(folder / f, 'rb') as stream:
+        while block := stream.read(1 << 24):
+            digest.update(block)
+options = session_options(ort, RuntimeConfig())
+session = ort.InferenceSession(str(folder / artifact.file), options, providers=['CPUExecutionProvider'])
+FEEDS = {'input_ids': np.array([[101, 200, 201, 102]]), 'attention_mask': np.ones((1, 4), np.int64)}
+session.run(None, FEEDS)
+elapsed = time.perf_counter() - start
+print(json.dumps({'load_s': elapsed, **memory()}))
+"""
+)
+
+MAPPED_EXTERNAL = (
+    _MEMORY
+    + """
+import json, sys, time
+import numpy as np
+start = time.perf_counter()
+import sdk
+from sdk.runtime.config import RuntimeConfig
+model = sdk.load(sys.argv[1], precision='fp32', config=RuntimeConfig(warmup_runs=0))
+model({'input_ids': np.array([[101, 200, 201, 102]]), 'attention_mask': np.ones((1, 4), np.int64)})
+elapsed = time.perf_counter() - start
+print(json.dumps({'load_s': elapsed, **memory()}))
+"""
+)
+
+
+def scale_test(folder: Path, *, compile_first: bool, repeats: int) -> None:
+    """Compile (optionally) and load the scale-test artifact, naive vs mapped, interleaved with the baseline."""
+    import resource
+    import time
+
+    if compile_first:
+        start = time.perf_counter()
+        out = subprocess.run(
+            [
+                str(Path(sys.executable).with_name("sdk")),
+                "compile",
+                "scale-test",
+                "--out",
+                str(folder),
+                "--precision",
+                "fp32,int8",
+            ],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        seconds = time.perf_counter() - start
+        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+        steps = [line for line in out.stdout.splitlines() if line.startswith(("✓", "note"))]
+        print(f"compile (fp32 + int8): {seconds:.1f} s wall, peak RSS {peak / 1e9:.2f} GB; its steps (the first, the")
+        print("recipe building the source model, is the baseline every compile pays):\n  " + "\n  ".join(steps))
+    from sdk.artifacts import read_manifest
+
+    artifact = read_manifest(folder).artifact(precision="fp32")
+    weights = sum(d.bytes for d in artifact.external)
+    print(f"scale-test weights: {weights / 1e9:.2f} GB in {len(artifact.external)} shards")
+    if compile_first:
+        print(f"compile peak RSS / weight bytes: {peak / weights:.2f}")
+    rows: dict[str, list[dict[str, float]]] = {"baseline": [], "naive (ORT reads)": [], "mapped": []}
+    for _ in range(repeats):  # interleaved, so machine noise hits every path alike
+        rows["baseline"].append(child(BASELINE))
+        rows["naive (ORT reads)"].append(child(NAIVE_EXTERNAL, str(folder)))
+        rows["mapped"].append(child(MAPPED_EXTERNAL, str(folder)))
+    baseline = statistics.median(r["VmHWM"] for r in rows["baseline"])
+    print(f"runtime baseline peak {baseline / 1e6:.1f} MB; load = verify + session + first answer, median of {repeats}")
+    print(f"{'path':18} {'load s':>8} {'peak MB':>9} {'x weights (minus baseline)':>27} {'anon MB':>8} {'file MB':>8}")
+    for name in ("naive (ORT reads)", "mapped"):
+        r = rows[name]
+        peak_rss = statistics.median(x["VmHWM"] for x in r)
+        print(
+            f"{name:18} {statistics.median(x['load_s'] for x in r):8.2f} {peak_rss / 1e6:9.1f} "
+            f"{(peak_rss - baseline) / weights:27.2f} {statistics.median(x['RssAnon'] for x in r) / 1e6:8.1f} "
+            f"{statistics.median(x['RssFile'] for x in r) / 1e6:8.1f}"
+        )
+    naive = statistics.median(x["load_s"] for x in rows["naive (ORT reads)"])
+    mapped = statistics.median(x["load_s"] for x in rows["mapped"])
+    peak_rss = statistics.median(x["VmHWM"] for x in rows["mapped"])
+    print(f"mapped/naive load time {mapped / naive:.2f}x; target peak <= 1.15 x weights + baseline: ", end="")
+    print("met" if peak_rss <= 1.15 * weights + baseline else "MISSED")
+
+
 def synthetic_model(megabytes: int, seed: int = 0) -> bytes:
     from onnx import TensorProto, helper, numpy_helper
 
@@ -175,7 +283,12 @@ def main() -> None:
     parser.add_argument("--mb", type=int, default=300, help="megabytes of fp32 weights")
     parser.add_argument("--shard-mb", type=int, default=64, help="largest shard, MiB")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--scale-test", type=Path, default=None, help="the scale-test artifact folder")
+    parser.add_argument("--compile", action="store_true", help="with --scale-test: compile it first, measured")
     args = parser.parse_args()
+    if args.scale_test is not None:
+        scale_test(args.scale_test, compile_first=args.compile, repeats=args.repeats)
+        return
     with tempfile.TemporaryDirectory(prefix="aiaas-large-") as tmp:
         root = Path(tmp)
         model = synthetic_model(args.mb)

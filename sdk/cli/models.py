@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
 from dataclasses import asdict
 from pathlib import Path
@@ -238,12 +239,16 @@ def pull_model(
             hint="set AIAAS_STORE to a local folder (or unset it for ~/.cache/aiaas/models)",
         )
     source = S3Store(remote, client=s3_client()) if remote is not None else _remote_store(env)
-    result = pull(
-        ref,
-        source=source,
-        local=LocalStore(StoreConfig.from_env().root),
-        progress=None if as_json else ConsoleTransfer("pulling"),
-    )
+    local = LocalStore(StoreConfig.from_env().root)
+    try:
+        result = pull(ref, source=source, local=local, progress=None if as_json else ConsoleTransfer("pulling"))
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+            raise
+        raise ConfigError(
+            f"the disk filled while pulling {ref} into {local.label} ({exc.strerror}); nothing partial is loadable",
+            hint="free space there (or set AIAAS_STORE to a larger disk) and pull again: what landed resumes",
+        ) from exc
     if as_json:
         console.print_json(json.dumps({**asdict(result), "path": str(result.path), "source": source.uri}))
         return

@@ -11,12 +11,14 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import shutil
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sdk.compile.external import ExternalDataConfig, LargeModel, OnnxModel, shard_onnx_file, work_folder
 from sdk.compile.extras import require
 from sdk.compile.recipe import TransformerFusion
 from sdk.extras import OPENVINO
@@ -40,9 +42,10 @@ def _quiet_ort_tools() -> Iterator[None]:
         root.setLevel(level)
 
 
-def op_types(model: bytes) -> set[str]:
+def op_types(model: OnnxModel) -> set[str]:
     onnx = import_onnx()
-    return {node.op_type for node in onnx.load_from_string(model).graph.node}
+    graph = model.graph if isinstance(model, LargeModel) else model
+    return {node.op_type for node in onnx.load_from_string(graph).graph.node}
 
 
 def fuse_transformer(model: bytes, fusion: TransformerFusion) -> tuple[bytes, dict[str, int]]:
@@ -80,7 +83,7 @@ def to_fp16(model: bytes) -> bytes:
     return converted.SerializeToString()
 
 
-def int8_refusal(model: bytes) -> str | None:
+def int8_refusal(model: OnnxModel) -> str | None:
     """Why int8 is refused by policy for this graph, or None when it may be quantized."""
     convs = sorted(op_types(model) & CONV_OPS)
     if convs:
@@ -111,12 +114,23 @@ INT8_SCHEMES: tuple[Int8Scheme, ...] = (
 DEFAULT_OPS = ("MatMul", "Attention", "LSTM", "Gemm")
 
 
-def quantize_int8(model: bytes, scheme: Int8Scheme, *, op_types_to_quantize: Sequence[str] | None = None) -> bytes:
-    """Dynamic int8 (weights int8, activations quantized at run time) with ORT's quantizer; never convolutions."""
+def quantize_int8(
+    model: OnnxModel,
+    scheme: Int8Scheme,
+    *,
+    op_types_to_quantize: Sequence[str] | None = None,
+    external_data: ExternalDataConfig | None = None,
+) -> OnnxModel:
+    """Dynamic int8 (weights int8, activations quantized at run time) with ORT's quantizer; never convolutions.
+
+    A ``LargeModel`` is quantized from its shards with the output written as external data; the result is bytes
+    when it fits under ``external_data.threshold``, else a ``LargeModel`` again."""
     onnx = import_onnx()
-    graph = onnx.load_from_string(model)
+    graph = onnx.load_from_string(model.graph if isinstance(model, LargeModel) else model)
     names = [node.name for node in graph.graph.node if node.op_type not in CONV_OPS]
     ops = list(op_types_to_quantize or DEFAULT_OPS)
+    if isinstance(model, LargeModel):
+        return _quantize_large(model, names, scheme, ops, external_data or ExternalDataConfig.from_env())
     with tempfile.TemporaryDirectory() as tmp, _quiet_ort_tools():
         src, dst = Path(tmp) / "in.onnx", Path(tmp) / "out.onnx"
         src.write_bytes(model)
@@ -124,7 +138,34 @@ def quantize_int8(model: bytes, scheme: Int8Scheme, *, op_types_to_quantize: Seq
         return dst.read_bytes()
 
 
-def _quantize(src: Path, dst: Path, *, nodes: Sequence[str], per_channel: bool, ops: Sequence[str]) -> None:
+def _quantize_large(
+    model: LargeModel, nodes: Sequence[str], scheme: Int8Scheme, ops: Sequence[str], config: ExternalDataConfig
+) -> OnnxModel:
+    """The quantizer reads the shards where they lie (the graph's own external-data references) and writes its
+    output as external data; that output is then packed into shards or, when small enough, read back as bytes."""
+    onnx = import_onnx()
+    folder = work_folder()
+    large = False
+    try:
+        dst = folder / "quantized" / "model.onnx"
+        dst.parent.mkdir()
+        with _quiet_ort_tools():
+            _quantize(model.path, dst, nodes=nodes, per_channel=scheme.per_channel, ops=ops, external=True)
+        written = sum(p.stat().st_size for p in dst.parent.iterdir())
+        if written <= min(config.threshold, PROTOBUF_LIMIT):
+            return bytes(onnx.load_model(str(dst)).SerializeToString())
+        large = True
+        return shard_onnx_file(dst, folder, file="model.onnx", config=config)
+    finally:
+        shutil.rmtree(folder / "quantized" if large else folder, ignore_errors=True)
+
+
+PROTOBUF_LIMIT = (2 << 30) - 1  # ONNX's protobuf cannot serialize a model past 2 GB
+
+
+def _quantize(
+    src: Path, dst: Path, *, nodes: Sequence[str], per_channel: bool, ops: Sequence[str], external: bool = False
+) -> None:
     onnx = import_onnx()
     quantization = require("onnxruntime.quantization", purpose="int8 quantization")
 
@@ -137,6 +178,7 @@ def _quantize(src: Path, dst: Path, *, nodes: Sequence[str], per_channel: bool, 
         nodes_to_quantize=list(nodes),
         # Fused graphs hold contrib ops whose output types the quantizer cannot infer; they are float.
         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+        use_external_data_format=external,
     )
 
 

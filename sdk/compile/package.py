@@ -19,7 +19,7 @@ from sdk.artifacts.integrity import sha256_bytes
 from sdk.artifacts.manifest import ArtifactFile, DataFile, ExtraFile, Manifest, Source, TensorSpec, write_manifest
 from sdk.artifacts.processors_schema import ProcessorsSpec
 from sdk.artifacts.staging import swap_in
-from sdk.compile.external import ExternalDataConfig, externalize
+from sdk.compile.external import ExternalDataConfig, LargeModel, externalize, place
 from sdk.compile.gates import GateResult
 from sdk.errors import ParityFailure
 
@@ -68,7 +68,7 @@ class ArtifactWriter:
 
     def add_model(
         self,
-        data: bytes,
+        data: bytes | LargeModel,
         *,
         file: str,
         parity: GateResult,
@@ -85,7 +85,9 @@ class ArtifactWriter:
         if waiver is None:
             parity.raise_if_failed(file)
         shards: tuple[DataFile, ...] = ()
-        if kind == "onnx" and len(data) > self.external_data.threshold:  # a large model: graph + weight shards
+        if isinstance(data, LargeModel):  # already sharded on disk as it was gated: linked in, hashes kept
+            data, shards = place(data, self.folder, file)
+        elif kind == "onnx" and len(data) > self.external_data.threshold:  # a large model: graph + weight shards
             data, parts = externalize(data, file=file, config=self.external_data)
             shards = tuple(DataFile(file=n, sha256=h, bytes=b) for n, part in parts for h, b in [self._write(n, part)])
         sha256, size = self._write(file, data)

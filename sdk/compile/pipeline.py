@@ -13,6 +13,7 @@ previous folder as it was.
 from __future__ import annotations
 
 import dataclasses
+import gc
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +25,7 @@ from sdk.artifacts.cpu import this_cpu_record
 from sdk.artifacts.manifest import Manifest, Source
 from sdk.artifacts.processors_schema import ProcessorsSpec
 from sdk.compile import optimize
-from sdk.compile.external import ExternalDataConfig
+from sdk.compile.external import ExternalDataConfig, LargeModel, OnnxModel, model_nbytes, model_sha256
 from sdk.compile.gates import GateResult, QualityResult, check_quality
 from sdk.compile.package import ArtifactWriter, staged_folder
 from sdk.compile.parity import check_parity
@@ -41,7 +42,7 @@ FILES = {"fp32": "model.onnx", "fp16": "model.fp16.onnx", "int8": "model.int8.on
 @dataclass
 class Candidate:
     precision: str
-    model: bytes
+    model: OnnxModel  # bytes, or a LargeModel on disk (past the external-data threshold)
     gate: GateResult
     scores: Mapping[str, float]
     target: dict[str, Any] = field(default_factory=dict)
@@ -57,13 +58,14 @@ class Reference:
     ONNX exports, the source model's own outputs and task scores on the held-out inputs, and where progress goes."""
 
     source: CompileSource
-    fp32: bytes  # the (fused) export every reduced precision and engine starts from
-    plain: bytes  # unfused: what NNCF and OpenVINO read (they do not know ONNX Runtime's fused operators)
+    fp32: OnnxModel  # the (fused) export every reduced precision and engine starts from
+    plain: OnnxModel  # unfused: what NNCF and OpenVINO read (they do not know ONNX Runtime's fused operators)
     target: Mapping[str, Any]  # the fp32 artifact's target settings, which derived artifacts extend
     outputs: Mapping[str, np.ndarray]
     scores: Mapping[str, float]
     name: str  # how gate results name the source, e.g. "pytorch 2.13.0 fp32"
     progress: Progress
+    external_data: ExternalDataConfig | None = None
 
 
 @dataclass
@@ -109,16 +111,18 @@ def compile_source(
     processors = _processor_gate(source, progress, allow_degraded)
     with progress.step(f"export {source.name} ({source.framework}) to ONNX, opset {DEFAULT_OPSET}") as step:
         fp32 = source.export()
-        step.detail = f"{len(fp32) / 1e6:.1f} MB"
+        step.detail = fp32.describe() if isinstance(fp32, LargeModel) else f"{model_nbytes(fp32) / 1e6:.1f} MB"
     plain = fp32  # kept unfused for NNCF and OpenVINO
     target: dict[str, Any] = {"runtime": "onnxruntime", "opset": DEFAULT_OPSET, "device": "cpu"}
-    if source.transformer is not None:
+    if source.transformer is not None and isinstance(fp32, bytes):
         with progress.step("fuse attention, LayerNorm and GELU (ONNX Runtime transformer optimizer)") as step:
             fp32, fused = optimize.fuse_transformer(fp32, source.transformer)
             step.detail = ", ".join(f"{k} x{v}" for k, v in fused.items()) or "nothing fused"
         if not any(k in fused for k in ("Attention", "MultiHeadAttention")):
             progress.note("attention was not fused: the graph runs unfused (slower, still exact)")
         target["fused"] = sorted(fused)
+    elif source.transformer is not None:
+        progress.note("fusion skipped: ONNX Runtime's transformer optimizer loads the whole model into one protobuf")
     with progress.step(f"run the source model on {samples} held-out samples") as step:
         reference = source.run(inputs)
         source_scores = _score(source, reference)
@@ -137,6 +141,9 @@ def compile_source(
         scores = _score(source, got)
         candidates.append(Candidate("fp32", fp32, parity, scores, dict(target)))
         step.detail = parity.summary()
+    if isinstance(fp32, LargeModel) and source.release is not None:
+        source.release()  # its outputs are taken; its weights would sit beside the quantizer's copy
+        gc.collect()
     against = Reference(
         source=source,
         fp32=fp32,
@@ -146,12 +153,15 @@ def compile_source(
         scores=source_scores,
         name=ref_name,
         progress=progress,
+        external_data=external_data,
     )
     for precision in wanted[1:]:
         candidate = _reduced(against, precision)
         if candidate is not None:
             candidates.append(candidate)
-    if "int8" in wanted and source.calibration:
+    if "int8" in wanted and source.calibration and isinstance(fp32, LargeModel):
+        progress.note("static int8 for OpenVINO not built: NNCF loads the whole model into one protobuf")
+    elif "int8" in wanted and source.calibration:
         static = _static_int8(against)
         if static is not None:
             candidates.append(static)
@@ -214,12 +224,20 @@ def _reduced(against: Reference, precision: str) -> Candidate | None:
             progress.note(refusal)
             return None
         attempts: list[tuple[str, optimize.Int8Scheme | None]] = [(s.name, s) for s in optimize.INT8_SCHEMES]
+    elif isinstance(fp32, LargeModel):
+        progress.note("fp16 not built: converting a model past the external-data threshold is not supported yet")
+        return None
     else:
         attempts = [("fp16", None)]
     candidate: Candidate | None = None
     for label, scheme in attempts:
         with progress.step(f"{precision}: {label}, then the quality gate ({source.quality.describe()})") as step:
-            model = optimize.quantize_int8(fp32, scheme) if scheme is not None else optimize.to_fp16(fp32)
+            model: OnnxModel
+            if scheme is not None:
+                model = optimize.quantize_int8(fp32, scheme, external_data=against.external_data)
+            else:
+                assert isinstance(fp32, bytes)
+                model = optimize.to_fp16(fp32)
             got = run_onnx(model, source.evaluation.inputs)
             gate, scores = _quality_gate(against, got)
             step.detail = ("pass: " if gate.passed else "FAIL: ") + gate.summary()
@@ -260,6 +278,7 @@ def _static_int8(against: Reference) -> Candidate | None:
         return None
     count = len(source.calibration)
     with progress.step(f"int8: static Q/DQ (NNCF, {count} calibration inputs) for OpenVINO, then the gate") as step:
+        assert isinstance(against.plain, bytes)  # large models skip static int8
         model = optimize.quantize_static_int8(
             against.plain, source.calibration, transformer=source.transformer is not None
         )
@@ -297,15 +316,16 @@ def _engines(against: Reference, wanted: Sequence[str]) -> list[Candidate]:
         return []
     import tensorrt as trt  # present: unavailable_reason said so
 
-    from sdk.artifacts.integrity import sha256_bytes
-
+    if isinstance(fp32, LargeModel):
+        progress.note("--tensorrt: engines from external-data models are not built yet; the ONNX artifacts stand")
+        return []
     cc = trt_support.gpu_compute_capability() or "unknown"
     built: list[Candidate] = []
     for precision in wanted:
         if precision == "int8":
             progress.note("--tensorrt int8: needs a Q/DQ (statically quantized) ONNX; built fp32/fp16 engines only")
             continue
-        key = trt_support.EngineKey(sha256_bytes(fp32), cc, trt.__version__, precision)
+        key = trt_support.EngineKey(model_sha256(fp32), cc, trt.__version__, precision)
         with progress.step(f"TensorRT {precision} engine for sm{cc}, then its gate") as step:
             engine = trt_support.build_engine(fp32, source.inputs, precision)
             got = trt_support.run_engine(engine, source.evaluation.inputs, source.output_names)

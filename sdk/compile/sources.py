@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from sdk.artifacts.manifest import NAME_PATTERN, TensorSpec
+from sdk.compile.external import OnnxModel
 from sdk.compile.extras import translating_imports
 from sdk.compile.recipe import (
     TRAINED_FILE,
@@ -45,7 +46,7 @@ class CompileSource(ModelSpec):
     framework_version: str
     recipe: str
     weights_sha256: str
-    export: Callable[[], bytes]
+    export: Callable[[], OnnxModel]
     run: Callable[[Arrays], dict[str, np.ndarray]]
     evaluation: Evaluation
     metrics: Mapping[str, float] = field(default_factory=dict)
@@ -54,12 +55,15 @@ class CompileSource(ModelSpec):
     calibration: Sequence[Arrays] = ()
     # Held-out raw inputs and the source's own preprocessing: what the processor gate checks ``processors`` against.
     raw_evaluation: RawEvaluation | None = None
+    # Frees the source model's weights once its outputs are taken (``run`` cannot be called after): a large compile
+    # calls it before quantizing, so the weights are not in memory twice.
+    release: Callable[[], None] | None = None
 
 
 def from_recipe(recipe: Recipe, trained: Trained, *, seed: int) -> CompileSource:
     """A recipe's trained model, with the recipe's held-out evaluation data and quality gate."""
     if recipe.framework == "pytorch":
-        from sdk.compile.torch_export import export_torch, import_torch, run_torch, weights_sha256
+        from sdk.compile.torch_export import export_torch, import_torch, release_torch, run_torch, weights_sha256
 
         torch = import_torch()
         version, sha = torch.__version__, weights_sha256(trained.model)
@@ -67,7 +71,7 @@ def from_recipe(recipe: Recipe, trained: Trained, *, seed: int) -> CompileSource
         # batch 1: the TorchScript exporter warns that an LSTM traced at another batch size may not generalise
         example = {k: v[:1] for k, v in evaluation.inputs.items()}
 
-        def export() -> bytes:
+        def export() -> OnnxModel:
             return export_torch(
                 trained.model, example, output_names=recipe.output_names, dynamic_axes=dynamic_axes(recipe)
             )
@@ -75,13 +79,16 @@ def from_recipe(recipe: Recipe, trained: Trained, *, seed: int) -> CompileSource
         def run(inputs: Arrays) -> dict[str, np.ndarray]:
             return run_torch(trained.model, inputs, recipe.output_names)
 
+        def release() -> None:
+            release_torch(trained.model)
+
     else:
         from sdk.compile.keras_export import export_keras, keras_version, keras_weights_sha256, run_keras
 
         version, sha = f"keras {keras_version()}", keras_weights_sha256(trained.model)
         evaluation = recipe.evaluation(seed)
 
-        def export() -> bytes:
+        def export() -> OnnxModel:
             return export_keras(trained.model, recipe.inputs, recipe.outputs)
 
         def run(inputs: Arrays) -> dict[str, np.ndarray]:
@@ -99,6 +106,7 @@ def from_recipe(recipe: Recipe, trained: Trained, *, seed: int) -> CompileSource
         files=dict(recipe.files()) if recipe.files else {},
         calibration=tuple(recipe.calibration()) if recipe.calibration else (),
         raw_evaluation=recipe.raw_evaluation(seed) if recipe.raw_evaluation else None,
+        release=release if recipe.framework == "pytorch" else None,
     )
 
 
@@ -223,7 +231,7 @@ def _generic(
     sha: str,
     inputs: tuple[TensorSpec, ...],
     outputs: tuple[TensorSpec, ...],
-    export: Callable[[], bytes],
+    export: Callable[[], OnnxModel],
     run: Callable[[Arrays], dict[str, np.ndarray]],
     evaluation: Arrays,
 ) -> CompileSource:

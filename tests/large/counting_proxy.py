@@ -1,0 +1,82 @@
+"""A counting HTTP proxy in front of the moto server: what the S3 endpoint really sent, per request.
+
+boto3 is pointed at the proxy (``AWS_ENDPOINT_URL``); each request is forwarded to moto as it came (Range headers
+included) and the response body streamed back while its bytes are counted. A client killed mid-body stops the
+stream: the count is what left the endpoint, as a real S3 would bill it.
+"""
+
+from __future__ import annotations
+
+import http.client
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "upgrade", "te", "trailer"}
+
+
+class Counter:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.get_bytes = 0  # response body bytes of GET requests (object downloads)
+        self.requests = 0
+
+    def add(self, method: str, nbytes: int) -> None:
+        with self._lock:
+            if method == "GET":
+                self.get_bytes += nbytes
+
+    def take(self) -> int:
+        """GET bytes since the last take."""
+        with self._lock:
+            value, self.get_bytes = self.get_bytes, 0
+            return value
+
+
+@contextmanager
+def counting_proxy(upstream: str) -> Iterator[tuple[str, Counter]]:
+    target = urlsplit(upstream)
+    counter = Counter()
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+        def _forward(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else None
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP}
+            conn = http.client.HTTPConnection(target.hostname or "127.0.0.1", target.port, timeout=120)
+            try:
+                conn.request(self.command, self.path, body=body, headers=headers)
+                response = conn.getresponse()
+                self.send_response(response.status)
+                for key, value in response.getheaders():
+                    if key.lower() not in HOP:
+                        self.send_header(key, value)
+                self.end_headers()
+                if self.command == "HEAD":
+                    return
+                while chunk := response.read(1 << 16):
+                    self.wfile.write(chunk)
+                    counter.add(self.command, len(chunk))
+            except (BrokenPipeError, ConnectionResetError):
+                self.close_connection = True
+            finally:
+                conn.close()
+
+        do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _forward
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", counter
+    finally:
+        server.shutdown()
+        server.server_close()
