@@ -15,6 +15,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from sdk.artifacts.chunks import add_chunk_index
 from sdk.artifacts.integrity import sha256_bytes
 from sdk.artifacts.manifest import ArtifactFile, DataFile, ExtraFile, Manifest, Source, TensorSpec, write_manifest
 from sdk.artifacts.processors_schema import ProcessorsSpec
@@ -22,6 +23,19 @@ from sdk.artifacts.staging import swap_in
 from sdk.compile.external import ExternalDataConfig, LargeModel, externalize, place
 from sdk.compile.gates import GateResult
 from sdk.errors import ParityFailure
+from sdk.settings import env, resolve
+
+MiB = 1 << 20
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ChunkIndexConfig:
+    """Which files of a compiled artifact get a chunk index (``sdk.artifacts.chunks``): an update that changes a few
+    tensors of a large file then moves only the chunks that changed. Small files travel whole."""
+
+    min_file: int = env(
+        "AIAAS_CHUNK_INDEX_MIN_BYTES", 8 * MiB, help="files of at least this many bytes get a chunk index (0: none)"
+    )
 
 
 class ArtifactWriter:
@@ -114,8 +128,13 @@ class ArtifactWriter:
         self._header["metrics"].update(metrics)
 
     def write(self) -> Manifest:
+        """The manifest, written last; then, when a file is large enough, the chunk index (listed in the manifest, so
+        its sha256 and a later signature cover it)."""
         manifest = Manifest(artifacts=tuple(self._artifacts), files=tuple(self._files), **self._header)
         write_manifest(self.folder, manifest)
+        min_file = resolve(ChunkIndexConfig).min_file
+        if min_file > 0 and any(size >= min_file for _, _, size in manifest.all_files()):
+            manifest = add_chunk_index(self.folder, min_file=min_file)
         return manifest
 
 

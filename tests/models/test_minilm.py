@@ -43,13 +43,25 @@ def test_manifest_ships_the_tokenizer_and_bounds_the_sequence(artifact: Path) ->
     from sdk.artifacts import read_manifest
 
     manifest = read_manifest(artifact)
-    assert [f.file for f in manifest.files] == ["tokenizer.json"]
+    assert [f.file for f in manifest.files] == ["tokenizer.json", "chunks.json"]
     assert manifest.inputs[0].dim_names == ("batch", "sequence") and manifest.inputs[0].max_shape == (-1, 512)
     tok = Tokenizer.from_file(str(artifact / "tokenizer.json"))
     assert len(tok.encode("a short sentence").ids) < 10  # no padding to 128 (the packaged file's default)
     parity = manifest.artifact(precision="int8").parity
     assert parity is not None and parity.metric == "mean_cosine" and parity.value >= 0.99
     assert "Attention" in manifest.artifact().target["fused"]
+
+
+def test_compile_indexes_the_large_files_in_chunks_and_leaves_the_tokenizer_whole(artifact: Path) -> None:
+    from sdk.artifacts import read_manifest
+    from sdk.artifacts.chunks import read_index
+
+    manifest = read_manifest(artifact)
+    index = read_index(artifact, manifest)
+    assert index is not None
+    large = {a.file for a in manifest.artifacts if a.bytes >= 8 << 20}
+    assert "model.onnx" in large and set(index.files) == large
+    assert "tokenizer.json" not in index.files
 
 
 def test_static_int8_for_openvino_passes_its_gate_as_openvino_runs_it(artifact: Path) -> None:
