@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+MINILM = "minilm-l6"  # the recipe text finetune trains (sdk.adaptation.finetune_text)
 BASE_DIGITS = (0, 1, 2, 3, 4)
 NEW_DIGITS = (5, 6, 7, 8, 9)
 
@@ -34,7 +35,7 @@ def build_minilm(out: Path) -> Path:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from sdk.compile import compile_source, from_recipe, load_recipe
 
-    recipe = load_recipe("minilm-l6", root=ROOT)
+    recipe = load_recipe(MINILM, root=ROOT)
     compile_source(from_recipe(recipe, recipe.train(), seed=0), out, precisions="fp32")
     return out
 
@@ -123,6 +124,7 @@ def build_digits_base(out: Path, *, steps: int, seed: int = 0) -> tuple[Path, fl
         output_names=("logits", "features"),
         dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}, "features": {0: "batch"}},
     )
+    assert isinstance(data, bytes)  # a 40k-parameter CNN: one file, never sharded
     out.mkdir(parents=True)
     (out / "model.onnx").write_bytes(data)
     write_manifest(

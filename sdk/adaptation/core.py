@@ -6,6 +6,9 @@ a forecasting base: ridge), its L2 strength chosen by k-fold cross-validation; t
 the base's files byte for byte and adds ``head.onnx``, parity-gated through ``sdk.load`` before it is written. No
 torch, no network: the examples never leave the device, and ``private=True`` makes every call to the new model stay
 on it too.
+
+Finetune mode (``mode="finetune"``, needs torch): the base's own weights are trained further on the examples and the
+result is exported through ``sdk compile``'s pipeline as one new artifact (``sdk.adaptation.finetune``).
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from sdk.compile.parity import ParityResult
 from sdk.errors import InvalidInput
 from sdk.extras import require
 
-MODES = ("head",)
+MODES = ("head", "finetune")
 
 
 @dataclass(frozen=True)
@@ -40,10 +43,16 @@ class AdaptResult:
     parity: ParityResult
     head_bytes: int
     base_bytes: int
+    mode: str = "head"
+    # Finetune mode: the finetuned encoder's mean cosine with the base on held-out general sentences (head mode
+    # leaves the base's encoder unchanged: None).
+    forgetting: float | None = None
+    notes: tuple[str, ...] = ()  # e.g. an int8 artifact a finetune left out, with its gate's numbers
 
     @property
     def delta_share(self) -> float:
-        """The head's bytes over the base's reused bytes: what a device or store that holds the base still lacks."""
+        """The new bytes over the base's bytes: what a device or store that holds the base still lacks (head mode:
+        the head; finetune mode: every model file, since the weights changed)."""
         return self.head_bytes / self.base_bytes
 
 
@@ -62,6 +71,8 @@ def adapt(
     merged: str | Path | None = None,
     store: Store | None = None,
     progress: Progress | None = None,
+    epochs: int | None = None,
+    layers: int | None = None,
 ) -> AdaptResult:
     """Adapt ``base`` (a model reference or an artifact folder) to the labelled examples in ``data`` (CSV, JSONL or
     NPZ; see ``sdk.adaptation.data``) and write the adapted artifact to ``out`` (replaced whole, or left as it was on
@@ -71,23 +82,51 @@ def adapt(
 
     Raises InvalidInput (naming the file and row, and the fix) for data the base cannot take, IntegrityError for a
     base whose files fail their check, ParityFailure when the written artifact does not reproduce the fitted head.
+
+    ``mode="finetune"`` (needs torch: MissingDependency names the install) trains the base's last ``layers`` layers
+    (default: all) for ``epochs`` epochs on the examples, then fits the head (``sdk.adaptation.finetune``).
     """
     if mode not in MODES:
         raise InvalidInput(
-            f"mode {mode!r} is not available: this release adapts in {', '.join(MODES)} mode",
-            hint="use mode='head' (the default): a head fitted on the base's features",
+            f"mode {mode!r} is not available: this release adapts in {' or '.join(MODES)} mode",
+            hint="use mode='head' (the default): a head fitted on the base's features; or 'finetune' (needs torch)",
         )
     if folds < 2:
         raise InvalidInput(f"folds is {folds}: cross-validation needs at least 2", hint="use --folds 2 or more")
+    if mode == "head" and (epochs is not None or layers is not None):
+        raise InvalidInput("epochs and layers apply to finetune mode", hint="add --mode finetune, or drop them")
+    if mode == "finetune":
+        from sdk.adaptation import finetune  # imports nothing heavy; torch is required at once, before any work
+
+        finetune.import_torch()
+        if merged is not None or feature is not None:
+            raise InvalidInput(
+                "--merged and --feature apply to head mode: a finetuned model is one graph, its head on the embedding",
+                hint="drop them, or use --mode head",
+            )
     if merged is not None:  # before any work: the merged export needs the onnx package
         require("onnx", purpose="exporting an adapted model as one ONNX graph (sdk adapt --merged)")
     opened = open_base(base, store=store, feature=feature)
     try:
-        new_name = name or _default_name(opened.manifest.name)
+        new_name = name or _default_name(opened.manifest.name, mode)
         if not NAME_PATTERN.match(new_name):
             raise InvalidInput(f"name {new_name!r} must be lowercase letters, digits, '.', '_' or '-' (1-64 chars)")
         examples = read_examples(data, numeric=opened.task == "regression")
         _check_examples(examples, folds, opened.task)
+        if mode == "finetune":
+            return finetune.finetune(
+                opened,
+                examples,
+                Path(out),
+                private=private,
+                seed=seed,
+                folds=folds,
+                name=new_name,
+                version=version,
+                epochs=epochs,
+                layers=layers,
+                progress=progress,
+            )
         values = features(opened, examples, progress=progress)
         if opened.task == "classes":
             head = heads.fit_classes(values, examples.labels, folds=folds, seed=seed)
@@ -125,8 +164,8 @@ def adapt(
     return AdaptResult(Path(out), written.manifest, head, written.parity, written.head_bytes, written.base_bytes)
 
 
-def _default_name(base: str) -> str:
-    return f"{base[:55]}-adapted"
+def _default_name(base: str, mode: str) -> str:
+    return f"{base[:54]}-finetuned" if mode == "finetune" else f"{base[:55]}-adapted"
 
 
 def _check_examples(examples: Examples, folds: int, task: str) -> None:

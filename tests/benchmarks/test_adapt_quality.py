@@ -69,9 +69,23 @@ def test_quick_run_reports_every_domain_beside_its_baselines(report: dict[str, A
 
 def test_every_adaptation_is_timed_against_the_five_minute_target(report: dict[str, Any]) -> None:
     times = [r for r in report["rows"] if r["row"].endswith("adaptation time")]
-    assert [r["row"].split(":")[0] for r in times] == ["text", "images", "series"]
+    assert [r["row"].split(":")[0] for r in times] == ["text", "images", "images", "series", "series"]
     for r in times:
         assert r["target"] == "<= 300 s" and 0 < r["ours"] < 300 and r["pass"] is True
+
+
+def test_image_and_series_finetune_rows_stand_beside_the_same_baselines_as_head_mode(report: dict[str, Any]) -> None:
+    seeds = report["settings"]["seeds"]
+    for kind, scratch in (
+        ("images: finetune accuracy", "same CNN from scratch"),
+        ("series: finetune RMSE", "same LSTM from scratch"),
+    ):
+        (row,) = [r for r in rows_named(report, kind) if r["baseline_of"] == scratch]
+        head = next(
+            r for r in report["rows"] if r["row"] == kind.replace("finetune", "head") and r["baseline_of"] == scratch
+        )
+        assert len(row["ours_values"]) == seeds and row["baseline_values"] == head["baseline_values"]
+        assert row["ours"] is not None and row["pass"] in (True, False)
 
 
 def test_finetune_is_reported_as_not_built_never_as_a_figure(report: dict[str, Any]) -> None:
