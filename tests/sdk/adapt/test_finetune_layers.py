@@ -17,7 +17,7 @@ import pytest
 from onnx import numpy_helper
 
 import sdk
-from sdk.adaptation import AdaptResult, finetune_layers
+from sdk.adaptation import AdaptResult, finetune_layers, rebuild
 from sdk.adaptation.data import read_examples
 from sdk.adaptation.features import Base, open_base
 from sdk.artifacts.integrity import sha256_bytes, sha256_file
@@ -33,7 +33,7 @@ def run(base: Base, data: Path, out: Path, **overrides: Any) -> AdaptResult:
         private=False, seed=0, folds=5, name="finetuned", version="1", epochs=3, layers=None, progress=None
     )
     options.update(overrides)
-    numeric = finetune_layers.architecture(base.manifest).kind == "series"
+    numeric = rebuild.architecture(base.manifest).kind == "series"
     return finetune_layers.finetune(base, read_examples(data, numeric=numeric), out, **options)
 
 
@@ -103,17 +103,17 @@ def series_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_rebuilt_cnn_reproduces_the_artifact_before_training(digits_base: Base, digits_split: Any) -> None:
-    arch = finetune_layers.architecture(digits_base.manifest)
-    module = finetune_layers.rebuild(digits_base, arch)
-    diff = finetune_layers.check_rebuilt(module, digits_base, arch, digits_split.x_test[:64])
+    arch = rebuild.architecture(digits_base.manifest)
+    module = rebuild.rebuild(digits_base, arch)
+    diff = rebuild.check_rebuilt(module, digits_base, arch, digits_split.x_test[:64])
     assert diff < 1e-4
 
 
 def test_rebuilt_lstm_takes_its_gates_back_from_onnx_order(lstm_base: Base, series_data: Path) -> None:
-    arch = finetune_layers.architecture(lstm_base.manifest)
-    module = finetune_layers.rebuild(lstm_base, arch)
+    arch = rebuild.architecture(lstm_base.manifest)
+    module = rebuild.rebuild(lstm_base, arch)
     x = finetune_layers.model_inputs(lstm_base, read_examples(series_data, numeric=True))
-    assert finetune_layers.check_rebuilt(module, lstm_base, arch, x) < 1e-2  # forecasts reach ~150
+    assert rebuild.check_rebuilt(module, lstm_base, arch, x) < 1e-2  # forecasts reach ~150
 
 
 def test_a_graph_that_is_not_the_recipes_model_is_refused(tmp_path: Path, digits_artifact: Path, odd_even_data: Path):
