@@ -9,7 +9,8 @@ second copy of its weights. Over ``threshold`` bytes, ``externalize`` moves ever
 Past the threshold a model is never one ``bytes`` in the compile either (one protobuf cannot pass 2 GB): it is a
 ``LargeModel``, a graph file and its shards in a private temporary folder, written one tensor at a time by
 ``shard_onnx_file`` from whatever layout the exporter or quantizer left (weights inline, one file per tensor, one data
-file), gated from the mapped shards, and linked into the artifact folder by ``place``.
+file; or by ``shard_model_proto`` from the in-memory proto the fp16 converter leaves), gated from the mapped
+shards, and linked into the artifact folder by ``place``.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from sdk.artifacts.integrity import sha256_bytes
+from sdk.artifacts.integrity import sha256_bytes, verify_file
 from sdk.artifacts.manifest import ArtifactFile, DataFile
 from sdk.errors import ArtifactError
 from sdk.extras import require
@@ -215,29 +216,52 @@ def shard_onnx_file(src: Path, folder: Path, *, file: str, config: ExternalDataC
     """Rewrite the ONNX model at ``src`` (weights inline or as external data of any layout) into ``folder`` as the
     artifact holds it: ``file`` plus ``file.data-NNN`` shards. Reads one tensor at a time."""
     onnx = require("onnx", purpose="writing large models as ONNX external data")
+    return _write_shards(onnx.load_model(str(src), load_external_data=False), src.parent, folder, file, config)
+
+
+def shard_model_proto(proto: Any, folder: Path, *, file: str, config: ExternalDataConfig) -> LargeModel:
+    """Write the in-memory ONNX ``proto`` (weights inline, e.g. just converted to fp16) into ``folder`` as ``file``
+    plus shards, straight from memory: each tensor is written and cleared in turn, never serialized whole."""
+    return _write_shards(proto, None, folder, file, config)
+
+
+def verify_shards(model: LargeModel) -> None:
+    """ArtifactError unless every shard on disk still has the size and sha256 ``model`` recorded for it."""
+    for shard in model.shards:
+        verify_file(model.folder, shard.file, shard.sha256, shard.bytes)
+
+
+def _write_shards(proto: Any, base: Path | None, folder: Path, file: str, config: ExternalDataConfig) -> LargeModel:
+    """Move ``proto``'s initializers of at least ``config.min_tensor_bytes`` into shards (external ones are read
+    from ``base``, the folder their locations are relative to) and write the graph that refers to them."""
+    onnx = require("onnx", purpose="writing large models as ONNX external data")
     from onnx import numpy_helper
 
-    proto = onnx.load_model(str(src), load_external_data=False)
+    def external(tensor: Any) -> bytes:
+        if base is None:
+            raise ArtifactError(f"{file}: initializer {tensor.name!r} refers to external data with no folder to read")
+        return _read_external(base, tensor)
+
     folder.mkdir(parents=True, exist_ok=True)
     writer = _ShardWriter(folder, file, config.shard_bytes)
     try:
         for tensor in proto.graph.initializer:
-            external = tensor.data_location == onnx.TensorProto.EXTERNAL
-            if external:
-                data = _read_external(src.parent, tensor)
+            is_external = tensor.data_location == onnx.TensorProto.EXTERNAL
+            if is_external:
+                data = external(tensor)
             else:
                 data = tensor.raw_data if tensor.HasField("raw_data") else numpy_helper.to_array(tensor).tobytes()
             if len(data) >= config.min_tensor_bytes:
                 location, offset = writer.add(data)
                 _point_to(onnx, tensor, location, offset, len(data))
-            elif external:  # a small tensor comes back into the graph
+            elif is_external:  # a small tensor comes back into the graph
                 _inline(onnx, tensor, data)
             del data
     finally:
         shards = writer.close()
     for tensor in _attribute_tensors(proto.graph):  # constants in nodes (the quantizer writes some out): inline
         if tensor.data_location == onnx.TensorProto.EXTERNAL:
-            _inline(onnx, tensor, _read_external(src.parent, tensor))
+            _inline(onnx, tensor, external(tensor))
     graph = proto.SerializeToString()
     (folder / file).write_bytes(graph)
     return LargeModel(folder, file, graph, shards)

@@ -18,7 +18,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sdk.compile.external import ExternalDataConfig, LargeModel, OnnxModel, shard_onnx_file, work_folder
+from sdk.compile.external import (
+    ExternalDataConfig,
+    LargeModel,
+    OnnxModel,
+    shard_model_proto,
+    shard_onnx_file,
+    verify_shards,
+    work_folder,
+)
 from sdk.compile.extras import require
 from sdk.compile.recipe import TransformerFusion
 from sdk.extras import OPENVINO
@@ -71,16 +79,55 @@ def fuse_transformer(model: bytes, fusion: TransformerFusion) -> tuple[bytes, di
     return buffer.getvalue(), stats
 
 
-def to_fp16(model: bytes) -> bytes:
-    """Weights and compute in fp16, inputs and outputs kept fp32 (the manifest's signature does not change)."""
-    onnx = import_onnx()
-    convert_float_to_float16 = require(
-        "onnxruntime.transformers.float16", purpose="converting models to fp16"
-    ).convert_float_to_float16
+def to_fp16(model: OnnxModel, *, external_data: ExternalDataConfig | None = None) -> OnnxModel:
+    """Weights and compute in fp16, inputs and outputs kept fp32 (the manifest's signature does not change).
 
+    A ``LargeModel`` is converted from its verified shards and written straight back to shards; the result is bytes
+    when it fits under ``external_data.threshold`` (fp16 halves the weights), else a ``LargeModel`` again."""
+    if isinstance(model, LargeModel):
+        return _fp16_large(model, external_data or ExternalDataConfig.from_env())
+    onnx = import_onnx()
     with _quiet_ort_tools():
-        converted = convert_float_to_float16(onnx.load_from_string(model), keep_io_types=True)
-    return converted.SerializeToString()
+        converted = _fp16_converter()(onnx.load_from_string(model), keep_io_types=True)
+    return bytes(converted.SerializeToString())
+
+
+def _fp16_converter() -> Any:
+    return require("onnxruntime.transformers.float16", purpose="converting models to fp16").convert_float_to_float16
+
+
+def _fp16_large(model: LargeModel, config: ExternalDataConfig) -> OnnxModel:
+    """Peak memory under 2x the fp32 weights (measured 1.5x at 300 MB, 1.7x at 96 MB): the fp32 tensors loaded into
+    one proto, converted in place (each fp16 copy beside its fp32 original until the proto goes), then written tensor
+    by tensor into shards.
+
+    Shapes are inferred on the graph alone (the converter's own inference serializes the whole model, which fails
+    past 2 GB and would copy the weights); then the weights are attached from the shards, verified first."""
+    onnx = import_onnx()
+    from onnx.external_data_helper import load_external_data_for_model
+
+    verify_shards(model)
+    proto = onnx.shape_inference.infer_shapes(onnx.load_from_string(model.graph))
+    load_external_data_for_model(proto, str(model.folder))
+    with _quiet_ort_tools():
+        proto = _fp16_converter()(proto, keep_io_types=True, disable_shape_infer=True)
+    # Sized from the dims: protobuf's ByteSize() encodes the whole model to count it (measured: +1x the fp32 weights).
+    weights = sum(_nbytes(onnx, t) for t in proto.graph.initializer)
+    if len(model.graph) + weights <= min(config.threshold, PROTOBUF_LIMIT):
+        return bytes(proto.SerializeToString())
+    folder = work_folder()
+    try:
+        return shard_model_proto(proto, folder, file="model.onnx", config=config)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+
+
+def _nbytes(onnx: Any, tensor: Any) -> int:
+    count = 1
+    for dim in tensor.dims:
+        count *= dim
+    return count * onnx.helper.tensor_dtype_to_np_dtype(tensor.data_type).itemsize
 
 
 def int8_refusal(model: OnnxModel) -> str | None:

@@ -224,9 +224,6 @@ def _reduced(against: Reference, precision: str) -> Candidate | None:
             progress.note(refusal)
             return None
         attempts: list[tuple[str, optimize.Int8Scheme | None]] = [(s.name, s) for s in optimize.INT8_SCHEMES]
-    elif isinstance(fp32, LargeModel):
-        progress.note("fp16 not built: converting a model past the external-data threshold is not supported yet")
-        return None
     else:
         attempts = [("fp16", None)]
     candidate: Candidate | None = None
@@ -236,8 +233,7 @@ def _reduced(against: Reference, precision: str) -> Candidate | None:
             if scheme is not None:
                 model = optimize.quantize_int8(fp32, scheme, external_data=against.external_data)
             else:
-                assert isinstance(fp32, bytes)
-                model = optimize.to_fp16(fp32)
+                model = optimize.to_fp16(fp32, external_data=against.external_data)
             got = run_onnx(model, source.evaluation.inputs)
             gate, scores = _quality_gate(against, got)
             step.detail = ("pass: " if gate.passed else "FAIL: ") + gate.summary()
@@ -316,9 +312,6 @@ def _engines(against: Reference, wanted: Sequence[str]) -> list[Candidate]:
         return []
     import tensorrt as trt  # present: unavailable_reason said so
 
-    if isinstance(fp32, LargeModel):
-        progress.note("--tensorrt: engines from external-data models are not built yet; the ONNX artifacts stand")
-        return []
     cc = trt_support.gpu_compute_capability() or "unknown"
     built: list[Candidate] = []
     for precision in wanted:

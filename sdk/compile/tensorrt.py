@@ -1,7 +1,8 @@
 """TensorRT engines: key, cache, build, and the order in which a GPU host falls back when it has no engine.
 
 An engine only runs on the GPU architecture and TensorRT version that built it, so it is keyed by
-(ONNX sha256, compute capability, TensorRT version, precision) and cached under that key. A GPU host with no matching
+(ONNX sha256, compute capability, TensorRT version, precision; for a model with external data the sha256 covers
+the graph and every shard's sha256, ``LargeModel.sha256``) and cached under that key. A GPU host with no matching
 engine builds one if allowed, else runs the ONNX with ORT's TensorRT provider, else CUDA, else the CPU.
 TensorRT cannot be installed on the machines that run our tests (FACTS.md): everything here except ``build_engine``'s
 calls into TensorRT is exercised on the CPU; the real build is a `gpu` test.
@@ -22,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from sdk.artifacts.manifest import TensorSpec
+from sdk.compile.external import LargeModel, OnnxModel, verify_shards
 from sdk.compile.extras import require
 from sdk.errors import ArtifactError, ConfigError
 from sdk.extras import GPU, optional
@@ -138,7 +140,7 @@ def profile_shapes(spec: TensorSpec) -> tuple[tuple[int, ...], tuple[int, ...], 
 
 
 def build_engine(
-    onnx_model: bytes,
+    onnx_model: OnnxModel,
     inputs: Sequence[TensorSpec],
     precision: str,
     *,
@@ -146,7 +148,10 @@ def build_engine(
     trt: Any = None,
 ) -> bytes:
     """Build a serialized engine with the TensorRT Python API: one optimization profile covering the dynamic
-    dimensions, fp16/int8 flags by precision, and a timing cache reused across builds."""
+    dimensions, fp16/int8 flags by precision, and a timing cache reused across builds.
+
+    A ``LargeModel`` is parsed from its graph file (verified shards first), so the parser finds its external-data
+    shards beside it; bytes of such a graph would leave the parser no folder to look in."""
     if trt is None:
         trt = require("tensorrt", purpose="building TensorRT engines")
     logger = trt.Logger(trt.Logger.WARNING)
@@ -156,7 +161,12 @@ def build_engine(
         flags = 1 << int(trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH)
     network = builder.create_network(flags)
     parser = trt.OnnxParser(network, logger)
-    if not parser.parse(onnx_model):
+    if isinstance(onnx_model, LargeModel):
+        verify_shards(onnx_model)
+        parsed = parser.parse_from_file(str(onnx_model.path))
+    else:
+        parsed = parser.parse(onnx_model)
+    if not parsed:
         errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
         raise ArtifactError(f"TensorRT could not parse the ONNX model: {errors}")
     config = builder.create_builder_config()
