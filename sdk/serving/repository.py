@@ -186,7 +186,7 @@ class ModelRepository:
             except BaseException:
                 budget.cancel()
                 raise
-            budget.loaded(key, resident_bytes() - before, cost.size)
+            budget.loaded(key, resident_bytes() - before, cost.settled)
             return Lease(model, self._release(key), time.monotonic() - began)
         finally:
             self._load_gate.release()

@@ -118,9 +118,9 @@ class S3Side:
 def s3(work: Path) -> Iterator[S3Side]:
     import boto3
 
+    # Credentials and region are passed explicitly (here and in each child's environment): nothing is left in
+    # os.environ for the tests that run after this tier.
     with moto_server(work / "moto.log") as moto, counting_proxy(moto) as (url, counter):
-        for key, value in MOTO_ENV.items():
-            os.environ.setdefault(key, value)
         client = boto3.client("s3", endpoint_url=url, region_name="us-east-1", **_credentials())
         client.create_bucket(Bucket=BUCKET)
         yield S3Side(url, counter, client)

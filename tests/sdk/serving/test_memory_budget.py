@@ -205,3 +205,17 @@ def test_eviction_passes_over_the_least_recent_model_while_a_request_holds_it(bu
             assert held.model.run_validated({"x": np.ones((1, 1024), np.float32)})["y"].shape == (1, 1)
     finally:
         repository.close()
+
+
+def test_a_load_whose_measured_growth_reads_low_is_charged_what_a_load_settles_at() -> None:
+    """Memory the process frees during a load (a finished request, the garbage collector) must not make a model look
+    cheap: a full test run once fitted five models into a budget for three that way."""
+    from sdk.serving.budget import Cost
+
+    cost = Cost(size=32 * MIB, peak=96 * MIB)
+    assert cost.settled == 64 * MIB
+    budget = MemoryBudget(256 * MIB)
+    assert budget.loaded("a", -10 * MIB, cost.settled) == 64 * MIB
+    assert budget.loaded("b", 80 * MIB, cost.settled) == 80 * MIB  # a real growth above the floor is charged as is
+    mapped = Cost(size=1000 * MIB, peak=int(1000 * MIB * 1.15))
+    assert mapped.settled == 1000 * MIB  # mapped weights: never below the bytes they are
