@@ -28,7 +28,6 @@ import argparse
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -126,22 +125,6 @@ def tree_cpu_seconds(root: int) -> float:
     return sum(times.get(pid, 0.0) for pid in tree)
 
 
-def wait_http(port: int, path: str, process: subprocess.Popen[bytes], timeout: float = 180) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server on port {port} exited with {process.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
-                sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
-                if b" 200 " in sock.recv(1024):
-                    return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"server on port {port} did not become ready")
-
-
 def start_bento(
     service: str, workdir: Path, model: Path, tokenizer: Path | None, padding: str, access_log: str, log: Path
 ) -> Any:
@@ -155,7 +138,7 @@ def start_bento(
     command += ["--port", str(port)]
     with log.open("ab") as out:
         process = subprocess.Popen(command, cwd=workdir, stdout=out, stderr=out, env=env, start_new_session=True)
-    wait_http(port, "/readyz", process)
+    st.wait_ready(port, process, timeout=180, path="/readyz")
     return port, process
 
 

@@ -94,14 +94,17 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_ready(port: int, process: subprocess.Popen[bytes], timeout: float = 120) -> None:
+def wait_ready(
+    port: int, process: subprocess.Popen[bytes], timeout: float = 120, path: str = "/v2/health/ready"
+) -> None:
+    """Until ``GET path`` on the port answers 200 (``RuntimeError`` if the server exits or the time runs out)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"server on port {port} exited with {process.returncode}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
-                sock.sendall(b"GET /v2/health/ready HTTP/1.1\r\nHost: x\r\n\r\n")
+                sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
                 if b" 200 " in sock.recv(1024):
                     return
         except OSError:
