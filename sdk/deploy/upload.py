@@ -320,17 +320,24 @@ class Uploader:
                 file=item.file,
                 hint="deploy it again from an unchanged artifact folder",
             )
-        with aws_errors(f"uploading a chunk of {item.file} to s3://{self.bucket}/{item.key}", service="s3"):
+        self._put(
+            f"uploading a chunk of {item.file} to s3://{self.bucket}/{item.key}", item, body, "application/octet-stream"
+        )
+        return item
+
+    def _put(self, what: str, item: PlannedObject, body: bytes, content_type: str, **extra: Any) -> None:
+        """One object in one request, recorded with its sha256, which S3 checks the bytes against."""
+        with aws_errors(what, service="s3"):
             self.client.put_object(
                 Bucket=self.bucket,
                 Key=item.key,
                 Body=body,
-                ContentType="application/octet-stream",
+                ContentType=content_type,
                 Metadata={"sha256": item.sha256},
                 ChecksumAlgorithm="SHA256",
                 ChecksumSHA256=_b64(item.sha256),
+                **extra,
             )
-        return item
 
     def _extra_args(self, item: PlannedObject, content_type: str) -> dict[str, Any]:
         extra: dict[str, Any] = {
@@ -376,17 +383,8 @@ class Uploader:
         body = path.read_bytes()
         if sha256_bytes(body) != item.sha256:
             raise IntegrityError(f"{path} changed during the deploy", file=MANIFEST_FILE, hint="deploy it again")
-        with aws_errors(f"writing s3://{self.bucket}/{item.key}", service="s3"):
-            self.client.put_object(
-                Bucket=self.bucket,
-                Key=item.key,
-                Body=body,
-                ContentType="application/json",
-                Metadata={"sha256": item.sha256},
-                ChecksumAlgorithm="SHA256",
-                ChecksumSHA256=_b64(item.sha256),
-                IfNoneMatch="*",  # two deploys of one version: the second finds it written and fails cleanly
-            )
+        # IfNoneMatch: two deploys of one version, the second finds it written and fails cleanly.
+        self._put(f"writing s3://{self.bucket}/{item.key}", item, body, "application/json", IfNoneMatch="*")
 
 
 def _in_file_order(chunks: list[PlannedObject]) -> Iterator[PlannedObject]:
