@@ -6,8 +6,10 @@ Shapes: 1x128 (the issue's target), the held-out sentences one by one at their o
 padding: what a client sends), and 32x128. Variants: torch eager fp32 (the baseline), ONNX Runtime running the
 artifact's dynamic int8 (``model.int8.onnx``), OpenVINO running its static Q/DQ int8 with one dynamic-shape model,
 and the same with static-shape copies (``OpenVinoBackend``'s specializer: a server gets one for each of its two
-hottest shapes; here every shape timed gets one, compiled before timing, to show what they are worth). Each
-(engine, repeat) is a fresh process (FACTS.md: runtimes sharing a process distort small shapes; the two OpenVINO
+hottest shapes; here every shape timed gets one, compiled before timing, to show what they are worth), and with
+static copies of the same model quantized with NNCF's MIXED preset (asymmetric activations: what `sdk compile`
+shipped before its PERFORMANCE preset; ``quantize_static_int8``). Each
+(engine, repeat) is a fresh process (FACTS.md: runtimes sharing a process distort small shapes; the three OpenVINO
 variants share one and take turns call by call), the repeats interleaved so that noise hits every variant alike; a
 cell is the lowest of the repeats' medians, its speed-up the ratio to torch eager's in the same run. Accuracy: mean
 cosine vs torch fp32 on the held-out sentences (the quality gate's metric). All engines run 2 threads, ORT without
@@ -40,8 +42,10 @@ VARIANTS = {
     "ORT dynamic int8 (model.int8.onnx)": "ort",
     "OpenVINO static int8, dynamic shapes": "ov",
     "OpenVINO static int8, static copies": "ov-static",
+    "the same, NNCF preset MIXED (shipped before #20)": "ov-mixed",
 }
-WORKERS = ("torch", "ort", "ov")  # one process each; "ov" runs both OpenVINO variants, taking turns
+MIXED_FILE = "model.int8.openvino.mixed.onnx"  # the comparison row's model, built beside the artifact
+WORKERS = ("torch", "ort", "ov")  # one process each; "ov" runs the three OpenVINO variants, taking turns
 SHAPES = ("1x128", "real", "32x128")
 RUNS = {"1x128": 40, "real": 3, "32x128": 4}  # "real": passes over the held-out sentences
 
@@ -71,7 +75,7 @@ Call = Callable[[dict[str, np.ndarray]], Any]
 
 
 def runners(kind: str, folder: Path) -> dict[str, Call]:
-    """The variants one worker process runs: torch, ORT, or both OpenVINO variants (one engine: they take turns
+    """The variants one worker process runs: torch, ORT, or the three OpenVINO variants (one engine: they take turns
     call by call in one process, the fairest comparison of the two)."""
     if kind == "torch":
         import torch
@@ -100,12 +104,14 @@ def runners(kind: str, folder: Path) -> dict[str, Call]:
     data = (folder / STATIC_INT8_FILE).read_bytes()
     dynamic = openvino_backend.OpenVinoBackend(data, config, specialize_after=0)
     static = openvino_backend.OpenVinoBackend(data, config, specialize_after=1)
-    for shape in SHAPES:
-        for feeds in feeds_for(shape):
-            static.run(feeds)
-    assert static.specializer is not None
-    static.specializer.wait()
-    return {"ov": dynamic.run, "ov-static": static.run}
+    mixed = openvino_backend.OpenVinoBackend((folder / MIXED_FILE).read_bytes(), config, specialize_after=1)
+    for backend in (static, mixed):
+        for shape in SHAPES:
+            for feeds in feeds_for(shape):
+                backend.run(feeds)
+        assert backend.specializer is not None
+        backend.specializer.wait()
+    return {"ov": dynamic.run, "ov-static": static.run, "ov-mixed": mixed.run}
 
 
 def worker(kind: str, folder: Path) -> None:
@@ -137,7 +143,7 @@ def build(folder: Path) -> dict[str, float]:
     from models.minilm_l6.recipe import RECIPE
     from sdk.compile import compile_source, from_recipe
     from sdk.compile.gates import mean_cosine
-    from sdk.compile.optimize import STATIC_INT8_FILE
+    from sdk.compile.optimize import STATIC_INT8_FILE, quantize_static_int8
     from sdk.compile.pipeline import run_openvino
     from sdk.compile.torch_export import run_onnx
 
@@ -146,12 +152,18 @@ def build(folder: Path) -> dict[str, float]:
         compile_source(source, folder, precisions="fp32,int8")
     if not (folder / STATIC_INT8_FILE).is_file():
         raise SystemExit(f"{folder} has no {STATIC_INT8_FILE}: install the openvino extra (nncf, openvino)")
+    if not (folder / MIXED_FILE).is_file():
+        plain = source.export()
+        assert isinstance(plain, bytes)
+        mixed = quantize_static_int8(plain, source.calibration, transformer=True, preset="mixed")
+        (folder / MIXED_FILE).write_bytes(mixed)
     inputs = source.evaluation.inputs
     reference = source.run(inputs)["embedding"]
     ort = run_onnx((folder / "model.int8.onnx").read_bytes(), inputs)["embedding"]
     ov = run_openvino((folder / STATIC_INT8_FILE).read_bytes(), inputs)["embedding"]
+    mixed_out = run_openvino((folder / MIXED_FILE).read_bytes(), inputs)["embedding"]
     cosines = {"torch": 1.0, "ort": mean_cosine(reference, ort)[0], "ov": mean_cosine(reference, ov)[0]}
-    return {**cosines, "ov-static": cosines["ov"]}
+    return {**cosines, "ov-static": cosines["ov"], "ov-mixed": mean_cosine(reference, mixed_out)[0]}
 
 
 def main() -> None:
