@@ -6,6 +6,9 @@
 2. Cloud-path client overhead: `Client.predict(..., mode="cloud_only")` against a raw `httpx.Client.post` of the same
    request bytes to the same real `sdk serve` (its own process, loopback), interleaved, medians, with the JSON body
    (the raw post parses the answer with `.json()`) and the binary one (the raw post only reads it). Target <= 1.05x.
+   The client skips httpx's search of an answer's headers for cookies when none sets one (``sdk.client.answers``) and
+   sends to an absolute URL built once; a third post, taking turns with the two, does both ("lean"): the client's
+   time minus its time is the SDK's own work alone (routing, privacy, encoding, decoding, latency, decision log).
    Also: the client's whole local-call overhead (`Client.predict(..., mode="local_only")` minus calling the loaded
    model directly) with the decision log on and off (AIAAS_AUDIT), interleaved, medians: the log's cost on the call.
    ``--against DIR``: only this row, for this checkout's ``sdk`` and for the one under DIR (e.g. the previous commit's
@@ -67,34 +70,53 @@ def start_server() -> tuple[subprocess.Popen[bytes], str]:
     raise RuntimeError(f"sdk serve did not start: {log.read_text()[-1000:]}")
 
 
-def client_overhead(calls: int, *, binary: bool = False) -> tuple[float, float]:
-    """Median µs of Client.predict(cloud_only) and of a raw httpx post of the very same body, interleaved."""
+class _LeanCookies(httpx.Cookies):
+    """The client's shortcut (``sdk.client.answers.LeanCookies``), for the "lean" raw post: an answer's headers are
+    parsed for cookies only when one sets a cookie."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        if any(key.lower() == b"set-cookie" for key, _ in response.headers.raw):
+            super().extract_cookies(response)
+
+
+def client_overhead(calls: int, *, binary: bool = False) -> tuple[float, float, float]:
+    """Median µs of Client.predict(cloud_only), of a raw httpx post of the very same body, and of that post with the
+    client's cookie shortcut (the SDK's own work is the gap to this one), interleaved."""
     process, url = start_server()
     try:
         x = np.random.default_rng(0).random((1, 1, 8, 8), dtype=np.float32)
         # binary_threshold_bytes=0: every tensor goes as binary data, and the answer comes back so.
         client = Client(url, persist_latency=False, exploration_rate=0.0, binary_threshold_bytes=0 if binary else None)
         body, headers = encode_request({"image": x}, binary=binary)
-        raw = httpx.Client(base_url=url)
+        raw, lean = httpx.Client(base_url=url), httpx.Client(base_url=url)
+        lean._cookies = _LeanCookies()
         path = "/v2/models/digits-cnn/infer"
+        absolute = httpx.URL(url + path)  # httpx parses and merges a relative path on every call
         for _ in range(100):
             client.predict("digits-cnn", {"image": x}, mode="cloud_only")
             raw.post(path, content=body, headers=headers).raise_for_status()
-        ours: list[int] = []
-        theirs: list[int] = []
+            lean.post(absolute, content=body, headers=headers).raise_for_status()
+        samples: tuple[list[int], list[int], list[int]] = ([], [], [])
+        orders = ((0, 1, 2), (1, 2, 0), (2, 0, 1), (2, 1, 0), (1, 0, 2), (0, 2, 1))
         for i in range(calls):
-            for who in (0, 1) if i % 2 == 0 else (1, 0):
+            for who in orders[i % len(orders)]:
                 start = time.perf_counter_ns()
                 if who == 0:
                     client.predict("digits-cnn", {"image": x}, mode="cloud_only")
                 else:
-                    response = raw.post(path, content=body, headers=headers)
+                    response = (
+                        raw.post(path, content=body, headers=headers)
+                        if who == 1
+                        else lean.post(absolute, content=body, headers=headers)
+                    )
                     if not binary:
                         response.json()
-                (ours if who == 0 else theirs).append(time.perf_counter_ns() - start)
+                samples[who].append(time.perf_counter_ns() - start)
         client.close()
         raw.close()
-        return statistics.median(ours) / 1000, statistics.median(theirs) / 1000
+        lean.close()
+        ours, theirs, lean_us = (statistics.median(s) / 1000 for s in samples)
+        return ours, theirs, lean_us
     finally:
         process.terminate()
         process.wait(timeout=15)
@@ -152,6 +174,7 @@ def against(folder: Path, calls: int, rounds: int) -> None:
     import json
 
     ratios: dict[tuple[str, bool], list[float]] = {}
+    own: dict[tuple[str, bool], list[float]] = {}
     for round_ in range(rounds):
         for who in ("this", "other") if round_ % 2 == 0 else ("other", "this"):
             env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
@@ -161,14 +184,24 @@ def against(folder: Path, calls: int, rounds: int) -> None:
                 [sys.executable, str(Path(__file__).resolve()), "_cloud", str(calls)],
                 env=env, capture_output=True, text=True, check=True, cwd=folder if who == "other" else None,
             )  # fmt: skip
-            for binary, (ours, theirs) in zip((False, True), json.loads(done.stdout.strip().splitlines()[-1])):
+            for binary, (ours, theirs, lean) in zip((False, True), json.loads(done.stdout.strip().splitlines()[-1])):
                 ratios.setdefault((who, binary), []).append(ours / theirs)
+                own.setdefault((who, binary), []).append(ours - lean)
     print(f"| body | this checkout (per round) | {folder} (per round) | medians: this / other |")
     print("|---|---|---|---|")
     for binary in (False, True):
         this, other = ratios[("this", binary)], ratios[("other", binary)]
         cells = [" ".join(f"{r:.3f}" for r in this), " ".join(f"{r:.3f}" for r in other)]
         medians = f"{statistics.median(this):.3f}x / {statistics.median(other):.3f}x"
+        print(f"| {'binary' if binary else 'JSON'} | {cells[0]} | {cells[1]} | {medians} |")
+    print()
+    print("The SDK's own work per call: Client.predict minus the lean post (absolute URL, cookie shortcut), µs")
+    print("| body | this checkout | other | medians: this / other |")
+    print("|---|---|---|---|")
+    for binary in (False, True):
+        this, other = own[("this", binary)], own[("other", binary)]
+        cells = [" ".join(f"{v:.1f}" for v in this), " ".join(f"{v:.1f}" for v in other)]
+        medians = f"{statistics.median(this):.1f} / {statistics.median(other):.1f} µs"
         print(f"| {'binary' if binary else 'JSON'} | {cells[0]} | {cells[1]} | {medians} |")
 
 
@@ -192,8 +225,8 @@ def main() -> None:
         against(args.against.resolve(), args.calls // 5, args.rounds)
         return
     plan_us = decision_overhead(args.calls * 4)
-    ours, theirs = client_overhead(args.calls // 5)
-    ours_binary, theirs_binary = client_overhead(args.calls // 5, binary=True)
+    ours, theirs, lean = client_overhead(args.calls // 5)
+    ours_binary, theirs_binary, lean_binary = client_overhead(args.calls // 5, binary=True)
     raw, log_off, log_on = local_overhead(args.calls)
     share = routing_quality(args.calls)
     print("| measure | result | baseline (same run) | ratio | target |")
@@ -206,6 +239,11 @@ def main() -> None:
     print(
         f"| cloud call via Client (digits-cnn, binary) | {ours_binary:.0f} µs | "
         f"raw httpx post {theirs_binary:.0f} µs | {ours_binary / theirs_binary:.3f}x | <= 1.05x |"
+    )
+    print(
+        f"| the SDK's own work on a cloud call (JSON, binary) | +{ours - lean:.0f} µs, "
+        f"+{ours_binary - lean_binary:.0f} µs | lean post {lean:.0f} µs, {lean_binary:.0f} µs | "
+        f"{ours / lean:.3f}x, {ours_binary / lean_binary:.3f}x | - |"
     )
     print(
         f"| local call via Client, decision log off (digits-cnn) | {log_off:.1f} µs (+{log_off - raw:.1f}) | "

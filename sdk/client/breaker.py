@@ -50,6 +50,8 @@ class CircuitBreaker:
 
     def allow(self) -> bool:
         """May a call go to this endpoint now? In half-open, only one probe at a time."""
+        if self._state is State.CLOSED:  # the common answer, read without the lock (one attribute read is atomic)
+            return True
         with self._lock:
             state = self._current()
             if state is State.CLOSED:
@@ -61,11 +63,17 @@ class CircuitBreaker:
 
     def available(self) -> bool:
         """Would ``allow`` say yes (without claiming the half-open probe)?"""
+        if self._state is State.CLOSED:
+            return True
         with self._lock:
             state = self._current()
             return state is State.CLOSED or (state is State.HALF_OPEN and not self._probe_in_flight)
 
     def record_success(self) -> None:
+        # Closed with no failure counted: nothing to reset (a closed breaker already has the policy's cooldown and no
+        # probe), so the common success takes no lock. A failure racing with it is simply counted after it.
+        if self._state is State.CLOSED and self._failures == 0:
+            return
         with self._lock:
             self._failures = 0
             self._state = State.CLOSED

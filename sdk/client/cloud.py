@@ -16,7 +16,6 @@ raised as the caller's error (the endpoint itself is healthy), as the exact clas
 from __future__ import annotations
 
 import random
-import re
 import threading
 import time
 from collections.abc import Callable
@@ -28,6 +27,7 @@ import numpy as np
 
 from sdk.artifacts.store import ModelRef
 from sdk.client import raw, wire
+from sdk.client.answers import LeanCookies, read_framing, server_ms
 from sdk.client.auth import Bearer, SigV4
 from sdk.client.breaker import BreakerPolicy, CircuitBreaker
 from sdk.client.config import ClientConfig
@@ -42,7 +42,8 @@ from sdk.errors import (
     error_for_status,
 )
 from sdk.protocol.codec import decode_response, encode_request
-from sdk.protocol.framing import HEADER_LENGTH, sagemaker_framing
+from sdk.protocol.framing import HEADER_LENGTH, JSON_HEADER_SIZE, sagemaker_framing
+from sdk.protocol.plain import plain_request, plain_response
 from sdk.runtime.processors import Processed
 
 RETRY_STATUSES = (429, 503)
@@ -50,8 +51,6 @@ RETRY_STATUSES = (429, 503)
 # does not lead to one (405 from a static site, 418, ...).
 PROTOCOL_4XX = (400, 401, 403, 404, 413, 415, 422, 429)
 T = TypeVar("T")
-_FRAMING_HEADERS = {name.encode(): name for name in ("content-type", HEADER_LENGTH)}
-_SERVER_TIMING = re.compile(r"(?:^|,)\s*infer;dur=([0-9.]+)")
 
 
 def _retry_after(response: httpx.Response) -> float | None:
@@ -97,6 +96,7 @@ class CloudRoute:
             transport=transport,
             headers={"user-agent": "aiaas-sdk"},
         )
+        self._http._cookies = LeanCookies()  # httpx's own jar (an empty one), read only when an answer sets a cookie
 
     # --- paths -------------------------------------------------------------------------------------------------
 
@@ -205,7 +205,8 @@ class CloudRoute:
         else:
             arrays = wire.named_arrays(self, model, inputs)
             binary = sum(a.nbytes for a in arrays.values()) >= self.config.binary_threshold_bytes
-        body, headers = encode_request(arrays, binary=binary)
+        plain = None if processed else plain_request(arrays, binary=binary)
+        body, headers = plain if plain is not None else encode_request(arrays, binary=binary)
         if self.config.endpoint_kind == "sagemaker":
             # InvokeEndpoint drops Inference-Header-Content-Length: binary framing rides in the content type (Triton's
             # SageMaker convention), and decode_response reads the answer's from there too.
@@ -230,21 +231,28 @@ class CloudRoute:
             "decode": (done - received) * 1000,
             "total_cloud": (done - start) * 1000,
         }
-        timing = _SERVER_TIMING.search(server_timing) if server_timing else None
-        if timing:
-            timings["server"] = float(timing.group(1))
-            timings["network"] = max(0.0, round_trip - timings["server"])
+        server = server_ms(server_timing) if server_timing else None
+        if server is not None:
+            timings["server"] = server
+            timings["network"] = max(0.0, round_trip - server)
         return answer, timings
 
     def _outputs(self, response: httpx.Response) -> tuple[dict[str, np.ndarray], dict[str, Any], str | None]:
         """The outputs of a 2xx inference answer, and its Server-Timing header. Whatever the codec refuses in it is
         the endpoint's fault, not the caller's: the codec speaks of a bad *request* (MalformedRequest), which here
         would blame the wrong side."""
-        framing, server_timing = _framing(response)
-        try:
-            outputs, meta = decode_response(response.content, framing, status=response.status_code)
-        except AiaasError as exc:
-            raise self.bad(response, f"its body is not an inference response: {exc.message}") from exc
+        framing, server_timing = read_framing(response)
+        body = response.content
+        # SageMaker's framing (the JSON length in the content type) takes the general path, as does anything unusual.
+        sagemaker = JSON_HEADER_SIZE in framing.get("content-type", "").lower()
+        plain = None if sagemaker else plain_response(body, framing.get(HEADER_LENGTH))
+        if plain is not None:
+            outputs, meta = plain
+        else:
+            try:
+                outputs, meta = decode_response(body, framing, status=response.status_code)
+            except AiaasError as exc:
+                raise self.bad(response, f"its body is not an inference response: {exc.message}") from exc
         if not isinstance(meta["parameters"], dict):
             raise self.bad(response, "its 'parameters' is not an object")
         return outputs, meta, server_timing
@@ -377,21 +385,6 @@ class CloudRoute:
 
     def close(self) -> None:
         self._http.close()
-
-
-def _framing(response: httpx.Response) -> tuple[dict[str, str], str | None]:
-    """The headers the codec reads (content type, Inference-Header-Content-Length) as a plain dict, and the
-    Server-Timing header, from one pass over the raw header list: httpx's case-insensitive lookup walks and decodes
-    every header for each name asked (three per call here)."""
-    framing: dict[str, str] = {}
-    timing: list[str] = []
-    for key, value in response.headers.raw:
-        name = key.lower()
-        if name in _FRAMING_HEADERS:
-            framing[_FRAMING_HEADERS[name]] = value.decode("latin-1")
-        elif name == b"server-timing":
-            timing.append(value.decode("latin-1"))
-    return framing, ", ".join(timing) if timing else None
 
 
 def _error_code(response: httpx.Response) -> object:

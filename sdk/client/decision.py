@@ -23,6 +23,10 @@ def choose(
     allowed ones and the closest of them (a typo such as ``privat`` gets ``did you mean 'private'?``)."""
     if isinstance(value, enum):
         return value
+    if type(value) is str:  # the common call: a dict read, not Enum's lookup machinery
+        member = enum._value2member_map_.get(value)
+        if member is not None:
+            return member  # type: ignore[return-value]
     try:
         return enum(value)
     except ValueError:

@@ -18,7 +18,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from sdk.client.decision import Route
 
@@ -38,8 +38,10 @@ class LatencyPolicy:
     default_cold_start_ms: float = 1000.0
 
 
-@dataclass(frozen=True)
-class Prediction:
+class Prediction(NamedTuple):
+    """What a route is expected to take (ms), its high percentile, and whether a cold start is in it. A named tuple:
+    two are made per routed call, and a frozen dataclass costs several times more to build."""
+
     expected_ms: float
     high_ms: float
     cold: bool = False
@@ -99,10 +101,10 @@ class LatencyModel:
         self.cold_start_ms = self.policy.default_cold_start_ms
 
     def _get(self, model: str, route: Route) -> _Stats:
-        key = (model, route)
-        if key not in self._stats:
-            self._stats[key] = _Stats(samples=deque(maxlen=self.policy.window))
-        return self._stats[key]
+        stats = self._stats.get((model, route))
+        if stats is None:
+            stats = self._stats[(model, route)] = _Stats(samples=deque(maxlen=self.policy.window))
+        return stats
 
     def transfer_ms(self, payload_bytes: int) -> float:
         return payload_bytes / self.bandwidth_bps * 1000.0
@@ -128,6 +130,27 @@ class LatencyModel:
                     cold = True
                     expected, high = expected + self.cold_start_ms, high + self.cold_start_ms
             return Prediction(expected, high, cold)
+
+    def predict_both(
+        self, model: str, *, local: bool, cloud: bool, payload_bytes: int = 0
+    ) -> tuple[Prediction | None, Prediction | None]:
+        """``predict`` for the local and the cloud route (None for one not asked or not measured), under one lock and
+        one clock read: the router asks for both on every call."""
+        with self._lock:
+            stats = self._stats
+            found = stats.get((model, Route.LOCAL)) if local else None
+            local_p = None
+            if found is not None and found.ewma is not None:
+                local_p = Prediction(found.ewma, found.high(self.policy.percentile))
+            found = stats.get((model, Route.CLOUD)) if cloud else None
+            if found is None or found.ewma is None:
+                return local_p, None
+            transfer = payload_bytes / self.bandwidth_bps * 1000.0
+            expected, high = found.ewma + transfer, found.high(self.policy.percentile) + transfer
+            cold = found.last_seen is not None and self._clock() - found.last_seen > self.policy.cloud_idle_s
+            if cold:
+                expected, high = expected + self.cold_start_ms, high + self.cold_start_ms
+            return local_p, Prediction(expected, high, cold)
 
     def observe(
         self,

@@ -15,7 +15,7 @@ from sdk.artifacts import signing
 from sdk.artifacts.manifest import Manifest, read_manifest, read_manifest_bytes
 from sdk.artifacts.store import ModelRef, Store
 from sdk.client.raw import is_raw
-from sdk.client.router import Availability
+from sdk.client.router import UP, Availability
 from sdk.errors import AiaasError, ArtifactError, MissingDependency, ModelNotFound
 from sdk.runtime import LoadedModel, load
 from sdk.runtime.config import RuntimeConfig
@@ -61,7 +61,7 @@ class LocalRoute:
             # lowered floor must not decide where data goes (the model counts as absent from this device).
             manifest, raw = read_manifest_bytes(stored.path)
             signing.require_trusted(stored.path, self.config.trusted_keys, ref=ref, manifest_bytes=raw)
-            found = (Availability(True), manifest, None)
+            found = (UP, manifest, None)
         except (ModelNotFound, ArtifactError) as exc:
             found = (Availability(False, exc.message), None, exc)
         self._lookups[ref] = (now, *found)
@@ -69,7 +69,7 @@ class LocalRoute:
 
     def availability(self, ref: str) -> Availability:
         if ref in self._models:
-            return Availability(True)
+            return UP
         if ref in self._broken:
             return Availability(False, self._broken[ref].message)
         return self._lookup(ref)[0]

@@ -31,6 +31,10 @@ class Availability:
     why: str = ""
 
 
+_LOCAL, _CLOUD = Route.LOCAL.value, Route.CLOUD.value  # the keys of Plan.predicted
+UP = Availability(True)  # frozen: one instance serves every call that finds a route up
+
+
 @dataclass
 class Plan:
     routes: list[Route]
@@ -67,10 +71,8 @@ class Router:
     ) -> Plan:
         if privacy is Privacy.PRIVATE:
             return self._private(mode, local)
-        predicted = {
-            Route.LOCAL.value: self.latency.predict(model, Route.LOCAL) if local.ok else None,
-            Route.CLOUD.value: self.latency.predict(model, Route.CLOUD, payload_bytes) if cloud.ok else None,
-        }
+        local_p, cloud_p = self.latency.predict_both(model, local=local.ok, cloud=cloud.ok, payload_bytes=payload_bytes)
+        predicted = {_LOCAL: local_p, _CLOUD: cloud_p}
         if mode is Mode.LOCAL_ONLY:
             if not local.ok:
                 raise LocalUnavailable(f"mode local_only, but the local route is unavailable: {local.why}")
@@ -108,7 +110,7 @@ class Router:
     def _by_latency(
         self, model: str, mode: Mode, deadline_ms: float | None, predicted: dict[str, Prediction | None]
     ) -> Plan:
-        local, cloud = predicted[Route.LOCAL.value], predicted[Route.CLOUD.value]
+        local, cloud = predicted[_LOCAL], predicted[_CLOUD]
         preferred = {Mode.PREFER_LOCAL: Route.LOCAL, Mode.PREFER_CLOUD: Route.CLOUD}.get(mode)
 
         if deadline_ms is not None:

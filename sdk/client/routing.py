@@ -22,7 +22,7 @@ from sdk.client.decision import Attempt, Decision, Mode, ModeName, Privacy, Priv
 from sdk.client.faults import CLOUD_FAULTS, LOCAL_FAULTS
 from sdk.client.local import LocalRoute, parse_ref
 from sdk.client.privacy import PrivacyVerdict, decide_privacy
-from sdk.client.router import Availability, Router
+from sdk.client.router import UP, Availability, Router
 from sdk.errors import (
     AiaasError,
     CloudUnavailable,
@@ -210,14 +210,18 @@ class RoutedCalls:
         sha256: str | None = None,
     ) -> None:
         """One record in the decision log: where this call's data went (never the data itself)."""
-        self.audit.record_decision(
-            decision,
+        self.audit.record(
             model_ref=model,
             version=version,
             artifact_sha256=sha256,
+            privacy=decision.privacy,
             privacy_source=decision.privacy_source,
+            route=decision.route,
+            reason=decision.reason,
+            fallback_chain=decision.attempts,
             sent_bytes=sent,
             endpoint=self.config.cloud_url if sent else None,
+            mode=decision.mode,
             call=call,
         )
 
@@ -273,7 +277,7 @@ class RoutedCalls:
             raise self._nowhere(model, answer)
         joined = self._privacy(model, asked, answer)
         if not joined.private:
-            return joined, Availability(True)
+            return joined, UP
         if isinstance(answer, (CloudUnavailable, Overloaded, DeadlineExceeded)):
             raise CloudUnavailable(
                 f"{joined.why}: nothing was sent to the cloud", hint=answer.hint or "retry once the endpoint answers"
@@ -323,4 +327,4 @@ class RoutedCalls:
             return Availability(False, "no cloud endpoint configured")
         if not self.cloud.breaker.available():
             return Availability(False, f"circuit open, retrying in {self.cloud.breaker.retry_in():.1f} s")
-        return Availability(True)
+        return UP

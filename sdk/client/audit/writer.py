@@ -162,7 +162,8 @@ class DecisionLog:
         the model, ``predict`` or ``explain`` (an explanation's perturbed inputs go where its record says)."""
         if not self.enabled:
             return
-        if _value(privacy_source) not in PRIVACY_SOURCES:
+        # A string, or a str enum's member (whose hash and equality are its string's), is looked up as it is.
+        if privacy_source not in PRIVACY_SOURCES and _value(privacy_source) not in PRIVACY_SOURCES:
             raise ValueError(f"privacy_source={privacy_source!r}; expected one of {', '.join(sorted(PRIVACY_SOURCES))}")
         self._pending.append(
             (time.time(), model_ref, version, artifact_sha256, privacy, privacy_source, mode, route, reason,
