@@ -249,6 +249,12 @@ def static_int8_unavailable() -> str | None:
 STATIC_INT8_PRESETS = ("performance", "mixed")
 
 
+def default_static_preset(transformer: bool) -> str:
+    """The NNCF preset ``quantize_static_int8`` uses when none is given ("default": NNCF's own); the manifest's
+    target records it."""
+    return "performance" if transformer else "default"
+
+
 def quantize_static_int8(
     model: bytes, calibration: Sequence[Mapping[str, Any]], *, transformer: bool, preset: str | None = None
 ) -> bytes:
@@ -268,8 +274,8 @@ def quantize_static_int8(
     nncf = require("nncf", purpose="static int8 quantization")
     graph = onnx.load_from_string(model)
     options: dict[str, Any] = {"model_type": nncf.ModelType.TRANSFORMER} if transformer else {}
-    chosen = preset or ("performance" if transformer else None)
-    if chosen is not None:
+    chosen = preset or default_static_preset(transformer)
+    if chosen != "default":
         options["preset"] = (
             nncf.QuantizationPreset.PERFORMANCE if chosen == "performance" else nncf.QuantizationPreset.MIXED
         )

@@ -284,7 +284,13 @@ def _static_int8(against: Reference) -> Candidate | None:
     if not gate.passed:
         progress.note(f"{optimize.STATIC_INT8_FILE} missed the quality gate and is not shipped: {gate.summary()}")
         return None
-    extra = {"runtime": "openvino", "scheme": optimize.STATIC_INT8_SCHEME, "calibration_samples": count}
+    preset = optimize.default_static_preset(source.transformer is not None)
+    extra = {
+        "runtime": "openvino",
+        "scheme": optimize.STATIC_INT8_SCHEME,
+        "preset": preset,
+        "calibration_samples": count,
+    }
     settings = {k: v for k, v in against.target.items() if k != "fused"}
     return Candidate("int8", model, gate, scores, {**settings, **extra}, file=optimize.STATIC_INT8_FILE)
 

@@ -75,6 +75,7 @@ def test_static_int8_for_openvino_passes_its_gate_as_openvino_runs_it(artifact: 
     assert dynamic.file == "model.int8.onnx" and dynamic.target["runtime"] == "onnxruntime"
     assert static.file == "model.int8.openvino.onnx" and static.target["runtime"] == "openvino"
     assert static.target["scheme"] == "static-qdq-nncf" and static.target["calibration_samples"] == 58
+    assert static.target["preset"] == "performance"
     gate = static.parity
     assert gate is not None and gate.passed and gate.value >= 0.99
     # Re-check here what the gate recorded, on the held-out sentences, with the runtime's own OpenVINO backend.
