@@ -22,10 +22,12 @@ Every row runs once per round, rounds interleaved (row order rotated each round)
 alike; the first round is a warm-up (bytecode written, page cache filled, choice cache made) and is not counted.
 Bytecode is cached in a temp dir (``PYTHONPYCACHEPREFIX``), as an installed package has it.
 Reported: median and spread (min-max) of the cold start, the phases inside the child (import, load, answer), and the
-median of per-round ratios to the raw ORT row. Then ``import sdk`` (and ``sdk.runtime.model``, what ``sdk.load``
-imports first, and ``sdk.client``) under ``-X importtime`` (median of the repeats): in this environment, and with
-``--core-python`` on a core-only install (e.g. .venvs/core/bin/python, which tests/sdk/test_core_install.py builds),
-this checkout's ``sdk`` (and the baseline's) first on its path. ``--models digits`` skips MiniLM (no compile).
+median of per-round ratios to the raw ORT row; and the child's CPU time (user + system, every thread, from
+``getrusage``), which other processes on a shared machine disturb far less than the wall clock. Then ``import sdk``
+(and ``sdk.runtime.model``, what ``sdk.load`` imports first, and ``sdk.client``) under ``-X importtime`` (median of
+the repeats): in this environment, and with ``--core-python`` on a core-only install (e.g. .venvs/core/bin/python,
+which tests/sdk/test_core_install.py builds), this checkout's ``sdk`` (and the baseline's) first on its path.
+``--models digits`` skips MiniLM (no compile).
 The CPU model and its vector flags are printed beside the figures.
 """
 
@@ -34,6 +36,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -116,6 +119,7 @@ class Row:
     env: dict[str, str]
     starts: list[float] = field(default_factory=list)
     phases: list[tuple[float, float, float]] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)  # the child's CPU time (user + system, all threads), s
     ran: set[str] = field(default_factory=set)
 
 
@@ -145,6 +149,7 @@ def base_env(scratch: Path) -> dict[str, str]:
 
 
 def run_once(row: Row) -> None:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.monotonic()
     done = subprocess.run(
         [sys.executable, "-c", row.code, *row.args],
@@ -153,6 +158,8 @@ def run_once(row: Row) -> None:
         env=row.env,
         cwd=row.env["AIAAS_BENCH_CWD"],
     )
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    row.cpu.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
     if done.returncode != 0:
         raise SystemExit(f"{row.label} ({row.model}) failed:\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}")
     line = next(line for line in done.stdout.splitlines() if line.startswith(MARK))
@@ -248,17 +255,22 @@ def import_time(python: str, module: str, env: dict[str, str]) -> float:
 
 def report(rows: list[Row], repeats: int) -> None:
     print(f"\ncold start to the first answer, fresh process, {repeats} interleaved rounds after a warm-up round (ms)")
-    print("| model | row | median | min-max | import / load / answer (medians) | vs raw ORT (median of rounds) | ran |")
-    print("|---|---|---|---|---|---|---|")
+    print(
+        "| model | row | median | min-max | import / load / answer (medians) | vs raw ORT (median of rounds) "
+        "| CPU (median) | CPU vs raw ORT | ran |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
     raws = {r.model: r for r in rows if r.label == "raw ORT"}
     for row in rows:
         raw = raws[row.model]
         ratios = [a / b for a, b in zip(row.starts, raw.starts)]
+        cpu_ratios = [a / b for a, b in zip(row.cpu, raw.cpu)]
         phases = " / ".join(f"{statistics.median(p) * 1000:.0f}" for p in zip(*row.phases))
         print(
             f"| {row.model} | {row.label} | {statistics.median(row.starts) * 1000:.0f} | "
             f"{min(row.starts) * 1000:.0f}-{max(row.starts) * 1000:.0f} | {phases} | "
-            f"{statistics.median(ratios):.2f}x | {', '.join(sorted(row.ran))} |"
+            f"{statistics.median(ratios):.2f}x | {statistics.median(row.cpu) * 1000:.0f} | "
+            f"{statistics.median(cpu_ratios):.2f}x | {', '.join(sorted(row.ran))} |"
         )
 
 
@@ -289,6 +301,7 @@ def main(argv: list[str] | None = None) -> None:
                 for row in rows:
                     row.starts.clear()
                     row.phases.clear()
+                    row.cpu.clear()
                     row.ran.clear()
         report(rows, args.repeats)
         env = base_env(scratch)

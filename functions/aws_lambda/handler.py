@@ -16,7 +16,9 @@ invocation, within the explain caps (``AIAAS_EXPLAIN_*``) and a deadline that en
 
 Powertools as documented: a structured ``Logger`` with the Lambda context and the request id (never the event or the
 payload), EMF ``Metrics`` (latency, batch size, errors, cold start) and ``Tracer`` (responses not captured: they are
-payload).
+payload). The ``Tracer`` is made only where it traces (Powertools' own rule: in Lambda, unless
+``POWERTOOLS_TRACE_DISABLED``): a disabled one still imports the X-Ray SDK and botocore and patches them, ~0.1-0.2 s
+of every cold start for nothing.
 
 Environment: ``MODEL_URI`` (artifact folder or store root, local or s3://), optional ``AIAAS_MODELS``,
 ``AIAAS_MAX_BODY_BYTES``, ``AIAAS_AUTH_TOKEN``, ``AIAAS_CACHE_DIR`` (default /tmp/aiaas), ``AIAAS_PATH_PREFIX``
@@ -32,6 +34,7 @@ import binascii
 import os
 import time
 import traceback
+from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -53,10 +56,16 @@ METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 
 logger = Logger(service=SERVICE_NAME)
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "aiaas"), service=SERVICE_NAME)
-tracer = Tracer(service=SERVICE_NAME)
+# Tracer._is_tracer_disabled is the very test Tracer() applies to itself; a Powertools without it gets a Tracer always.
+_tracer_disabled = getattr(Tracer, "_is_tracer_disabled", None)
+tracer = None if _tracer_disabled is not None and _tracer_disabled() else Tracer(service=SERVICE_NAME)
 prefix = os.environ.get("AIAAS_PATH_PREFIX")
 # Function URL events use the API Gateway HTTP API (payload 2.0) format: one resolver serves both.
 app = LambdaFunctionUrlResolver(strip_prefixes=[prefix] if prefix else None)
+
+
+def _traced(function: Callable[..., Any]) -> Callable[..., Any]:
+    return function if tracer is None else tracer.capture_lambda_handler(capture_response=False)(function)
 
 
 def _observe(record: InferenceRecord) -> None:
@@ -186,7 +195,7 @@ def _http_answer(status: int, message: str) -> dict[str, Any]:
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.LAMBDA_FUNCTION_URL, log_event=False)
-@tracer.capture_lambda_handler(capture_response=False)
+@_traced
 @metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     problem = _event_problem(event)

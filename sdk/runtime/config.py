@@ -64,6 +64,12 @@ class RuntimeConfig:
     aws_lambda_function: str | None = env(
         "AWS_LAMBDA_FUNCTION_NAME", None, help="set by AWS Lambda inside a function: usage auto means function there"
     )
+    weights_in_place: bool = env(
+        "AIAAS_WEIGHTS_IN_PLACE",
+        True,
+        help="hand ONNX Runtime a model's weights as views over its verified bytes instead of letting it copy them "
+        "(a 58 MB model's session builds ~5x faster)",
+    )
     compile_cache: bool = env(
         "AIAAS_COMPILE_CACHE",
         True,

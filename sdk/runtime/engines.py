@@ -16,12 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sdk.artifacts.integrity import read_verified
+from sdk.artifacts.integrity import read_verified, read_verified_padded
 from sdk.artifacts.manifest import ArtifactFile, Manifest
 from sdk.errors import ArtifactError, IntegrityError, InvalidInput, MissingDependency, RuntimeFault
 from sdk.runtime import choice
 from sdk.runtime.backend import Backend
 from sdk.runtime.config import RuntimeConfig
+from sdk.runtime.inplace import SLACK, Padded
 from sdk.runtime.validation import InputValidator
 
 _MODULES = {"onnxruntime": "onnxruntime", "openvino": "openvino"}
@@ -40,24 +41,31 @@ class Chosen:
 class _Reader(threading.Thread):
     """Reads and verifies one file off the main thread."""
 
-    def __init__(self, folder: Path, artifact: ArtifactFile) -> None:
+    def __init__(self, folder: Path, artifact: ArtifactFile, slack: int) -> None:
         super().__init__(name=f"aiaas-read-{artifact.file}", daemon=True)
-        self.folder, self.artifact = folder, artifact
-        self.data: bytes | None = None
+        self.folder, self.artifact, self.slack = folder, artifact, slack
+        self.data: Any = None
         self.error: BaseException | None = None
 
     def run(self) -> None:
         try:
-            self.data = read_verified(self.folder, self.artifact.file, self.artifact.sha256, self.artifact.bytes)
+            self.data = _read(self.folder, self.artifact, self.slack)
         except BaseException as exc:  # handed to the main thread, which raises it
             self.error = exc
 
-    def result(self) -> bytes:
+    def result(self) -> Any:
         self.join()
         if self.error is not None:
             raise self.error
         assert self.data is not None
         return self.data
+
+
+def _read(folder: Path, artifact: ArtifactFile, slack: int) -> Any:
+    """The verified bytes, or with ``slack`` the verified numpy buffer that much longer."""
+    if slack:
+        return read_verified_padded(folder, artifact.file, artifact.sha256, artifact.bytes, slack=slack)
+    return read_verified(folder, artifact.file, artifact.sha256, artifact.bytes)
 
 
 def import_engine(engine: str) -> None:
@@ -74,10 +82,20 @@ def import_engine(engine: str) -> None:
 def verified_bytes(folder: Path, artifact: ArtifactFile) -> bytes:
     """The artifact's bytes, checked; its engine imported meanwhile when it is not yet (tampered bytes win over a
     missing engine: an IntegrityError is raised first)."""
+    data: bytes = _verified(folder, artifact, 0)
+    return data
+
+
+def verified_padded(folder: Path, artifact: ArtifactFile) -> Padded:
+    """``verified_bytes`` read into a buffer with room to align its weights in place (``sdk.runtime.inplace``)."""
+    return Padded(_verified(folder, artifact, SLACK), artifact.bytes)
+
+
+def _verified(folder: Path, artifact: ArtifactFile, slack: int) -> Any:
     engine = choice.engine_of(artifact)
     if _MODULES.get(engine, engine) in sys.modules:
-        return read_verified(folder, artifact.file, artifact.sha256, artifact.bytes)
-    reader = _Reader(folder, artifact)
+        return _read(folder, artifact, slack)
+    reader = _Reader(folder, artifact, slack)
     reader.start()
     try:
         import_engine(engine)

@@ -15,7 +15,7 @@ from sdk.artifacts.integrity import verify_file
 from sdk.artifacts.manifest import ArtifactFile, Manifest, TensorSpec, read_manifest_bytes
 from sdk.artifacts.store import Store, StoredModel, locate_model
 from sdk.errors import ArtifactError, InvalidInput, ManifestError
-from sdk.runtime import chained, choice, engines
+from sdk.runtime import chained, choice, engines, inplace
 from sdk.runtime.backend import Backend
 from sdk.runtime.config import RuntimeConfig
 from sdk.runtime.onnx_backend import OnnxRuntimeBackend
@@ -176,6 +176,11 @@ def _parity_notes(artifact: ArtifactFile) -> tuple[str, ...]:
 
 def open_backend(folder: Path, artifact: ArtifactFile, config: RuntimeConfig) -> Backend:
     """The artifact's engine, loaded from the very bytes whose sha256 was just checked."""
+    onnxruntime = choice.engine_of(artifact) == "onnxruntime" and not artifact.external
+    in_place = config.weights_in_place and artifact.bytes >= inplace.MIN_MODEL_BYTES and not choice.gpu_likely(config)
+    if onnxruntime and in_place:  # read with room to align the weights in place (sdk.runtime.inplace)
+        padded = engines.verified_padded(folder, artifact)
+        return OnnxRuntimeBackend(padded, config, origin=artifact.file, folder=folder)
     data = engines.verified_bytes(folder, artifact)
     if artifact.external:  # a large model: its weights from verified mapped shards (sdk.runtime.mapped)
         from sdk.runtime.mapped import map_weights
@@ -192,7 +197,7 @@ def open_backend(folder: Path, artifact: ArtifactFile, config: RuntimeConfig) ->
         version = choice.engine_versions().get("openvino", "")
         cache = choice.compile_cache_dir(artifact, version, config, create=True)
         return OpenVinoBackend(data, config, origin=artifact.file, cache_dir=cache)
-    return OnnxRuntimeBackend(data, config, origin=artifact.file)
+    return OnnxRuntimeBackend(data, config, origin=artifact.file, folder=folder)
 
 
 def load(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -10,10 +11,12 @@ import numpy as np
 
 from sdk.errors import ArtifactError, InvalidInput, RuntimeFault
 from sdk.extras import require
+from sdk.runtime import inplace
 from sdk.runtime.backend import first_line
 from sdk.runtime.config import RuntimeConfig
+from sdk.runtime.inplace import InPlace, Padded, split
 from sdk.runtime.mapped import MappedWeights, pin_weights
-from sdk.runtime.providers import plan_providers, probe_machine
+from sdk.runtime.providers import CPU, plan_providers, probe_machine
 
 # ONNX type strings -> numpy dtype names.
 _ORT_TYPES = {
@@ -60,22 +63,45 @@ class OnnxRuntimeBackend:
     name = "onnxruntime"
 
     def __init__(
-        self, model: bytes, config: RuntimeConfig, *, origin: str = "model.onnx", weights: MappedWeights | None = None
+        self,
+        model: bytes | Padded,
+        config: RuntimeConfig,
+        *,
+        origin: str = "model.onnx",
+        weights: MappedWeights | None = None,
+        folder: Path | None = None,
     ) -> None:
         """``weights``: a large model's external initializers over verified mapped shards (``sdk.runtime.mapped``),
-        handed to ONNX Runtime as they are; kept referenced here, since the session reads them for its lifetime."""
+        handed to ONNX Runtime as they are; kept referenced here, since the session reads them for its lifetime.
+        ``folder``: where ``origin`` lies; given, on the CPU, the weights inside ``model`` are handed over in place
+        (``sdk.runtime.inplace``) unless ``config.weights_in_place`` is off; a ``Padded`` model is read for that."""
         ort = import_onnxruntime()
         self.version: str = ort.__version__
         plan = plan_providers(config.providers, ort.get_available_providers(), probe_machine)
         options = session_options(ort, config)
         self._weights = weights
         self._pinned: list[object] = []
+        self._in_place: InPlace | None = None
         if weights is not None:
             self._pinned = pin_weights(ort, options, weights)
-        try:
-            self._session = ort.InferenceSession(model, sess_options=options, providers=list(plan.providers))
-        except _load_errors(ort) as exc:
-            raise ArtifactError(f"ONNX Runtime could not load {origin}: {first_line(exc)}") from exc
+        elif folder is not None and config.weights_in_place and plan.providers == (CPU,):
+            # CPU only: TensorRT parses the graph itself, and would look for the weights where the graph says.
+            size = model.size if isinstance(model, Padded) else len(model)
+            self._in_place = split(model) if size >= inplace.MIN_MODEL_BYTES else None
+        if self._in_place is not None:
+            assert folder is not None
+            refused: tuple[type[Exception], ...] = (ArtifactError, *_load_errors(ort))
+            try:
+                self._session = self._in_place_session(ort, config, folder, plan.providers)
+            except refused:  # an optimizer wanted a weight's values, or ORT copied one: load the model as it is
+                self._in_place, self._pinned = None, []
+        if self._in_place is None:
+            if isinstance(model, Padded):
+                model = model.tobytes()
+            try:
+                self._session = ort.InferenceSession(model, sess_options=options, providers=list(plan.providers))
+            except _load_errors(ort) as exc:
+                raise ArtifactError(f"ONNX Runtime could not load {origin}: {first_line(exc)}") from exc
         self.providers: tuple[str, ...] = tuple(self._session.get_providers())
         unused = [p for p in plan.providers if p not in self.providers]
         self.notes: tuple[str, ...] = plan.notes + tuple(
@@ -87,6 +113,22 @@ class OnnxRuntimeBackend:
             )
         self._outputs = [o.name for o in self._session.get_outputs()]
         self._errors = _ort_errors(ort)
+
+    def _in_place_session(
+        self, ort: ModuleType, config: RuntimeConfig, folder: Path, providers: tuple[str, ...]
+    ) -> Any:
+        assert self._in_place is not None
+        options = session_options(ort, config)
+        options.log_severity_level = 4  # a refusal here is expected (see sdk.runtime.inplace) and not the user's error
+        for name, array in self._in_place.arrays.items():
+            value = ort.OrtValue.ortvalue_from_numpy(array)
+            if array.size and value.data_ptr() != array.ctypes.data:
+                raise ArtifactError(f"ONNX Runtime copied initializer {name!r} instead of using it in place")
+            options.add_initializer(name, value)
+            self._pinned.append(value)
+        # Where ORT looks for the moved weights' location (inplace.NOWHERE): it exists, and cannot be read as data.
+        options.add_session_config_entry("session.model_external_initializers_file_folder_path", str(folder))
+        return ort.InferenceSession(self._in_place.graph, sess_options=options, providers=list(providers))
 
     def signature(self) -> tuple[dict[str, tuple[str, int]], dict[str, tuple[str, int]]]:
         def table(args: list[Any]) -> dict[str, tuple[str, int]]:
@@ -105,7 +147,7 @@ class OnnxRuntimeBackend:
 
     def close(self) -> None:
         self._session = None
-        self._pinned, self._weights = [], None
+        self._pinned, self._weights, self._in_place = [], None, None
 
 
 def _load_errors(ort: ModuleType) -> tuple[type[Exception], ...]:
