@@ -32,6 +32,18 @@ data "aws_iam_policy_document" "this" {
     resources = ["${var.model_bucket_arn}/${var.model_prefix}*"]
   }
 
+  dynamic "statement" {
+    # Chunked versions (sdk.artifacts.chunks) are assembled from the store root's .chunks/ folder, which a narrowed
+    # model_prefix leaves out. Read only: no listing, so only the chunks a readable manifest names can be fetched.
+    for_each = var.chunk_prefix != null && !startswith(coalesce(var.chunk_prefix, "-"), var.model_prefix) ? [1] : []
+
+    content {
+      sid       = "ReadModelChunks"
+      actions   = ["s3:GetObject"]
+      resources = ["${var.model_bucket_arn}/${var.chunk_prefix}*"]
+    }
+  }
+
   statement {
     sid       = "ListModels"
     actions   = ["s3:ListBucket"]

@@ -106,6 +106,17 @@ variable "model_prefix" {
   }
 }
 
+variable "chunk_prefix" {
+  description = "The model store's chunk folder (STORE_ROOT.chunks/, e.g. 'models/.chunks/'), which chunked model versions are assembled from, when it lies outside model_prefix: set it when model_prefix is narrowed to one model's folder. Chunk keys are content hashes and the role cannot list them, so it reads only chunks named by a manifest it may read. null: nothing beyond model_prefix."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.chunk_prefix == null || can(regex("^([A-Za-z0-9!_.*'()-]+/)*\\.chunks/$", coalesce(var.chunk_prefix, "-")))
+    error_message = "chunk_prefix must be a store root's chunk folder such as 'models/.chunks/': no leading '/', ending with '.chunks/'."
+  }
+}
+
 variable "model_uri" {
   description = "Value of the MODEL_URI environment variable: s3://BUCKET/PREFIX[...], below model_prefix."
   type        = string

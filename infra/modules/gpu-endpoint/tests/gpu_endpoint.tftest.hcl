@@ -310,3 +310,52 @@ run "rejects_non_ecr_image_and_bad_retention" {
 
   expect_failures = [var.image_uri, var.log_retention_days]
 }
+
+run "a_narrowed_prefix_reads_the_store_chunks_only_when_given_them" {
+  command = apply
+
+  variables {
+    model_prefix = "models/minilm-l6/"
+    model_uri    = "s3://aiaas-unit-models/models/minilm-l6/"
+    chunk_prefix = "models/.chunks/"
+  }
+
+  assert {
+    condition = one([
+      for s in data.aws_iam_policy_document.this.statement : s.resources if s.sid == "ReadModelChunks"
+      ]) == toset(["arn:aws:s3:::aiaas-unit-models/models/.chunks/*"]) && one([
+      for s in data.aws_iam_policy_document.this.statement : s.actions if s.sid == "ReadModelChunks"
+    ]) == toset(["s3:GetObject"])
+    error_message = "A narrowed model_prefix with chunk_prefix must get s3:GetObject on BUCKET/models/.chunks/* only."
+  }
+
+  assert {
+    condition = one([
+      for s in data.aws_iam_policy_document.this.statement : s.resources if s.sid == "ReadModels"
+    ]) == toset(["arn:aws:s3:::aiaas-unit-models/models/minilm-l6/*"])
+    error_message = "ReadModels must stay on the narrowed prefix."
+  }
+}
+
+run "chunks_inside_the_model_prefix_need_no_statement" {
+  command = apply
+
+  variables {
+    chunk_prefix = "models/.chunks/"
+  }
+
+  assert {
+    condition     = !contains([for s in data.aws_iam_policy_document.this.statement : s.sid], "ReadModelChunks")
+    error_message = "Chunks under model_prefix are readable already: no second statement."
+  }
+}
+
+run "rejects_a_chunk_prefix_that_is_not_a_chunk_folder" {
+  command = plan
+
+  variables {
+    chunk_prefix = "other/"
+  }
+
+  expect_failures = [var.chunk_prefix]
+}
