@@ -2,7 +2,7 @@
 
     benchmarks/setup_bentoml.sh            # once: BentoML in its own venv, .venvs/bentoml (never in .venv)
     python benchmarks/bentoml_compare.py [--models digits minilm] [--clients 1 8 32] [--repeats 4] [--duration 4]
-           [--minilm DIR] [--bento-padding longest|128] [--engine onnxruntime|auto]
+           [--minilm DIR] [--bento-padding longest|128] [--engine onnxruntime|auto] [--skip-bentoml]
 
 Both servers run in their own process trees; BentoML is started with ``bentoml serve`` on a service file this script
 writes, as a BentoML user writes it: ``@bentoml.service`` (one worker), ``@bentoml.api(batchable=True,
@@ -300,7 +300,11 @@ def compare(model: str, args: argparse.Namespace, workdir: Path, log: Path) -> l
     best = child("_inproc", model, str(model_file), str(tokenizer or ""), str(args.inproc_seconds))
     shown = json.dumps({k: round(v) for k, v in best.items()})
     print(f"{model}: file {model_file.name}; in-process samples/s by batch {shown}", flush=True)
-    servers = {"bento": start_bento(service, workdir, model_file, tokenizer, args.bento_padding, args.access_log, log)}
+    servers = {}
+    if not args.skip_bentoml:
+        servers["bento"] = start_bento(
+            service, workdir, model_file, tokenizer, args.bento_padding, args.access_log, log
+        )
     servers["ours"] = start_ours(folder, args.access_log, log)
     sends = {"bento": (bento_path, bento_file), "ours": (ours_path, ours_file)}
     results: dict[tuple[str, int], list[dict[str, Any]]] = {}
@@ -310,7 +314,7 @@ def compare(model: str, args: argparse.Namespace, workdir: Path, log: Path) -> l
                 path, bodies = sends[kind]
                 st.child("_load", str(port), path, str(bodies), str(clients), str(args.warmup), "1000000", "raw")
             for repeat in range(args.repeats):
-                for kind in ("ours", "bento") if repeat % 2 == 0 else ("bento", "ours"):  # ABBA
+                for kind in [k for k in (("ours", "bento") if repeat % 2 == 0 else ("bento", "ours")) if k in servers]:
                     port, process = servers[kind]
                     path, bodies = sends[kind]
                     results.setdefault((kind, clients), []).append(measure(port, process, path, bodies, clients, args))
@@ -324,7 +328,8 @@ def compare(model: str, args: argparse.Namespace, workdir: Path, log: Path) -> l
     top = max(*best.values(), *again.values())
     rows = []
     for clients in args.clients:
-        ours, bento = results[("ours", clients)], results[("bento", clients)]
+        ours = results[("ours", clients)]
+        bento = results.get(("bento", clients)) or [dict.fromkeys(ours[0], float("nan")) for _ in ours]  # skipped
 
         def med(runs: list[dict[str, Any]], key: str) -> float:
             return statistics.median(r[key] for r in runs)
@@ -360,13 +365,18 @@ def main() -> None:
     parser.add_argument("--access-log", choices=("on", "off"), default="on", help="both servers' per-request log line")
     parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds per server and client count")
     parser.add_argument("--engine", default="onnxruntime", help="sdk serve's AIAAS_BACKEND (auto: its choice)")
+    parser.add_argument(
+        "--skip-bentoml", action="store_true", help="measure sdk serve against the in-process best only (no BentoML)"
+    )
     args = parser.parse_args()
-    if not (BENTO_VENV / "bin" / "bentoml").exists():
-        sys.exit(f"no BentoML at {BENTO_VENV}: run benchmarks/setup_bentoml.sh first")
-    version = subprocess.run(
-        [str(BENTO_VENV / "bin" / "python"), "-c", "import bentoml; print(bentoml.__version__)"],
-        capture_output=True, text=True, check=True,
-    ).stdout.strip()  # fmt: skip
+    version = "skipped"
+    if not args.skip_bentoml:
+        if not (BENTO_VENV / "bin" / "bentoml").exists():
+            sys.exit(f"no BentoML at {BENTO_VENV}: run benchmarks/setup_bentoml.sh first (or --skip-bentoml)")
+        version = subprocess.run(
+            [str(BENTO_VENV / "bin" / "python"), "-c", "import bentoml; print(bentoml.__version__)"],
+            capture_output=True, text=True, check=True,
+        ).stdout.strip()  # fmt: skip
     workdir = Path(tempfile.mkdtemp(prefix="bento-compare-"))
     (workdir / "service.py").write_text(SERVICE)
     log = workdir / "servers.log"

@@ -5,8 +5,10 @@ compatible with it (same input names and dtypes, equal non-batch dimensions), up
 ``max_queue_delay_ms`` > 0 it first waits up to that long after the oldest request arrived for the batch to fill.
 With the default delay of 0, batches form only from requests that queued while the model was busy, so a lone
 request never waits. The model runs in a worker thread, so the event loop keeps accepting and parsing requests
-meanwhile. The queue is bounded: when ``max_queue_size`` requests wait, new ones get ``Overloaded`` (503 +
-Retry-After) at once instead of waiting without bound.
+meanwhile; with ``concurrency`` > 1 (the server's ``model_runs``) that many batches of one model run at once, each on
+its own thread (on sessions given the cores divided among the runs, see ``bootstrap.divide_cores``), a second one
+started once half as many rows as the last batch took are waiting. The queue is bounded: when ``max_queue_size``
+requests wait, new ones get ``Overloaded`` (503 + Retry-After) at once instead of waiting without bound.
 
 Raw inputs (text, images: ``submit_raw``) batch the same way: the raw items of the merged requests are processed
 and run together, the input processor called once per batch (tokenization runs here, on the worker thread, never
@@ -94,7 +96,8 @@ class _ModelQueue:
         # The most rows merged per run: the configured maximum, or what the sizer finds (adaptive batching).
         self.sizer = BatchSizer(batcher.max_batch_size) if self.merge and batcher.adaptive else None
         self.stats = BatchStats()
-        self.running = 0
+        self.running = 0  # requests in the batches running now
+        self.batches = 0  # batches running now (at most the batcher's concurrency)
         self.previous = 0  # rows of the last batch taken
         self.by_length: bool | None = None  # texts run in length groups (known on the first raw batch)
         self.series: ModelSeries | None = None  # this model's metrics, when the server keeps them
@@ -112,23 +115,49 @@ class _ModelQueue:
         return tuple((name, a.dtype.str, a.shape[1:]) for name, a in feeds.items()), rows
 
     async def _work(self) -> None:
-        while True:
-            if not self.items:
-                self.wake.clear()
-                await self.wake.wait()
-                continue
-            await self._fill()
-            batch = self._take()
-            self.running = len(batch)
-            try:
-                await self._run(batch)
-            except Exception as exc:  # never let the worker die: its queue would hang every later request
-                logger.exception("%s: batch of %d failed outside the model run", self.model.manifest.ref, len(batch))
-                for item in batch:
-                    if not item.future.done():
-                        item.future.set_exception(exc)
-            finally:
-                self.running = 0
+        runs: set[asyncio.Task[None]] = set()
+        try:
+            while True:
+                if not self.items or self.batches >= self.batcher.concurrency or not self._worth_a_run():
+                    self.wake.clear()
+                    await self.wake.wait()
+                    continue
+                await self._fill()
+                batch = self._take()
+                self.running += len(batch)
+                self.batches += 1
+                if self.batcher.concurrency == 1:
+                    await self._guarded(batch)
+                    continue
+                run = self.loop.create_task(self._guarded(batch))
+                runs.add(run)
+                run.add_done_callback(runs.discard)
+        finally:
+            for run in runs:
+                run.cancel()
+
+    def _worth_a_run(self) -> bool:
+        """Whether to start a batch beside one already running: only once half as many rows as the last batch took
+        wait (a run that ends starts the next one whatever waits). Taking whatever came first the moment a slot
+        freed split a closed loop's requests into runs of one or two rows beside each full one."""
+        if not self.batches or self.sizer is None:
+            return True
+        return self._compatible_rows() >= min(self.limit, max(1, self.previous // 2))
+
+    async def _guarded(self, batch: list[_Item]) -> None:
+        """One batch run; whatever fails outside the model fails its requests, never the worker (its queue would hang
+        every later request). The worker is woken when it ends: with concurrent runs it may be waiting for a slot."""
+        try:
+            await self._run(batch)
+        except Exception as exc:
+            logger.exception("%s: batch of %d failed outside the model run", self.model.manifest.ref, len(batch))
+            for item in batch:
+                if not item.future.done():
+                    item.future.set_exception(exc)
+        finally:
+            self.running -= len(batch)
+            self.batches -= 1
+            self.wake.set()
 
     async def _fill(self) -> None:
         """Wait (up to the queue delay after the oldest request arrived) for a batch to fill."""
@@ -277,14 +306,16 @@ class Batcher:
         threads: int = 4,
         adaptive: bool = False,
         length_buckets: bool = True,
+        concurrency: int = 1,
     ) -> None:
         self.max_batch_size = max_batch_size
+        self.concurrency = max(1, concurrency)  # batches of one model running at once
         self.length_buckets = length_buckets
         self.adaptive = adaptive
         self.max_queue_delay_s = max_queue_delay_ms / 1000
         self.max_queue_size = max_queue_size
         self.retry_after_s = retry_after_s
-        self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="aiaas-model")
+        self.executor = ThreadPoolExecutor(max_workers=max(threads, self.concurrency), thread_name_prefix="aiaas-model")
         self._queues: dict[int, _ModelQueue] = {}
         self._closing = False
         self.metrics: ServingMetrics | None = None  # set by the service that owns this batcher

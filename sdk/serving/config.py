@@ -40,6 +40,12 @@ class ServeConfig:
         help="run the texts of a batch in groups of similar token length, each padded to its own longest "
         "(false: pad the whole batch to its longest text)",
     )
+    model_runs: int = env(
+        "AIAAS_MODEL_RUNS",
+        2,
+        help="batches of one model that run at once, each on its own thread; the cores are divided among them "
+        "(each session's intra-op threads, unless AIAAS_THREADS sets them)",
+    )
     max_queue_size: int = env(
         "AIAAS_MAX_QUEUE_SIZE", 256, help="requests waiting per model before new ones get 503 + Retry-After"
     )
@@ -147,7 +153,7 @@ class ServeConfig:
             raise ConfigError(f"retry_after_s must be >= 1, got {self.retry_after_s}")
         if self.auth_token is not None and not self.auth_token.strip():
             raise ConfigError("auth_token is empty; give a token or leave it unset")
-        for name in ("max_request_rows", "max_request_elements", "max_connections", "max_header_count"):
+        for name in ("max_request_rows", "max_request_elements", "max_connections", "max_header_count", "model_runs"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.max_header_bytes < 1024:

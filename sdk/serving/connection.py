@@ -44,6 +44,50 @@ def canned(status: int, message: str, extra: tuple[tuple[str, str], ...] = ()) -
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
 
+class Corked:
+    """A transport whose writes within one turn of the event loop leave as one send: uvicorn writes a response's
+    status line and headers, then its body, each with its own ``write``, which on loopback cost two system calls and
+    two TCP segments per answer (a fifth of the event loop's time per request at 32 clients, issue #20 item 3).
+    The writes are joined and sent at the end of the loop's current turn, or at once before ``close``."""
+
+    __slots__ = ("_held", "_loop", "_transport")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._held: list[bytes] = []
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if not self._held:
+            self._loop.call_soon(self.flush)
+        self._held.append(data if isinstance(data, bytes) else bytes(data))
+
+    def writelines(self, chunks: Any) -> None:
+        for chunk in chunks:
+            self.write(chunk)
+
+    def flush(self) -> None:
+        if self._held:
+            data = self._held[0] if len(self._held) == 1 else b"".join(self._held)
+            self._held.clear()
+            if not self._transport.is_closing():
+                self._transport.write(data)
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
+
+    def abort(self) -> None:
+        self._held.clear()
+        self._transport.abort()
+
+    def get_write_buffer_size(self) -> int:
+        return self._transport.get_write_buffer_size() + sum(len(chunk) for chunk in self._held)
+
+    def __getattr__(self, name: str) -> Any:  # is_closing, get_extra_info, pause_reading, ... as the transport's
+        return getattr(self._transport, name)
+
+
 def guarded_protocol(config: ServeConfig, on_refusal: Refusals | None = None) -> type[asyncio.Protocol]:
     """uvicorn's httptools protocol held to ``config``'s connection limits (pass it as ``uvicorn.Config(http=...)``)."""
     # The guards count bytes around httptools' parser: uvicorn's h11 has no such hooks.
@@ -82,7 +126,7 @@ def guarded_protocol(config: ServeConfig, on_refusal: Refusals | None = None) ->
                 transport.close()
                 self._report(transport, 503, len(busy))
                 return
-            super().connection_made(transport)
+            super().connection_made(Corked(transport, self.loop))  # type: ignore[arg-type]
             self._arm_head_timer()
 
         def connection_lost(self, exc: Exception | None) -> None:

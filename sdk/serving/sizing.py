@@ -66,6 +66,8 @@ class BatchSizer:
         if self.since < self.settle:
             return
         known = {size: runs for size, runs in self.runs.items() if len(runs) >= self.settle}
+        if self.limit not in known:  # its earlier runs were forgotten (stale) while smaller batches ran: measure again
+            return
         best = min(known, key=lambda size: statistics.median(known[size]))
         if best < self.limit and self._dearer(known[self.limit], known[best]):
             self.slow_start = False

@@ -21,7 +21,8 @@ from tests.sdk.runtime.text_artifact import write_text_artifact
 pytest.importorskip("tokenizers")
 
 MAX_LENGTH = 64
-# Token counts with [CLS] and [SEP]: 3, 4, 5 (short) and 44, 42 (long): two groups under a 25% padding bound.
+# Token counts with [CLS] and [SEP]: 3, 4, 5 (short) and 44, 42 (long): under the 10% padding bound (MAX_PAD_WASTE)
+# three groups, [3], [4, 5] and [42, 44] (3 and 4 together would pad 1 cell in 8).
 TEXTS = ["cat", "the cat", "a cat sat", " ".join(["the cat sat on a mat"] * 7), " ".join(["the mat"] * 20)]
 
 
@@ -73,8 +74,8 @@ def test_length_groups_cover_every_row_once_and_keep_padding_under_the_bound() -
 def test_mixed_length_texts_run_in_groups_padded_to_their_own_longest(model: tuple[LoadedModel, list[int]]) -> None:
     loaded, widths = model
     answers, batcher = _submit_texts(loaded, TEXTS)
-    assert sorted(widths) == [5, 44]  # one run per group, never the longest for all, never max_length
-    assert next(iter(batcher.stats().values())).batches == 1  # both groups ran within the one batch
+    assert sorted(widths) == [3, 5, 44]  # one run per group, never the longest for all, never max_length
+    assert next(iter(batcher.stats().values())).batches == 1  # every group ran within the one batch
     widths.clear()
     alone = [loaded([text])["embedding"] for text in TEXTS]
     for answer, expected in zip(answers, alone):
@@ -100,14 +101,14 @@ def test_one_request_of_mixed_lengths_is_grouped_too(model: tuple[LoadedModel, l
             await batcher.close()
 
     answer = asyncio.run(main())
-    assert sorted(widths) == [5, 44]
+    assert sorted(widths) == [3, 5, 44]
     np.testing.assert_array_equal(answer["embedding"][:, 1], [3, 4, 5, 44, 42])  # answers in the request's order
 
 
 def test_the_unbatched_path_groups_a_requests_texts_by_length(model: tuple[LoadedModel, list[int]]) -> None:
     loaded, widths = model
     answer = raw.process(loaded, [t.encode() for t in TEXTS], 32)
-    assert sorted(widths) == [5, 44]
+    assert sorted(widths) == [3, 5, 44]
     np.testing.assert_array_equal(answer["embedding"][:, 1], [3, 4, 5, 44, 42])
     widths.clear()
     raw.process(loaded, [t.encode() for t in TEXTS], 32, by_length=False)
