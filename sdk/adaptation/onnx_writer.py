@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sdk.artifacts.protowire import key, len_field, write_varint
+
 IR_VERSION = 8  # read by every onnxruntime the edge extra allows (>= 1.20)
 OPSET = 17
 PRODUCER = "aiaas-sdk adapt"
@@ -25,30 +27,12 @@ _ATTR_INT = 2  # AttributeProto.AttributeType.INT
 Dim = int | str  # a fixed size, or a symbolic one ("batch")
 
 
-def _varint(value: int) -> bytes:
-    if value < 0:
-        value += 1 << 64  # int64 fields encode negatives in ten bytes, two's complement
-    out = bytearray()
-    while True:
-        low = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(low | 0x80)
-        else:
-            out.append(low)
-            return bytes(out)
-
-
-def _key(field: int, wire: int) -> bytes:
-    return _varint((field << 3) | wire)
-
-
 def _int(field: int, value: int) -> bytes:
-    return _key(field, 0) + _varint(value)
+    return key(field, 0) + write_varint(value)
 
 
 def _bytes(field: int, value: bytes) -> bytes:
-    return _key(field, 2) + _varint(len(value)) + value
+    return len_field(field, value)
 
 
 def _str(field: int, value: str) -> bytes:

@@ -14,11 +14,11 @@ import hashlib
 import mmap
 import os
 import stat
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from sdk.artifacts.integrity import _check_sha, _check_size, _locate, sha256_bytes
+from sdk.artifacts.protowire import Malformed, fields, read_varint
 from sdk.errors import IntegrityError
 
 # TensorProto.DataType -> numpy dtype name (bfloat16 and the 4/8-bit float types have no numpy dtype).
@@ -53,51 +53,9 @@ class ExternalTensor:
     shape: tuple[int, ...]
 
 
-class _Malformed(ValueError):
-    pass
-
-
-def _varint(buf: memoryview, pos: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        if pos >= len(buf) or shift > 63:
-            raise _Malformed("truncated varint")
-        byte = buf[pos]
-        pos += 1
-        value |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return value, pos
-        shift += 7
-
-
-def _fields(buf: memoryview) -> Iterator[tuple[int, int, int | memoryview]]:
-    """(field number, wire type, value) of one message: ints for varints and fixed fields, views for LEN fields."""
-    pos = 0
-    while pos < len(buf):
-        key, pos = _varint(buf, pos)
-        number, wire = key >> 3, key & 7
-        if wire == 0:
-            value, pos = _varint(buf, pos)
-            yield number, wire, value
-        elif wire == 2:
-            size, pos = _varint(buf, pos)
-            if pos + size > len(buf):
-                raise _Malformed("field runs past the end of its message")
-            yield number, wire, buf[pos : pos + size]
-            pos += size
-        elif wire in (1, 5):
-            width = 8 if wire == 1 else 4
-            if pos + width > len(buf):
-                raise _Malformed("truncated fixed-width field")
-            yield number, wire, int.from_bytes(buf[pos : pos + width], "little")
-            pos += width
-        else:
-            raise _Malformed(f"unsupported wire type {wire}")
-
-
 def _text(value: int | memoryview) -> str:
     if not isinstance(value, memoryview):
-        raise _Malformed("expected a string")
+        raise Malformed("expected a string")
     return bytes(value).decode("utf-8")
 
 
@@ -105,20 +63,20 @@ def _tensor(buf: memoryview) -> ExternalTensor | None:
     name, dtype_code, location = "", 0, 0
     dims: list[int] = []
     entries: dict[str, str] = {}
-    for number, wire, value in _fields(buf):
+    for number, wire, value in fields(buf):
         if number == 1 and wire == 0:
             dims.append(int(value))
         elif number == 1 and isinstance(value, memoryview):  # packed dims
             pos = 0
             while pos < len(value):
-                dim, pos = _varint(value, pos)
+                dim, pos = read_varint(value, pos)
                 dims.append(dim)
         elif number == 2 and wire == 0:
             dtype_code = int(value)
         elif number == 8:
             name = _text(value)
         elif number == 13 and isinstance(value, memoryview):
-            pair = {n: _text(v) for n, _, v in _fields(value)}
+            pair = {n: _text(v) for n, _, v in fields(value)}
             entries[pair.get(1, "")] = pair.get(2, "")
         elif number == 14 and wire == 0:
             location = int(value)
@@ -126,9 +84,9 @@ def _tensor(buf: memoryview) -> ExternalTensor | None:
         return None
     dtype = DATA_TYPES.get(dtype_code)
     if dtype is None:
-        raise _Malformed(f"initializer {name!r} has data type {dtype_code}, which has no numpy equivalent here")
+        raise Malformed(f"initializer {name!r} has data type {dtype_code}, which has no numpy equivalent here")
     if dims and dims[0] >= 1 << 63:
-        raise _Malformed(f"initializer {name!r} has a negative dimension")
+        raise Malformed(f"initializer {name!r} has a negative dimension")
     shape = tuple(dims)
     count = 1
     for dim in shape:
@@ -136,7 +94,7 @@ def _tensor(buf: memoryview) -> ExternalTensor | None:
     expected = count * _ITEMSIZE[dtype]
     length = int(entries.get("length", expected))
     if length != expected:
-        raise _Malformed(f"initializer {name!r} records {length} bytes for a {dtype} tensor of shape {list(shape)}")
+        raise Malformed(f"initializer {name!r} records {length} bytes for a {dtype} tensor of shape {list(shape)}")
     return ExternalTensor(name, entries.get("location", ""), int(entries.get("offset", "0")), length, dtype, shape)
 
 
@@ -148,15 +106,15 @@ def external_tensors(graph: bytes, *, origin: str = "model.onnx") -> list[Extern
     try:
         view = memoryview(graph)
         tensors = []
-        for number, _, value in _fields(view):
+        for number, _, value in fields(view):
             if number == 7 and isinstance(value, memoryview):
-                for field_number, _, item in _fields(value):
+                for field_number, _, item in fields(value):
                     if field_number == 5 and isinstance(item, memoryview):
                         tensor = _tensor(item)
                         if tensor is not None:
                             tensors.append(tensor)
         return tensors
-    except (_Malformed, ValueError, UnicodeDecodeError) as exc:
+    except (Malformed, ValueError, UnicodeDecodeError) as exc:
         raise IntegrityError(f"{origin}: cannot read its external-data table: {exc}", file=origin) from exc
 
 

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from sdk.artifacts.external import DATA_TYPES
+from sdk.artifacts.protowire import VARINT, Malformed, key, len_field, read_varint, spans, write_varint
 
 MIN_BYTES = 1024  # smaller tensors (scales, zero points, shapes) stay inline: graph optimizers read their values
 # Smaller models load as they are: ORT's copies cost ~1.7 ms per MB, and a session refused in place (a CNN, whose
@@ -37,10 +38,6 @@ _EXTERNAL = 1  # TensorProto.DataLocation.EXTERNAL
 
 
 SLACK = 64  # bytes a padded read leaves past the model: room to shift it in place so that its weights align
-
-
-class _Malformed(ValueError):
-    pass
 
 
 @dataclass
@@ -73,62 +70,8 @@ class InPlace:
         return sum(a.nbytes for a in self.arrays.values())
 
 
-def _varint(buf: memoryview, pos: int, end: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        if pos >= end or shift > 63:
-            raise _Malformed("truncated varint")
-        byte = buf[pos]
-        pos += 1
-        value |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return value, pos
-        shift += 7
-
-
-def _encode_varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
-
-
-def _spans(buf: memoryview, start: int, end: int) -> list[tuple[int, int, int, int, int]]:
-    """(field number, wire type, field start, value start, field end) of the message at ``buf[start:end]``; for a
-    varint the value start is where it begins (read it with ``_varint``)."""
-    spans = []
-    pos = start
-    while pos < end:
-        first = pos
-        key, pos = _varint(buf, pos, end)
-        number, wire = key >> 3, key & 7
-        value_start = pos
-        if wire == 0:
-            _, pos = _varint(buf, pos, end)
-        elif wire == 2:
-            size, value_start = _varint(buf, pos, end)
-            pos = value_start + size
-        elif wire in (1, 5):
-            pos += 8 if wire == 1 else 4
-        else:
-            raise _Malformed(f"unsupported wire type {wire}")
-        if pos > end:
-            raise _Malformed("field runs past the end of its message")
-        spans.append((number, wire, first, value_start, pos))
-    return spans
-
-
-def _field(number: int, payload: bytes) -> bytes:
-    return _encode_varint(number << 3 | 2) + _encode_varint(len(payload)) + payload
-
-
-def _entry(key: str, value: str) -> bytes:
-    return _field(13, _field(1, key.encode()) + _field(2, value.encode()))
+def _entry(name: str, value: str) -> bytes:
+    return len_field(13, len_field(1, name.encode()) + len_field(2, value.encode()))
 
 
 def _tensor(
@@ -138,23 +81,23 @@ def _tensor(
     dims: list[int] = []
     name, dtype_code, raw, external = None, 0, None, False
     kept: list[memoryview] = []
-    for number, wire, first, value_start, stop in _spans(buf, start, end):
+    for number, wire, first, value_start, stop in spans(buf, start, end):
         if number == 9 and wire == 2:
             raw = (value_start, stop)
             continue
         if number == 14 and wire == 0:  # data_location: DEFAULT (0) here, else the tensor is not ours to move
-            external = external or _varint(buf, value_start, stop)[0] != 0
+            external = external or read_varint(buf, value_start, stop)[0] != 0
             continue
         kept.append(buf[first:stop])
         if number == 1 and wire == 0:
-            dims.append(_varint(buf, value_start, stop)[0])
+            dims.append(read_varint(buf, value_start, stop)[0])
         elif number == 1 and wire == 2:  # packed dims
             pos = value_start
             while pos < stop:
-                dim, pos = _varint(buf, pos, stop)
+                dim, pos = read_varint(buf, pos, stop)
                 dims.append(dim)
         elif number == 2 and wire == 0:
-            dtype_code = _varint(buf, value_start, stop)[0]
+            dtype_code = read_varint(buf, value_start, stop)[0]
         elif number == 8 and wire == 2:
             name = bytes(buf[value_start:stop]).decode("utf-8")
         elif number == 13:
@@ -171,7 +114,7 @@ def _tensor(
         return None
     array = np.frombuffer(model, dtype=dtype, count=count, offset=offset).reshape(dims)
     table = _entry("location", NOWHERE) + _entry("offset", "0") + _entry("length", str(length))
-    rewritten = b"".join(kept) + table + _encode_varint(14 << 3) + _encode_varint(_EXTERNAL)
+    rewritten = b"".join(kept) + table + key(14, VARINT) + write_varint(_EXTERNAL)
     return name, array, rewritten
 
 
@@ -190,13 +133,13 @@ def split(model: bytes | Padded, *, min_bytes: int = MIN_BYTES) -> InPlace | Non
         arrays: dict[str, np.ndarray] = {}
         parts: list[bytes | memoryview] = []
         seen_graph = False
-        for number, wire, first, value_start, stop in _spans(view, 0, len(view)):
+        for number, wire, first, value_start, stop in spans(view, 0, len(view)):
             if number != 7 or wire != 2 or seen_graph:
                 parts.append(view[first:stop])
                 continue
             seen_graph = True
             graph: list[bytes | memoryview] = []
-            for g_number, g_wire, g_first, g_start, g_stop in _spans(view, value_start, stop):
+            for g_number, g_wire, g_first, g_start, g_stop in spans(view, value_start, stop):
                 moved = None
                 if g_number == 5 and g_wire == 2:
                     moved = _tensor(source, view, g_start, g_stop, min_bytes)
@@ -204,10 +147,10 @@ def split(model: bytes | Padded, *, min_bytes: int = MIN_BYTES) -> InPlace | Non
                     graph.append(view[g_first:g_stop])
                     continue
                 arrays[moved[0]] = moved[1]
-                graph.append(_field(5, moved[2]))
-            parts.append(_field(7, b"".join(graph)))
+                graph.append(len_field(5, moved[2]))
+            parts.append(len_field(7, b"".join(graph)))
         graph_bytes = b"".join(parts)
-    except (_Malformed, UnicodeDecodeError, ValueError):
+    except (Malformed, UnicodeDecodeError, ValueError):
         return None
     if not arrays:
         return None
