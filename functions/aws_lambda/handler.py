@@ -16,9 +16,13 @@ invocation, within the explain caps (``AIAAS_EXPLAIN_*``) and a deadline that en
 
 Powertools as documented: a structured ``Logger`` with the Lambda context and the request id (never the event or the
 payload), EMF ``Metrics`` (latency, batch size, errors, cold start) and ``Tracer`` (responses not captured: they are
-payload). The ``Tracer`` is made only where it traces (Powertools' own rule: in Lambda, unless
-``POWERTOOLS_TRACE_DISABLED``): a disabled one still imports the X-Ray SDK and botocore and patches them, ~0.1-0.2 s
-of every cold start for nothing.
+payload). No Powertools resolver: every method and path goes to the service, so routing is the event's method and
+``rawPath`` (less ``AIAAS_PATH_PREFIX``) and the answer a payload 2.0 response, which this module reads and writes
+itself; importing ``aws_lambda_powertools.event_handler`` (every resolver of every event source, ~45-80 ms of CPU)
+would double the glue's share of a cold start for nothing it uses.
+
+The ``Tracer`` is made only where it traces (Powertools' own rule: in Lambda, unless ``POWERTOOLS_TRACE_DISABLED``):
+a disabled one still imports the X-Ray SDK and botocore and patches them, ~0.1-0.2 s of every cold start for nothing.
 
 Environment: ``MODEL_URI`` (artifact folder or store root, local or s3://), optional ``AIAAS_MODELS``,
 ``AIAAS_MAX_BODY_BYTES``, ``AIAAS_AUTH_TOKEN``, ``AIAAS_CACHE_DIR`` (default /tmp/aiaas), ``AIAAS_PATH_PREFIX``
@@ -38,8 +42,6 @@ from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.event_handler import LambdaFunctionUrlResolver, Response
-from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -52,16 +54,13 @@ from sdk.serving.config import ServeConfig
 from sdk.serving.service import InferenceRecord
 
 SERVICE_NAME = os.environ.get("POWERTOOLS_SERVICE_NAME", "aiaas-inference")
-METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 
 logger = Logger(service=SERVICE_NAME)
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "aiaas"), service=SERVICE_NAME)
 # Tracer._is_tracer_disabled is the very test Tracer() applies to itself; a Powertools without it gets a Tracer always.
 _tracer_disabled = getattr(Tracer, "_is_tracer_disabled", None)
 tracer = None if _tracer_disabled is not None and _tracer_disabled() else Tracer(service=SERVICE_NAME)
-prefix = os.environ.get("AIAAS_PATH_PREFIX")
-# Function URL events use the API Gateway HTTP API (payload 2.0) format: one resolver serves both.
-app = LambdaFunctionUrlResolver(strip_prefixes=[prefix] if prefix else None)
+PREFIX = os.environ.get("AIAAS_PATH_PREFIX") or None
 
 
 def _traced(function: Callable[..., Any]) -> Callable[..., Any]:
@@ -108,38 +107,47 @@ def _init() -> Any:
 SERVICE = _init()
 
 
-@app.route(".+", method=METHODS)
-def serve() -> Response:
-    return _answer()
+def _path(raw_path: str) -> str:
+    """The path the service routes: ``AIAAS_PATH_PREFIX`` (an API Gateway stage) taken off the front when the path
+    is that prefix or starts with it and a slash (as Powertools' ``strip_prefixes`` does)."""
+    if PREFIX is None:
+        return raw_path
+    if raw_path == PREFIX:
+        return "/"
+    return raw_path[len(PREFIX) :] if raw_path.startswith(PREFIX + "/") else raw_path
 
 
-@app.not_found
-def other(_: NotFoundError) -> Response:
-    """Paths the route above cannot match (empty, or with a line break) and other methods: the service answers."""
-    return _answer()
-
-
-def _answer() -> Response:
-    event = app.current_event
-    headers = {str(k).lower(): str(v) for k, v in (event.headers or {}).items()}
-    headers.setdefault("x-request-id", app.lambda_context.aws_request_id)
-    method, path = event.http_method, app.context.get("_path", event.path)
+def _answer(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Every method and path to the service (``_event_problem`` checked the event's shape first)."""
+    headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
+    headers.setdefault("x-request-id", context.aws_request_id)
+    method, path = event["requestContext"]["http"]["method"], _path(event["rawPath"])
     start = time.perf_counter()
     try:
-        body = _request_body(event.body, event.is_base64_encoded)
+        body = _request_body(event.get("body"), event.get("isBase64Encoded"))
     except MalformedRequest as exc:
         status, out_headers, out_body = SERVICE.error_response(method, path, headers, exc)
     else:
-        time_left = _time_left(app.lambda_context.get_remaining_time_in_millis() / 1000)
+        time_left = _time_left(context.get_remaining_time_in_millis() / 1000)
         status, out_headers, out_body = SERVICE.handle(method, path, headers, body, time_left_s=time_left)
     metrics.add_metric(name="Latency", unit=MetricUnit.Milliseconds, value=(time.perf_counter() - start) * 1000)
     metrics.add_metric(name="Requests", unit=MetricUnit.Count, value=1)
     if status >= 400:
         metrics.add_metric(name="ClientErrors" if status < 500 else "ServerErrors", unit=MetricUnit.Count, value=1)
-    content_type = out_headers.pop("content-type", "application/json")
-    # Powertools base64-encodes a bytes body; JSON goes back as text.
-    payload: str | bytes = out_body.decode("utf-8") if content_type == "application/json" else out_body
-    return Response(status_code=status, content_type=content_type, body=payload, headers=out_headers)
+    return _http_response(status, out_headers, out_body)
+
+
+def _http_response(status: int, headers: dict[str, str], body: bytes) -> dict[str, Any]:
+    """The function URL / HTTP API (payload 2.0) response: JSON goes back as text, any other body base64-encoded."""
+    content_type = headers.pop("content-type", "application/json")
+    text = content_type == "application/json"
+    return {
+        "statusCode": status,
+        "body": body.decode("utf-8") if text else base64.b64encode(body).decode("ascii"),
+        "isBase64Encoded": not text,
+        "headers": {**headers, "Content-Type": content_type},
+        "cookies": [],
+    }
 
 
 def _time_left(remaining_s: float) -> float:
@@ -203,7 +211,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         metrics.add_metric(name="ClientErrors", unit=MetricUnit.Count, value=1)
         return _http_answer(400, problem)
     try:
-        return app.resolve(event, context)
+        return _answer(event, context)
     except Exception as exc:  # a fault of this glue, never of the request (the service answers those): logged, 500
         frames = "".join(traceback.format_list(traceback.extract_tb(exc.__traceback__)))
         logger.error(f"invocation failed with an unexpected {type(exc).__name__}\n{frames}")  # never its message

@@ -141,10 +141,12 @@ class ModelRepository:
             model = self._loaded.get(stored.path)
             if model is None:
                 start = time.perf_counter()
+                runtime = self.runtime or RuntimeConfig.from_env()
                 model = _answerable(lambda: load(stored, config=self.runtime), stored.path)
-                _prepare(model)
+                if runtime.process_usage == "server":
+                    _prepare(model)
                 seconds = time.perf_counter() - start
-                signature = _signature(stored.path, bool((self.runtime or RuntimeConfig.from_env()).trusted_keys))
+                signature = _signature(stored.path, bool(runtime.trusted_keys))
                 with self._lock:
                     self._loaded[stored.path] = model
                     self._signatures[id(model)] = signature
@@ -269,7 +271,9 @@ class ModelRepository:
         budget, check instead that each fits it, and load on first use."""
         if self.budget is not None:
             self.check_budget()
-            _warm_runtime(self.runtime or RuntimeConfig.from_env())
+            runtime = self.runtime or RuntimeConfig.from_env()
+            if runtime.process_usage == "server":
+                _warm_runtime(runtime)
             return []
         return [self.get(name) for name in self.names()]
 
@@ -288,9 +292,12 @@ class ModelRepository:
 
 
 def _warm_runtime(config: RuntimeConfig) -> None:
-    """Under a budget, start ONNX Runtime now (its import, and its environment and thread pools, ~10 MiB, made by the
-    first session of a process) on a one-node model: the runtime's own memory is the process's baseline, not the
-    charge of whichever model happens to load first."""
+    """Under a budget, start ONNX Runtime now (its import, and its environment and thread pools, ~30 MiB in all, made
+    by the first session of a process) on a one-node model: the runtime's own memory is the process's baseline, not
+    the charge of whichever model happens to load first. A server only: a function's init (``fill``) loads a model
+    right away, whose load imports the runtime while it reads and hashes the model's file (``sdk.runtime.engines``),
+    ~40 ms of MiniLM int8 that a runtime imported first would leave unoverlapped. That first model is charged the
+    runtime's memory too, on the safe side (measured again without it if it is evicted and loaded again)."""
     with contextlib.suppress(MissingDependency, ArtifactError):
         OnnxRuntimeBackend(WARM_MODEL, config, origin="a one-node warm-up model").close()
 
@@ -354,8 +361,11 @@ def _signature(folder: Path, trusted: bool) -> Signature:
 
 
 def _prepare(model: LoadedModel) -> None:
-    """Load the model's input processor (the tokenizer, Pillow) with the model, so that no request pays for it. A
-    missing extra is logged, not fatal: the model still serves tensors, and a raw request is answered 501 naming it."""
+    """Load the model's input processor (the tokenizer, Pillow) with the model, so that no request pays for it: in a
+    long-lived server only. A function's init or a one-shot process builds it on its first raw request instead (a
+    cold start that is sent tensors never pays for it: ~35 ms of MiniLM's tokenizer.json, which adds nothing to a
+    raw cold start, whose first request pays it instead of the init). A missing extra is not fatal: the model still
+    serves tensors, and a raw request is answered 501 naming it (a server also logs it when the model loads)."""
     if model.processors is None:
         return
     try:
