@@ -44,6 +44,7 @@ from sdk.errors import AiaasError, Overloaded
 from sdk.runtime import LoadedModel
 from sdk.runtime.processors import Processed
 from sdk.serving import raw as raw_inputs
+from sdk.serving.checks import batchable
 from sdk.serving.metrics import ModelSeries, ServingMetrics
 from sdk.serving.sizing import BatchSizer, best_batch_size
 
@@ -74,16 +75,6 @@ class BatchStats:
     largest_batch: int = 0
     batch_sizes: dict[int, int] = field(default_factory=dict)
     batch_limit: int | None = None  # rows per run now (adaptive batching), else None
-
-
-def batchable(model: LoadedModel) -> bool:
-    """True when every input and output has a dynamic first (batch) dimension, so requests can be stacked."""
-    for spec in (*model.manifest.inputs, *model.manifest.outputs):
-        if not spec.shape or spec.shape[0] != -1:
-            return False
-        if spec.dim_names is not None and spec.dim_names[0] not in (None, "batch"):
-            return False
-    return True
 
 
 class _ModelQueue:

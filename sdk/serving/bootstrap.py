@@ -7,7 +7,6 @@ import os
 from pathlib import Path
 
 from sdk.runtime.config import RuntimeConfig
-from sdk.serving.batcher import Batcher
 from sdk.serving.budget import MemoryBudget
 from sdk.serving.config import ServeConfig
 from sdk.serving.repository import ModelRepository, open_model_store
@@ -37,6 +36,8 @@ def build_service(
         budget=MemoryBudget(config.memory_budget_bytes) if config.memory_budget_bytes is not None else None,
         load_wait_s=config.memory_wait_s,
     )
+    if batching:  # a function (one request per invocation) never imports the batcher, nor asyncio
+        from sdk.serving.batcher import Batcher
     batcher = (
         Batcher(
             max_batch_size=config.max_batch_size,

@@ -52,3 +52,13 @@ def check_outputs(request: InferRequest, known: Sequence[str]) -> None:
 
 def tensor_metadata(name: str, dtype: str, shape: tuple[int, ...]) -> dict[str, Any]:
     return {"name": name, "datatype": oip_datatype(np.dtype(dtype)), "shape": list(shape)}
+
+
+def batchable(model: LoadedModel) -> bool:
+    """True when every input and output has a dynamic first (batch) dimension, so requests can be stacked."""
+    for spec in (*model.manifest.inputs, *model.manifest.outputs):
+        if not spec.shape or spec.shape[0] != -1:
+            return False
+        if spec.dim_names is not None and spec.dim_names[0] not in (None, "batch"):
+            return False
+    return True

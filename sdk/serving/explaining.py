@@ -17,7 +17,6 @@ inputs, so what one caller can make the server do is bounded by ``ServeConfig``,
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import threading
 import time
@@ -159,6 +158,8 @@ class Explainer:
         except BaseException:
             self._slots.release()
             raise
+        import asyncio  # here: a function explains in its own thread (``run``), never on a loop
+
         return await asyncio.wrap_future(future)
 
     def close(self) -> None:

@@ -25,14 +25,13 @@ before it costs it: elements while decoding, rows before the run, and a large re
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import dataclasses
 import hmac
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -44,8 +43,7 @@ from sdk.protocol.framing import SAGEMAKER_BINARY_CONTENT_TYPE, sagemaker_framin
 from sdk.runtime import LoadedModel
 from sdk.runtime.processors import Processed
 from sdk.serving import catalog, explaining, limits, raw, sagemaker
-from sdk.serving.batcher import Batcher, batchable
-from sdk.serving.checks import check_against_model, check_content_type, check_outputs
+from sdk.serving.checks import batchable, check_against_model, check_content_type, check_outputs
 from sdk.serving.config import ServeConfig
 from sdk.serving.explaining import ExplainJob
 from sdk.serving.messages import (
@@ -62,6 +60,9 @@ from sdk.serving.messages import (
 from sdk.serving.operate import Operator
 from sdk.serving.repository import Lease, ModelRepository
 from sdk.serving.routes import BODY_HANDLERS, Matched, Refusal, RouteCache
+
+if TYPE_CHECKING:  # a function (one request per invocation) never imports the batcher nor asyncio
+    from sdk.serving.batcher import Batcher
 
 __all__ = ["JSON_HEADERS", "InferenceRecord", "Request", "Response", "Service", "loggable", "request_id"]
 
@@ -212,6 +213,8 @@ class Service:
     async def _run_async(self, prepared: _Prepared) -> limits.Outputs | Processed:
         """Through the batcher (or a worker thread): a request of more than max_batch_size rows goes slice by slice,
         so that it holds one slice's activations at a time and other requests' batches run between its slices."""
+        import asyncio  # here: a function's process never runs the async path
+
         model, feeds, rows = prepared.model, prepared.feeds, prepared.rows
         size = self.config.max_batch_size
         if prepared.raw is not None:
@@ -299,6 +302,8 @@ class Service:
     async def _ensure_loaded(self, request: Request) -> Lease | None:
         """Load a model that is not loaded yet on a worker thread, so that the event loop never blocks on it. Under
         a memory budget, the request holds its model (a lease) until its answer is computed: never evicted under it."""
+        import asyncio  # here: a function's process never runs the async path
+
         target = self._model_of(request)
         if target is None:
             return None
