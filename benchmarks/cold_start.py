@@ -266,11 +266,14 @@ def report(rows: list[Row], repeats: int) -> None:
         ratios = [a / b for a, b in zip(row.starts, raw.starts)]
         cpu_ratios = [a / b for a, b in zip(row.cpu, raw.cpu)]
         phases = " / ".join(f"{statistics.median(p) * 1000:.0f}" for p in zip(*row.phases))
+        # A child that could not read its CPU time (no resource module) leaves those cells empty.
+        cpu_cells = (
+            f"{statistics.median(row.cpu) * 1000:.0f} | {statistics.median(cpu_ratios):.2f}x" if cpu_ratios else "- | -"
+        )
         print(
             f"| {row.model} | {row.label} | {statistics.median(row.starts) * 1000:.0f} | "
             f"{min(row.starts) * 1000:.0f}-{max(row.starts) * 1000:.0f} | {phases} | "
-            f"{statistics.median(ratios):.2f}x | {statistics.median(row.cpu) * 1000:.0f} | "
-            f"{statistics.median(cpu_ratios):.2f}x | {', '.join(sorted(row.ran))} |"
+            f"{statistics.median(ratios):.2f}x | {cpu_cells} | {', '.join(sorted(row.ran))} |"
         )
 
 

@@ -26,13 +26,19 @@ cold_start = _module()
 
 
 def test_report_gives_the_median_of_per_round_ratios_to_raw_onnxruntime(capsys: pytest.CaptureFixture[str]) -> None:
-    raw = cold_start.Row("raw ORT", "digits", "", [], {}, starts=[0.1, 0.2, 0.1], phases=[(0.1, 0.0, 0.0)] * 3)
-    sdk = cold_start.Row("sdk", "digits", "", [], {}, starts=[0.3, 0.2, 0.12], phases=[(0.0, 0.1, 0.0)] * 3)
+    phases = {"phases": [(0.1, 0.0, 0.0)] * 3}
+    raw = cold_start.Row("raw ORT", "digits", "", [], {}, starts=[0.1, 0.2, 0.1], cpu=[0.2, 0.2, 0.2], **phases)
+    sdk = cold_start.Row("sdk", "digits", "", [], {}, starts=[0.3, 0.2, 0.12], cpu=[0.3, 0.2, 0.4])
+    sdk.phases = [(0.0, 0.1, 0.0)] * 3
     sdk.ran.add("model.onnx (onnxruntime)")
-    cold_start.report([raw, sdk], 3)
+    bare = cold_start.Row("sdk server", "digits", "", [], {}, starts=[0.1, 0.1, 0.1], phases=[(0.0, 0.1, 0.0)] * 3)
+    cold_start.report([raw, sdk, bare], 3)
     lines = capsys.readouterr().out.splitlines()
     row = next(line for line in lines if line.startswith("| digits | sdk |"))
-    assert row == "| digits | sdk | 200 | 120-300 | 0 / 100 / 0 | 1.20x | model.onnx (onnxruntime) |"  # 3.0, 1.0, 1.2
+    # wall: 3.0, 1.0, 1.2 -> 1.20x; CPU: 1.5, 1.0, 2.0 -> 1.50x
+    assert row == "| digits | sdk | 200 | 120-300 | 0 / 100 / 0 | 1.20x | 300 | 1.50x | model.onnx (onnxruntime) |"
+    # a row without CPU figures still prints, its CPU cells empty
+    assert next(line for line in lines if line.startswith("| digits | sdk server |")).endswith("| - | - |  |")
 
 
 def test_import_time_counts_the_statements_own_imports_only() -> None:
