@@ -118,39 +118,33 @@ class LatencyModel:
     def predict(self, model: str, route: Route, payload_bytes: int = 0) -> Prediction | None:
         """None until the route has been measured for this model."""
         with self._lock:
-            stats = self._stats.get((model, route))
-            if stats is None or stats.ewma is None:
-                return None
-            expected, high = stats.ewma, stats.high(self.policy.percentile)
-            cold = False
-            if route is Route.CLOUD:
-                transfer = self.transfer_ms(payload_bytes)
-                expected, high = expected + transfer, high + transfer
-                if stats.last_seen is not None and self._clock() - stats.last_seen > self.policy.cloud_idle_s:
-                    cold = True
-                    expected, high = expected + self.cold_start_ms, high + self.cold_start_ms
-            return Prediction(expected, high, cold)
+            return self._predict(model, route, payload_bytes)
 
     def predict_both(
         self, model: str, *, local: bool, cloud: bool, payload_bytes: int = 0
     ) -> tuple[Prediction | None, Prediction | None]:
-        """``predict`` for the local and the cloud route (None for one not asked or not measured), under one lock and
-        one clock read: the router asks for both on every call."""
+        """``predict`` for the local and the cloud route (None for one not asked or not measured), under one lock:
+        the router asks for both on every call."""
         with self._lock:
-            stats = self._stats
-            found = stats.get((model, Route.LOCAL)) if local else None
-            local_p = None
-            if found is not None and found.ewma is not None:
-                local_p = Prediction(found.ewma, found.high(self.policy.percentile))
-            found = stats.get((model, Route.CLOUD)) if cloud else None
-            if found is None or found.ewma is None:
-                return local_p, None
-            transfer = payload_bytes / self.bandwidth_bps * 1000.0
-            expected, high = found.ewma + transfer, found.high(self.policy.percentile) + transfer
-            cold = found.last_seen is not None and self._clock() - found.last_seen > self.policy.cloud_idle_s
-            if cold:
+            return (
+                self._predict(model, Route.LOCAL) if local else None,
+                self._predict(model, Route.CLOUD, payload_bytes) if cloud else None,
+            )
+
+    def _predict(self, model: str, route: Route, payload_bytes: int = 0) -> Prediction | None:
+        """``predict`` with the lock held."""
+        stats = self._stats.get((model, route))
+        if stats is None or stats.ewma is None:
+            return None
+        expected, high = stats.ewma, stats.high(self.policy.percentile)
+        cold = False
+        if route is Route.CLOUD:
+            transfer = self.transfer_ms(payload_bytes)
+            expected, high = expected + transfer, high + transfer
+            if stats.last_seen is not None and self._clock() - stats.last_seen > self.policy.cloud_idle_s:
+                cold = True
                 expected, high = expected + self.cold_start_ms, high + self.cold_start_ms
-            return local_p, Prediction(expected, high, cold)
+        return Prediction(expected, high, cold)
 
     def observe(
         self,

@@ -210,18 +210,14 @@ class RoutedCalls:
         sha256: str | None = None,
     ) -> None:
         """One record in the decision log: where this call's data went (never the data itself)."""
-        self.audit.record(
+        self.audit.record_decision(
+            decision,
             model_ref=model,
             version=version,
             artifact_sha256=sha256,
-            privacy=decision.privacy,
             privacy_source=decision.privacy_source,
-            route=decision.route,
-            reason=decision.reason,
-            fallback_chain=decision.attempts,
             sent_bytes=sent,
             endpoint=self.config.cloud_url if sent else None,
-            mode=decision.mode,
             call=call,
         )
 
