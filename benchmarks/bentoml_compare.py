@@ -35,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -205,6 +206,18 @@ def text_items() -> list[str]:
     return [items[i] for i in order]
 
 
+def embed_batches(tok: Any, session: Any) -> Callable[[list[str]], None]:
+    """Tokenize a batch of texts (padded to its longest) and run MiniLM on it: the in-process best's unit of work."""
+
+    def run(batch: list[str]) -> None:
+        encoded = tok.encode_batch(batch)
+        ids = np.array([e.ids for e in encoded], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in encoded], dtype=np.int64)
+        session.run(None, {"input_ids": ids, "attention_mask": mask})
+
+    return run
+
+
 def _two_runs(ort: Any, file: str, tok: Any, chunks: dict[int, list[list[str]]], seconds: float) -> dict[str, float]:
     """Samples/s of two threads running tokenize + ``session.run`` at once on one session of one intra-op thread
     (``sdk serve``'s default arrangement on 2 cores), batches of 8/16/32 taken in turn from the sorted texts."""
@@ -217,11 +230,7 @@ def _two_runs(ort: Any, file: str, tok: Any, chunks: dict[int, list[list[str]]],
     options.intra_op_num_threads = 1
     session = ort.InferenceSession(file, options, ["CPUExecutionProvider"])
 
-    def run(batch: list[str]) -> None:
-        encoded = tok.encode_batch(batch)
-        ids = np.array([e.ids for e in encoded], dtype=np.int64)
-        mask = np.array([e.attention_mask for e in encoded], dtype=np.int64)
-        session.run(None, {"input_ids": ids, "attention_mask": mask})
+    run = embed_batches(tok, session)
 
     out = {}
     for b in (8, 16, 32):
@@ -270,11 +279,7 @@ def in_process_best(model: str, file: str, tokenizer: str, seconds: float) -> di
         tok.enable_padding(pad_id=0)
         texts = sorted(text_items(), key=lambda t: len(tok.encode(t).ids))
 
-        def run(batch: list[str]) -> None:
-            encoded = tok.encode_batch(batch)
-            ids = np.array([e.ids for e in encoded], dtype=np.int64)
-            mask = np.array([e.attention_mask for e in encoded], dtype=np.int64)
-            session.run(None, {"input_ids": ids, "attention_mask": mask})
+        run = embed_batches(tok, session)
 
         chunks = {b: [texts[i : i + b] for i in range(0, len(texts) - b + 1, b)] for b in (1, 8, 16, 32)}
         turn = {b: 0 for b in chunks}
