@@ -17,6 +17,12 @@ MiniLM int8 ran 1x128 ~13-19% and real 13-24 token sentences ~1.6x faster here (
 copy holds its own compiled weights (~75 MB for MiniLM int8, 3x its file), so there are at most two, and only in a
 long-lived process (``usage`` server): a oneshot call never gets that far, and a function's memory is its price.
 The copies go into the same compiled-model cache, so the next start imports them instead of compiling.
+
+OpenVINO's objects are made and torn down one at a time (``_OV_LOCK``): one ``Core`` per process (OpenVINO's own
+advice), every compile under the lock, and a compiled model released under it too. A background compile that raced
+the release of another compiled model crashed a whole test run once (a segfault inside ``compile_model``, CI at
+270f25a). The compile thread is not a daemon and ``close`` waits for it, so an exiting process never kills a thread
+that is inside OpenVINO (which aborted the interpreter at exit).
 """
 
 from __future__ import annotations
@@ -36,6 +42,9 @@ from sdk.extras import require
 from sdk.runtime.backend import first_line
 from sdk.runtime.config import RuntimeConfig
 
+_OV_LOCK = threading.RLock()  # OpenVINO compiles and releases, one at a time (reentrant: a release may run in a GC)
+_CORE: list[Any] = []  # the process's one ov.Core, made on first use
+
 SPECIALIZE_AFTER = 32  # calls of one shape before it gets a static copy: more than the engine choice's probe makes
 MAX_SPECIALIZED = 2  # static copies per model (each holds its own compiled weights: ~75 MB for MiniLM int8)
 
@@ -44,6 +53,20 @@ Shape = tuple[tuple[str, tuple[int, ...]], ...]
 
 def import_openvino() -> ModuleType:
     return require("openvino", purpose="running models with OpenVINO")
+
+
+def shared_core() -> Any:
+    """The process's one ``ov.Core`` (never torn down while a compile may use it)."""
+    with _OV_LOCK:
+        if not _CORE:
+            _CORE.append(import_openvino().Core())
+        return _CORE[0]
+
+
+def compile_model(model: Any, settings: Mapping[str, Any]) -> Any:
+    """Compile for the CPU plugin, one compile at a time in this process."""
+    with _OV_LOCK:
+        return shared_core().compile_model(model, "CPU", dict(settings))
 
 
 def available() -> bool:
@@ -69,26 +92,40 @@ class _Compiled:
     def __init__(self, compiled: Any) -> None:
         self.compiled = compiled
         self.outputs = [o.get_any_name() for o in compiled.outputs]
-        self._requests: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._requests: queue.SimpleQueue[Any] | None = queue.SimpleQueue()
+
+    _lock = _OV_LOCK  # held by the class too: a release at interpreter exit still finds it
+
+    def release(self) -> None:
+        """Drop the compiled model and its infer requests under the lock (so never during a compile)."""
+        with self._lock:
+            self._requests = None
+            self.compiled = None
+
+    def __del__(self) -> None:
+        self.release()
 
     def infer(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        requests, compiled = self._requests, self.compiled
+        if requests is None or compiled is None:
+            raise RuntimeFault("the model was closed")
         try:
-            request = self._requests.get_nowait()
+            request = requests.get_nowait()
         except queue.Empty:
-            request = self.compiled.create_infer_request()
+            request = compiled.create_infer_request()
         try:
             results = request.infer(dict(feeds))
             return {name: np.array(results[name], copy=True) for name in self.outputs}
         finally:
-            self._requests.put(request)
+            requests.put(request)
 
 
 class Specializer:
     """Counts the input shapes the dynamic model answers and compiles a static-shape copy of the hot ones in a
     background thread (at most ``limit``; a shape whose compile fails is not tried again)."""
 
-    def __init__(self, core: Any, model: Any, settings: Mapping[str, Any], *, after: int, limit: int) -> None:
-        self._core, self._model, self._settings = core, model, dict(settings)
+    def __init__(self, model: Any, settings: Mapping[str, Any], *, after: int, limit: int) -> None:
+        self._model, self._settings = model, dict(settings)
         self.after, self.limit = after, limit
         self._seen: dict[Shape, int] = {}
         self._ready: dict[Shape, _Compiled] = {}
@@ -108,7 +145,8 @@ class Specializer:
             count = self._seen[shape] = self._seen.get(shape, 0) + 1
             due = count >= self.after and shape not in self._threads and len(self._threads) < self.limit
             if due and not self.closed:
-                thread = threading.Thread(target=self._compile, args=(shape,), name="aiaas-ov-specialize", daemon=True)
+                # Not a daemon: an exiting process waits for the compile instead of killing it inside OpenVINO.
+                thread = threading.Thread(target=self._compile, args=(shape,), name="aiaas-ov-specialize")
                 self._threads[shape] = thread
                 thread.start()
 
@@ -116,11 +154,13 @@ class Specializer:
         try:
             model = self._model.clone()
             model.reshape({name: list(dims) for name, dims in shape})
-            compiled = _Compiled(self._core.compile_model(model, "CPU", self._settings))
+            compiled = _Compiled(compile_model(model, self._settings))
         except RuntimeError as exc:  # the dynamic model keeps serving this shape
             self.failures.append(f"static copy for {describe_shape(shape)} not compiled: {first_line(exc)}")
             return
-        if not self.closed:
+        if self.closed:
+            compiled.release()
+        else:
             self._ready[shape] = compiled
 
     @property
@@ -132,9 +172,15 @@ class Specializer:
         for thread in list(self._threads.values()):
             thread.join(timeout)
 
-    def close(self) -> None:
-        self.closed = True
-        self._ready = {}
+    def close(self, timeout: float = 60.0) -> None:
+        """No more copies; wait (bounded) for a compile under way, then release every copy."""
+        with self._lock:
+            self.closed = True
+        if threading.current_thread() not in self._threads.values():
+            self.wait(timeout)
+        ready, self._ready = self._ready, {}
+        for compiled in ready.values():
+            compiled.release()
 
 
 def shape_of(feeds: Mapping[str, np.ndarray]) -> Shape:
@@ -164,11 +210,10 @@ class OpenVinoBackend:
     ) -> None:
         ov = import_openvino()
         self.version: str = ov.__version__.split("-")[0]
-        core = ov.Core()
         settings = compile_config(config, cache_dir)
         try:
-            read = core.read_model(io.BytesIO(model))
-            compiled = core.compile_model(read, "CPU", settings)
+            read = shared_core().read_model(io.BytesIO(model))
+            compiled = compile_model(read, settings)
         except RuntimeError as exc:
             raise ArtifactError(f"OpenVINO could not load {origin}: {first_line(exc)}") from exc
         self._compiled: _Compiled | None = _Compiled(compiled)
@@ -185,7 +230,7 @@ class OpenVinoBackend:
         if specialize_after is None:
             specialize_after = SPECIALIZE_AFTER if config.process_usage == "server" else 0
         if specialize_after > 0 and dynamic:
-            self.specializer = Specializer(core, read, settings, after=specialize_after, limit=MAX_SPECIALIZED)
+            self.specializer = Specializer(read, settings, after=specialize_after, limit=MAX_SPECIALIZED)
 
     def signature(self) -> tuple[dict[str, tuple[str, int]], dict[str, tuple[str, int]]]:
         def table(ports: Any) -> dict[str, tuple[str, int]]:
@@ -219,9 +264,11 @@ class OpenVinoBackend:
         return outputs
 
     def close(self) -> None:
-        self._compiled = None
+        compiled, self._compiled = self._compiled, None
         if self.specializer is not None:
             self.specializer.close()
+        if compiled is not None:
+            compiled.release()
 
 
 def _reason(exc: BaseException) -> str:

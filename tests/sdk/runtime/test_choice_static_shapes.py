@@ -111,3 +111,60 @@ def test_the_engine_choice_probe_never_triggers_a_static_compile():
 
     probe_calls = 1 + 2 + choice.PROBE_RUNS + 1  # the check run, time_calls' warm-up, its rounds, the load's warm-up
     assert probe_calls < SPECIALIZE_AFTER
+
+
+def test_closing_during_a_compile_waits_for_it_and_releases_every_copy(digits_artifact: Path, digits_split):
+    model = backend(digits_artifact, after=1)
+    model.run(images(digits_split, 2))  # starts a compile in the background
+    specializer = copies(model)
+    model.close()
+    assert not any(thread.is_alive() for thread in specializer._threads.values())
+    assert specializer.shapes == () and specializer.closed
+    with pytest.raises(Exception, match="closed"):
+        model.run(images(digits_split, 2))
+
+
+def test_compiles_and_releases_take_turns(digits_artifact: Path, digits_split):
+    """A background compile never runs while another OpenVINO object is made or torn down (a compile that raced a
+    release once crashed a whole test run inside OpenVINO)."""
+    import threading
+
+    from sdk.runtime import openvino_backend
+
+    model = backend(digits_artifact, after=1)
+    with openvino_backend._OV_LOCK:
+        model.run(images(digits_split, 3))  # due: its compile starts, and must wait for the lock
+        thread = next(iter(copies(model)._threads.values()))
+        thread.join(0.5)
+        assert thread.is_alive() and copies(model).shapes == ()
+    copies(model).wait(60)
+    assert len(copies(model).shapes) == 1
+    released = threading.Event()
+    with openvino_backend._OV_LOCK:
+        closer = threading.Thread(target=lambda: (model.close(), released.set()))
+        closer.start()
+        assert not released.wait(0.3)  # the release waits for the lock too
+    closer.join(60)
+    assert released.is_set()
+
+
+def test_a_process_that_exits_while_a_copy_compiles_exits_cleanly(digits_artifact: Path, tmp_path: Path):
+    """Without waiting for it, the interpreter killed the compile thread inside OpenVINO and aborted at exit."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "exit_mid_compile.py"
+    script.write_text(
+        "import numpy as np\n"
+        "from pathlib import Path\n"
+        "from sdk import RuntimeConfig\n"
+        "from sdk.runtime.openvino_backend import OpenVinoBackend\n"
+        f"data = Path({str(digits_artifact / 'model.onnx')!r}).read_bytes()\n"
+        "for rows in range(1, 9):\n"
+        "    model = OpenVinoBackend(data, RuntimeConfig(warmup_runs=0), specialize_after=1)\n"
+        "    model.run({'image': np.zeros((rows, 1, 8, 8), np.float32)})\n"
+        "print('done', flush=True)\n"
+    )
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "done" in done.stdout and "terminate called" not in done.stderr
