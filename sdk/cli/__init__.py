@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import signal
+import threading
+
 import typer
 
 from sdk._version import __version__
@@ -72,5 +75,28 @@ app.command("demo")(demo.demo)
 app.command("bench")(bench.bench)
 
 
+SIGTERM_EXIT = 128 + signal.SIGTERM  # a shell's status for a process that SIGTERM ended
+
+
+class _Terminated:
+    """SIGTERM (a supervisor, a CI timeout, ``kill``) ends a command the way Ctrl-C does: as a KeyboardInterrupt,
+    so every cleanup runs (a compile's staging folder removed, a deploy's done steps undone, pulled partial files
+    kept for the resume), then the process exits with status 143. Python's default would end it on the spot."""
+
+    received = False
+
+    @classmethod
+    def handler(cls, signum: int, frame: object) -> None:
+        cls.received = True
+        raise KeyboardInterrupt(f"terminated by signal {signum}")
+
+
 def main() -> None:
-    app()
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _Terminated.handler)
+    try:
+        app()
+    except SystemExit:
+        if _Terminated.received:
+            raise SystemExit(SIGTERM_EXIT) from None
+        raise
