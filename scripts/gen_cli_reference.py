@@ -40,6 +40,9 @@ Conventions that hold for every command:
 - An error prints two lines, `error: <ErrorClass>: <message>` and `fix: <what to do>`; the exit status is 1.
   `sdk --verbose COMMAND ...` (or `AIAAS_VERBOSE=1`) also prints the traceback. A usage error (unknown option, bad
   value) exits with status 2. See [troubleshooting](troubleshooting.md).
+- Ctrl-C or SIGTERM stops a command cleanly: what it was writing is removed (a compile's staging folder), what it
+  had done is undone (a deploy's steps), and a download keeps what landed for the next try. After SIGTERM the exit
+  status is 143 (`sdk serve` instead finishes its in-flight requests and exits 0).
 - `--json`, where offered, prints machine-readable JSON on stdout instead of text; progress bars go to stderr.
 - An option with an environment variable reads it when the option is not given on the command line.
 - Model references are `NAME`, `NAME@ALIAS` or `NAME@VERSION` (see [artifacts](artifacts.md)).

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import signal
 import tempfile
 from pathlib import Path
 
@@ -33,10 +32,7 @@ def demo(
     """
     from sdk.demo.run import run_demo
 
-    def interrupted(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt  # SIGTERM cleans up like Ctrl-C: every process the demo started is stopped
-
-    signal.signal(signal.SIGTERM, interrupted)
+    # SIGTERM cleans up like Ctrl-C (sdk.cli.main): every process the demo started is stopped.
     keep = workdir is not None
     folder = workdir or Path(tempfile.mkdtemp(prefix="aiaas-demo-"))
     try:
