@@ -43,6 +43,7 @@ def _isolated_store(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
         "AIAAS_AUDIT_KEY",
         "AIAAS_USAGE",
         "AIAAS_COMPILE_CACHE",
+        "AIAAS_STATIC_SHAPES",
         "AIAAS_WEIGHTS_IN_PLACE",
         "AWS_LAMBDA_FUNCTION_NAME",
         "AIAAS_EXPLAIN",

@@ -70,6 +70,13 @@ class RuntimeConfig:
         help="hand ONNX Runtime a model's weights as views over its verified bytes instead of letting it copy them "
         "(a 58 MB model's session builds ~5x faster)",
     )
+    static_shapes: bool = env(
+        "AIAAS_STATIC_SHAPES",
+        True,
+        help="in a long-lived server, compile a static-shape copy of a model's two hottest input shapes in the "
+        "background (OpenVINO: faster on those shapes; each copy holds its own compiled weights); off under a memory "
+        "budget, which counts what a load adds, not copies made later",
+    )
     compile_cache: bool = env(
         "AIAAS_COMPILE_CACHE",
         True,

@@ -195,7 +195,8 @@ class OpenVinoBackend:
     """An ONNX model read from verified bytes (never re-read from disk) and compiled for OpenVINO's CPU plugin.
 
     ``specialize_after``: calls of one input shape before a static-shape copy is compiled for it (0: never; None:
-    ``SPECIALIZE_AFTER`` in a server process, never in a oneshot or function one)."""
+    ``SPECIALIZE_AFTER`` in a server process unless ``config.static_shapes`` is off, never in a oneshot or function
+    one)."""
 
     name = "openvino"
 
@@ -228,7 +229,8 @@ class OpenVinoBackend:
         dynamic = any(p.get_partial_shape().is_dynamic for p in compiled.inputs)
         self.specializer: Specializer | None = None
         if specialize_after is None:
-            specialize_after = SPECIALIZE_AFTER if config.process_usage == "server" else 0
+            server = config.process_usage == "server" and config.static_shapes
+            specialize_after = SPECIALIZE_AFTER if server else 0
         if specialize_after > 0 and dynamic:
             self.specializer = Specializer(read, settings, after=specialize_after, limit=MAX_SPECIALIZED)
 

@@ -29,6 +29,9 @@ def build_service(
     runtime = runtime or RuntimeConfig.from_env()
     if batching:
         runtime = divide_cores(runtime, config.model_runs)
+    if config.memory_budget_bytes is not None:
+        # The budget charges what a load adds; OpenVINO's static-shape copies come later (~75 MB each for MiniLM int8).
+        runtime = dataclasses.replace(runtime, static_shapes=False)
     repository = ModelRepository(
         open_model_store(store, include_builtin=include_builtin, cache_dir=cache_dir),
         runtime=runtime,

@@ -103,6 +103,10 @@ def test_a_server_process_compiles_static_copies_by_default(digits_artifact: Pat
 
     model = OpenVinoBackend((digits_artifact / "model.onnx").read_bytes(), RuntimeConfig(usage="server"))
     assert copies(model).after == SPECIALIZE_AFTER
+    off = OpenVinoBackend(
+        (digits_artifact / "model.onnx").read_bytes(), RuntimeConfig(usage="server", static_shapes=False)
+    )
+    assert off.specializer is None  # AIAAS_STATIC_SHAPES=0, or a server under a memory budget
 
 
 def test_the_engine_choice_probe_never_triggers_a_static_compile():

@@ -219,3 +219,23 @@ def test_a_load_whose_measured_growth_reads_low_is_charged_what_a_load_settles_a
     assert budget.loaded("b", 80 * MIB, cost.settled) == 80 * MIB  # a real growth above the floor is charged as is
     mapped = Cost(size=1000 * MIB, peak=int(1000 * MIB * 1.15))
     assert mapped.settled == 1000 * MIB  # mapped weights: never below the bytes they are
+
+
+def test_a_server_under_a_budget_makes_no_static_shape_copies(
+    budget_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """OpenVINO's static-shape copies come after the load the budget charged (~75 MB each for MiniLM int8): under a
+    budget a server never makes them; without one it does, unless AIAAS_STATIC_SHAPES=0."""
+    from sdk.serving.bootstrap import build_service
+
+    runtime = RuntimeConfig(backend="onnxruntime", threads=1, warmup_runs=0, usage="server")
+    budgeted = build_service(budget_root, config=ServeConfig(memory_budget="256MiB"), runtime=runtime, batching=False)
+    free = build_service(budget_root, config=ServeConfig(models=("big-0",)), runtime=runtime, batching=False)
+    try:
+        assert budgeted.repository.runtime is not None and not budgeted.repository.runtime.static_shapes
+        assert free.repository.runtime is not None and free.repository.runtime.static_shapes
+    finally:
+        budgeted.repository.close()
+        free.repository.close()
+    monkeypatch.setenv("AIAAS_STATIC_SHAPES", "0")
+    assert not RuntimeConfig.from_env().static_shapes
