@@ -25,7 +25,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from sdk.errors import AiaasError, MalformedRequest, PayloadTooLarge, error_for_status
-from sdk.protocol import jsonio
+from sdk.protocol import classification, jsonio
 from sdk.protocol.datatypes import numpy_dtype, oip_datatype
 from sdk.protocol.framing import JSON_HEADER_SIZE, join_message, split_message
 from sdk.protocol.plain import plain_outputs
@@ -48,6 +48,7 @@ class RequestedOutput:
     name: str
     binary: bool | None = None  # None: follow the request's ``binary_data_output``
     parameters: Mapping[str, Any] = field(default_factory=dict)
+    classification: int | None = None  # the classification extension: this many top classes instead of the tensor
 
 
 @dataclass(frozen=True)
@@ -131,7 +132,8 @@ def _requested_outputs(items: Any) -> tuple[RequestedOutput, ...] | None:
         binary = params.get("binary_data")
         if binary is not None and not isinstance(binary, bool):
             raise MalformedRequest(f"output '{name}': parameters.binary_data must be true or false, got {binary!r}")
-        out.append(RequestedOutput(name=name, binary=binary, parameters=params))
+        count = classification.parse_count(name, params.get(classification.PARAMETER))
+        out.append(RequestedOutput(name=name, binary=binary, parameters=params, classification=count))
     return tuple(out)
 
 
@@ -142,8 +144,10 @@ def encode_response(
     model_version: str,
     request: InferRequest | None = None,
     parameters: Mapping[str, Any] | None = None,
+    labels: Sequence[str] | None = None,
 ) -> tuple[bytes, dict[str, str]]:
-    """The response to ``request``: the outputs it asked for (all by default), each in JSON or binary as asked."""
+    """The response to ``request``: the outputs it asked for (all by default), each in JSON or binary as asked, or
+    as its top classes where it asked for them (``sdk.protocol.classification``; ``labels``: the model's)."""
     request = request or InferRequest(inputs={})
     wanted = request.outputs
     if wanted is None:
@@ -154,7 +158,13 @@ def encode_response(
     if parameters:
         document["parameters"] = dict(parameters)
     document["outputs"], blobs = _encode_tensors(
-        (want.name, outputs[want.name], request.binary_output if want.binary is None else want.binary)
+        (
+            want.name,
+            outputs[want.name]
+            if want.classification is None
+            else classification.classify(want.name, outputs[want.name], want.classification, labels),
+            request.binary_output if want.binary is None else want.binary,
+        )
         for want in wanted
     )
     return join_message(document, blobs)

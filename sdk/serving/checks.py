@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from sdk.errors import InvalidInput, UnsupportedMediaType
+from sdk.protocol import classification
 from sdk.protocol.codec import InferRequest
 from sdk.protocol.datatypes import oip_datatype
 from sdk.protocol.framing import SAGEMAKER_BINARY_CONTENT_TYPE
@@ -41,6 +42,10 @@ def check_against_model(model: LoadedModel, request: InferRequest) -> None:
             expected, got = oip_datatype(np.dtype(spec.dtype)), oip_datatype(array.dtype)
             raise InvalidInput(f"input '{name}': the model takes datatype {expected}, got {got}")
     check_outputs(request, [s.name for s in model.manifest.outputs])
+    dtypes = {s.name: s.dtype for s in model.manifest.outputs}
+    for wanted in request.outputs or ():
+        if wanted.classification is not None:  # before the model runs
+            classification.check_rankable(wanted.name, np.dtype(dtypes[wanted.name]))
 
 
 def check_outputs(request: InferRequest, known: Sequence[str]) -> None:

@@ -73,7 +73,25 @@ SCHEMAS: dict[str, Any] = {
             "outputs": {
                 "type": "array",
                 "minItems": 1,
-                "items": {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}},
+                "items": {
+                    "type": "object",
+                    "required": ["name"],
+                    "properties": {
+                        "name": {"type": "string"},
+                        "parameters": {
+                            "type": "object",
+                            "properties": {
+                                "binary_data": {"type": "boolean"},
+                                "classification": {
+                                    "type": "integer",
+                                    "minimum": 1,
+                                    "description": "the classification extension: this many top classes, as "
+                                    "'<value>:<index>[:<label>]' BYTES strings, instead of the tensor",
+                                },
+                            },
+                        },
+                    },
+                },
             },
         },
     },

@@ -69,7 +69,7 @@ __all__ = ["JSON_HEADERS", "InferenceRecord", "Request", "Response", "Service", 
 SERVER_NAME = "aiaas"
 # The routes that load their model first (on a worker thread, never on the event loop) and hold it while they run.
 _MODEL_LOADING = frozenset((*BODY_HANDLERS, "model_metadata"))
-EXTENSIONS = ("binary_tensor_data", "sagemaker", "explain")
+EXTENSIONS = ("binary_tensor_data", "classification", "sagemaker", "explain")
 
 
 @dataclass(frozen=True)
@@ -477,6 +477,7 @@ class Service:
             model_version=manifest.version,
             request=prepared.request,
             parameters=parameters,
+            labels=manifest.labels,
         )
         if prepared.sagemaker:
             headers = sagemaker_framing(headers)
