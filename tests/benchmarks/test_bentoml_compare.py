@@ -53,3 +53,17 @@ def test_bentoml_service_file_defines_both_services_with_adaptive_batching() -> 
     classes = {node.name for node in tree.body if isinstance(node, ast.ClassDef)}
     assert classes == {"Digits", "MiniLM"}
     assert service.count("batchable=True") == 2 and "enable_padding" in service
+
+
+def test_in_process_batches_in_windows_never_span_two_windows_and_are_sorted() -> None:
+    compare = _module()
+    stream = [f"t{i}" + "x" * ((i * 7) % 5) for i in range(20)]  # lengths vary, arrival order fixed
+    batches = compare.batches_in_windows(stream, len, 8, 4)
+    windows = [set(stream[i : i + 8]) for i in range(0, 20, 8)]
+    assert [len(b) for b in batches] == [4, 4, 4, 4, 4]  # windows of 8, 8 and 4: the last window one short batch
+    for batch in batches:
+        assert sum(set(batch) <= w for w in windows) == 1  # inside exactly one window
+    for start in (0, 2):  # each window's batches, joined, are that window sorted by length
+        joined = batches[start] + batches[start + 1]
+        assert [len(t) for t in joined] == sorted(len(t) for t in joined)
+    assert sorted(t for b in batches for t in b) == sorted(stream)  # every text once
