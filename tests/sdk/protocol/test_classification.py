@@ -38,6 +38,20 @@ def test_labels_are_added_when_the_output_has_one_value_per_label() -> None:
 def test_a_count_above_the_classes_returns_every_class() -> None:
     assert classification.classify("y", np.zeros((4, 3), np.float32), 50).shape == (4, 3)
 
+    def asking(count: int) -> bytes:
+        return json.dumps(
+            {
+                "inputs": [{"name": "x", "datatype": "FP32", "shape": [1], "data": [1.0]}],
+                "outputs": [{"name": "y", "parameters": {"classification": count}}],
+            }
+        ).encode()
+
+    request = decode_request(asking(2**62), {"content-type": "application/json"})
+    assert request.outputs is not None and request.outputs[0].classification == 2**62
+    assert classification.classify("y", np.zeros((4, 3), np.float32), 2**62).shape == (4, 3)
+    with pytest.raises(MalformedRequest, match="must be a positive integer"):  # beyond 64 bits JSON reads a float
+        decode_request(asking(10**30), {"content-type": "application/json"})
+
 
 @pytest.mark.parametrize("dtype", [np.int8, np.uint8, np.int64, np.uint64])
 def test_integers_rank_as_integers_unsigned_included(dtype) -> None:
