@@ -19,8 +19,6 @@ freeing 800 MB of small blocks), outside the lock that requests lease models und
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import os
 import re
 import threading
@@ -28,6 +26,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
+from typing import Any
 
 from sdk.artifacts.manifest import Manifest
 from sdk.errors import ConfigError, Overloaded
@@ -148,13 +147,15 @@ def resident_bytes() -> int:
         return 0
 
 
-_libc: ctypes.CDLL | bool | None = None
+_libc: Any = None  # ctypes.CDLL of the C library once looked up (ctypes is imported then), False when unusable
 
 
 def trim() -> None:
     """Ask glibc to return freed heap pages to the system (``malloc_trim(0)``); nothing on another libc."""
     global _libc
     if _libc is None:
+        import ctypes.util  # here: ~4 ms of every function's init otherwise
+
         name = ctypes.util.find_library("c")
         try:
             _libc = ctypes.CDLL(name) if name else False
@@ -163,7 +164,7 @@ def trim() -> None:
         except OSError:
             _libc = False
     if _libc:
-        _libc.malloc_trim(0)  # type: ignore[union-attr]
+        _libc.malloc_trim(0)
 
 
 @dataclass

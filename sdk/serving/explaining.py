@@ -23,12 +23,11 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from sdk.errors import InvalidInput, Overloaded
-from sdk.explain import ExplainOptions, Explanation, explain
 from sdk.protocol import jsonio
 from sdk.protocol.codec import InferRequest
 from sdk.runtime import LoadedModel
@@ -38,6 +37,9 @@ from sdk.serving.checks import check_against_model, check_outputs
 from sdk.serving.config import ServeConfig
 from sdk.serving.messages import JSON_HEADERS, Response
 from sdk.serving.metrics import ServingMetrics
+
+if TYPE_CHECKING:  # sdk.explain is imported on the first explanation: a function's init never pays for it
+    from sdk.explain import ExplainOptions, Explanation
 
 Forward = Callable[[Mapping[str, np.ndarray]], dict[str, np.ndarray]]
 
@@ -65,6 +67,8 @@ class ExplainJob:
 def options_from(parameters: Mapping[str, Any], config: ServeConfig) -> ExplainOptions:
     """The request's options within the server's caps and deadline; InvalidInput names the key or the cap."""
     given = {key: value for key, value in parameters.items() if key not in PROTOCOL_KEYS}
+    from sdk.explain import ExplainOptions
+
     options = ExplainOptions.from_parameters(given)
     changes: dict[str, Any] = {}
     for option, (setting, variable, what) in CAPS.items():
@@ -184,6 +188,8 @@ class Explainer:
         began = time.perf_counter()
         outcome = "failed"
         try:
+            from sdk.explain import explain
+
             explanation = explain(job.model, job.inputs, job.options, forward=job.forward)
             outcome = "partial" if explanation.partial else "complete"
         finally:

@@ -14,7 +14,7 @@ from typing import Any
 from sdk.errors import AiaasError, MissingDependency
 from sdk.protocol import jsonio
 from sdk.runtime import LoadedModel
-from sdk.serving import catalog, openapi, sagemaker
+from sdk.serving import catalog, sagemaker
 from sdk.serving.config import ServeConfig
 from sdk.serving.messages import JSON_HEADERS, Request, Response, error
 from sdk.serving.metrics import NO_ROUTE, UNKNOWN, ServingMetrics
@@ -106,6 +106,8 @@ class Operator:
 
     def openapi(self, request: Request) -> Response:
         if self._openapi is None:
+            from sdk.serving import openapi  # on the first GET /v2/openapi.json: it imports sdk.explain
+
             self._openapi = jsonio.dumps(openapi.document(self.config))
         return Response(200, {**JSON_HEADERS, "x-request-id": request.request_id}, self._openapi)
 
