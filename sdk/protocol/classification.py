@@ -21,15 +21,19 @@ PARAMETER = "classification"
 # Strings one output may turn into (rows x count): each costs ~1.5 us to write, so a stranger asking for every class
 # of a wide output of a large batch is refused (400) instead of holding a worker for seconds.
 MAX_STRINGS = 100_000
+# The largest count taken: an int64, as orjson reads (a larger JSON integer it reads as a float, the standard library as
+# an int: both are refused alike).
+MAX_COUNT = 2**63 - 1
 
 
 def parse_count(output: str, value: Any) -> int | None:
     """The count asked for ``output`` (None when the parameter is absent); MalformedRequest unless a positive int."""
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_COUNT:
         raise MalformedRequest(
-            f"output '{output}': parameters.classification must be a positive integer (how many classes), got {value!r}"
+            f"output '{output}': parameters.classification must be a positive integer up to {MAX_COUNT} (how many "
+            f"classes), got {value!r}"
         )
     return value
 

@@ -67,7 +67,7 @@ class TextEncoder:
         self.model = model
         self._json = tokenizer_json
         self._tokenizer: Any = None
-        self._special = 0
+        self._counter: Any = None  # the same tokenizer without truncation: counts the tokens of a truncated text
         self._lock = threading.Lock()
 
     def takes(self, raw: Any) -> bool:
@@ -85,7 +85,7 @@ class TextEncoder:
                     self._tokenizer = self._build()
         return self._tokenizer
 
-    def _build(self) -> Any:
+    def _build(self, *, truncate: bool = True) -> Any:
         tokenizers = require("tokenizers", purpose=f"text input to {self.model} (its tokenizer.json)")
         try:
             tok = tokenizers.Tokenizer.from_str(self._json.decode("utf-8"))
@@ -93,19 +93,31 @@ class TextEncoder:
             raise ManifestError(f"{self.model}: {self.spec.tokenizer} is not a tokenizers file: {exc}") from exc
         tok.no_padding()
         tok.no_truncation()
-        tok.enable_truncation(max_length=self.spec.max_length, direction=self.spec.truncation_side)
-        self._special = tok.num_special_tokens_to_add(False)
+        if truncate:
+            tok.enable_truncation(max_length=self.spec.max_length, direction=self.spec.truncation_side)
         return tok
+
+    def _token_counts(self, texts: list[str], encodings: list[Any]) -> np.ndarray:
+        """Each text's tokens before truncation. A truncated text (one with overflowing pieces) is encoded again
+        without truncation: what the pieces hold differs between tokenizers releases (0.23 repeats the special
+        tokens in each piece, older ones do not), so adding them up miscounted on one or the other."""
+        tokens = np.array([len(e.ids) for e in encodings], dtype=np.int64)
+        cut = [i for i, e in enumerate(encodings) if e.overflowing]
+        if cut:
+            if self._counter is None:
+                with self._lock:
+                    if self._counter is None:
+                        self._counter = self._build(truncate=False)
+            for i, full in zip(cut, self._counter.encode_batch([texts[i] for i in cut])):
+                tokens[i] = max(len(full.ids), tokens[i] + 1)  # truncated: at least one token was cut
+        return tokens
 
     def encode(self, raw: Any) -> Encoded:
         texts = as_strings(raw, f"input of {self.model}")
         tok = self.prepare()
         encodings = tok.encode_batch(texts)
         lengths = np.array([len(e.ids) for e in encodings], dtype=np.int64)
-        # With stride 0 each overflowing piece repeats the special tokens: count them once.
-        tokens = lengths + np.array(
-            [sum(len(o.ids) - self._special for o in e.overflowing) for e in encodings], dtype=np.int64
-        )
+        tokens = self._token_counts(texts, encodings)
         width = int(lengths.max()) if self.spec.padding == "longest" else self.spec.max_length
         columns = {
             "ids": np.full((len(texts), width), self.spec.pad_id, dtype=np.int64),

@@ -86,7 +86,11 @@ def test_without_tensorrt_the_reason_is_one_line(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setitem(__import__("sys").modules, "tensorrt", None)
     reason = trt_support.unavailable_reason()
     assert reason is not None and "\n" not in reason and "TensorRT is not installed" in reason
+    # Whatever this host has (a GPU machine runs this file too): first none visible, then one.
+    monkeypatch.setattr(trt_support, "gpu_compute_capability", lambda: None)
     assert "no NVIDIA GPU" in (trt_support.unavailable_reason(trt=SimpleNamespace(), compute_capability=None) or "")
+    monkeypatch.setattr(trt_support, "gpu_compute_capability", lambda: "9.0")
+    assert trt_support.unavailable_reason(trt=SimpleNamespace(), compute_capability=None) is None
 
 
 class FakeTensorRT:

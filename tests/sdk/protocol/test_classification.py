@@ -49,8 +49,10 @@ def test_a_count_above_the_classes_returns_every_class() -> None:
     request = decode_request(asking(2**62), {"content-type": "application/json"})
     assert request.outputs is not None and request.outputs[0].classification == 2**62
     assert classification.classify("y", np.zeros((4, 3), np.float32), 2**62).shape == (4, 3)
-    with pytest.raises(MalformedRequest, match="must be a positive integer"):  # beyond 64 bits JSON reads a float
+    with pytest.raises(MalformedRequest, match="must be a positive integer"):  # beyond 64 bits orjson reads a float
         decode_request(asking(10**30), {"content-type": "application/json"})
+    with pytest.raises(MalformedRequest, match="must be a positive integer up to"):  # the standard library, an int
+        classification.parse_count("y", 10**30)
 
 
 @pytest.mark.parametrize("dtype", [np.int8, np.uint8, np.int64, np.uint64])
