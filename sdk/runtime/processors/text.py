@@ -99,8 +99,8 @@ class TextEncoder:
 
     def _token_counts(self, texts: list[str], encodings: list[Any]) -> np.ndarray:
         """Each text's tokens before truncation. A truncated text (one with overflowing pieces) is encoded again
-        without truncation: what the pieces hold differs between tokenizers releases (0.23 repeats the special
-        tokens in each piece, older ones do not), so adding them up miscounted on one or the other."""
+        without truncation: what the pieces hold differs between tokenizers releases (0.23.3 repeats the special
+        tokens in each piece, 0.23.2 does not), so adding them up miscounted on one or the other."""
         tokens = np.array([len(e.ids) for e in encodings], dtype=np.int64)
         cut = [i for i, e in enumerate(encodings) if e.overflowing]
         if cut:
