@@ -276,34 +276,35 @@ def in_process_best(
     from sdk.runtime.onnx_backend import session_options
 
     session = ort.InferenceSession(file, session_options(ort, RuntimeConfig.from_env()), ["CPUExecutionProvider"])
-    out = {}
+    out: dict[str, float] = {}
     if model == "digits":
         image = np.load(ROOT / "models" / "digits_cnn" / "samples" / "digit_7.npy").astype(np.float32)
-        calls = {b: (lambda b=b: session.run(None, {"image": np.repeat(image, b, axis=0)})) for b in (1, 8, 32)}
-    else:
-        from tokenizers import Tokenizer
 
-        tok = Tokenizer.from_file(tokenizer)
-        tok.enable_truncation(256)
-        tok.enable_padding(pad_id=0)
-        length = {t: len(tok.encode(t).ids) for t in text_items()}
-        stream = text_items()
-        run = embed_batches(tok, session)
-        # Every text sorted by length (the least padding any batching can reach), then, per window size W, the
-        # stream cut into windows of W texts in arrival order, each sorted: all a server with W requests in flight
-        # (W clients) can group, so the best it can do on these inputs ("wW:" keys).
-        for window in (None, *windows):
-            if window is None:
-                ordered, sizes, prefix = sorted(stream, key=length.__getitem__), [1, 8, 16, 32], ""
-                chunks = {b: [ordered[i : i + b] for i in range(0, len(ordered) - b + 1, b)] for b in sizes}
-            else:
-                sizes, prefix = [b for b in (1, 8, 16, 32) if b <= window], f"w{window}:"
-                chunks = {b: batches_in_windows(stream, length.__getitem__, window, b) for b in sizes}
-            calls = {f"{prefix}{b}": _cycle(run, chunks[b]) for b in sizes}
-            out.update({f"{prefix}{k}": v for k, v in _two_runs(ort, file, tok, chunks, seconds).items()})
-            out.update(_timed(calls, seconds))
-        return out
-    out.update(_timed({str(b): fn for b, fn in calls.items()}, seconds))
+        def rows_of(b: int) -> Callable[[], int]:
+            return lambda: len(session.run(None, {"image": np.repeat(image, b, axis=0)})[0])
+
+        return _timed({str(b): rows_of(b) for b in (1, 8, 32)}, seconds)
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(tokenizer)
+    tok.enable_truncation(256)
+    tok.enable_padding(pad_id=0)
+    stream = text_items()
+    length = {t: len(tok.encode(t).ids) for t in stream}
+    run = embed_batches(tok, session)
+    # Every text sorted by length (the least padding any batching can reach), then, per window size W, the stream
+    # cut into windows of W texts in arrival order, each sorted: all a server with W requests in flight (W clients)
+    # can group, so the best it can do on these inputs ("wW:" keys).
+    for window in (None, *windows):
+        if window is None:
+            ordered, sizes, prefix = sorted(stream, key=length.__getitem__), [1, 8, 16, 32], ""
+            chunks = {b: [ordered[i : i + b] for i in range(0, len(ordered) - b + 1, b)] for b in sizes}
+        else:
+            sizes, prefix = [b for b in (1, 8, 16, 32) if b <= window], f"w{window}:"
+            chunks = {b: batches_in_windows(stream, length.__getitem__, window, b) for b in sizes}
+        calls = {f"{prefix}{b}": _cycle(run, chunks[b]) for b in sizes}
+        out.update({f"{prefix}{k}": v for k, v in _two_runs(ort, file, tok, chunks, seconds).items()})
+        out.update(_timed(calls, seconds))
     return out
 
 
@@ -331,16 +332,15 @@ def _cycle(run: Callable[[list[str]], None], batches: list[list[str]]) -> Callab
     return call
 
 
-def _timed(calls: dict[str, Callable[[], Any]], seconds: float) -> dict[str, float]:
-    """Samples/s of each call (which returns its rows, or None for the key's batch size), after 3 untimed runs."""
+def _timed(calls: dict[str, Callable[[], int]], seconds: float) -> dict[str, float]:
+    """Samples/s of each call (which returns the rows it ran), after 3 untimed runs."""
     out = {}
     for key, fn in calls.items():
         for _ in range(3):
             fn()
         rows, start = 0, time.perf_counter()
         while time.perf_counter() - start < seconds:
-            got = fn()
-            rows += got if isinstance(got, int) else int(key.rsplit(":", 1)[-1])
+            rows += fn()
         out[key] = rows / (time.perf_counter() - start)
     return out
 

@@ -26,8 +26,8 @@ cold_start = _module()
 
 
 def test_report_gives_the_median_of_per_round_ratios_to_raw_onnxruntime(capsys: pytest.CaptureFixture[str]) -> None:
-    phases = {"phases": [(0.1, 0.0, 0.0)] * 3}
-    raw = cold_start.Row("raw ORT", "digits", "", [], {}, starts=[0.1, 0.2, 0.1], cpu=[0.2, 0.2, 0.2], **phases)
+    raw = cold_start.Row("raw ORT", "digits", "", [], {}, starts=[0.1, 0.2, 0.1], cpu=[0.2, 0.2, 0.2])
+    raw.phases = [(0.1, 0.0, 0.0)] * 3
     sdk = cold_start.Row("sdk", "digits", "", [], {}, starts=[0.3, 0.2, 0.12], cpu=[0.3, 0.2, 0.4])
     sdk.phases = [(0.0, 0.1, 0.0)] * 3
     sdk.ran.add("model.onnx (onnxruntime)")
