@@ -42,10 +42,10 @@ def check_against_model(model: LoadedModel, request: InferRequest) -> None:
             expected, got = oip_datatype(np.dtype(spec.dtype)), oip_datatype(array.dtype)
             raise InvalidInput(f"input '{name}': the model takes datatype {expected}, got {got}")
     check_outputs(request, [s.name for s in model.manifest.outputs])
-    dtypes = {s.name: s.dtype for s in model.manifest.outputs}
     for wanted in request.outputs or ():
-        if wanted.classification is not None:  # before the model runs
-            classification.check_rankable(wanted.name, np.dtype(dtypes[wanted.name]))
+        if wanted.classification is not None:  # before the model runs; check_outputs knows the name
+            spec = next(s for s in model.manifest.outputs if s.name == wanted.name)
+            classification.check_rankable(wanted.name, np.dtype(spec.dtype))
 
 
 def check_outputs(request: InferRequest, known: Sequence[str]) -> None:
