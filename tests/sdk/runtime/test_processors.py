@@ -13,6 +13,7 @@ import struct
 import sys
 import zlib
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -66,6 +67,33 @@ def test_truncation_is_explicit_and_reported_per_item(text_model) -> None:
     assert result.notes == ("text 0: 10 tokens, truncated to 6 (the right end was cut)",)
     kept = [CLS, VOCAB["the"], VOCAB["cat"], VOCAB["sat"], VOCAB["on"], SEP]
     assert result["embedding"][0].tolist() == [sum(kept), 6.0]
+
+
+class _PiecesWithoutSpecials:
+    """An encoding as tokenizers 0.23.2 cuts one (seen on the lent machine): its overflowing pieces hold no special
+    tokens, where 0.23.3's repeat them. Only ``overflowing`` differs from the real encoding it wraps."""
+
+    def __init__(self, encoding) -> None:
+        self._encoding = encoding
+
+    def __getattr__(self, name: str):
+        return getattr(self._encoding, name)
+
+    @property
+    def overflowing(self) -> list:
+        return [SimpleNamespace(ids=[i for i in o.ids if i not in (CLS, SEP)]) for o in self._encoding.overflowing]
+
+
+def test_the_token_count_of_a_truncated_text_holds_whatever_the_overflowing_pieces_hold(text_model) -> None:
+    encoder = text_model.processors.input
+    tokenizer = encoder.prepare()
+    older = SimpleNamespace(
+        encode_batch=lambda texts: [_PiecesWithoutSpecials(e) for e in tokenizer.encode_batch(texts)]
+    )
+    encoder._tokenizer = older  # as if tokenizers 0.23.2 had built it
+    result = text_model(["the cat sat on the mat a cat", "the cat"])
+    assert result.inputs["tokens"].tolist() == [10, 4] and result.truncated == [True, False]
+    assert result.notes == ("text 0: 10 tokens, truncated to 6 (the right end was cut)",)
 
 
 def test_the_declared_truncation_side_is_the_one_cut(tmp_path: Path) -> None:
