@@ -12,12 +12,13 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from sdk._record import record
 from sdk.client import Client, Mode
 from sdk.errors import AiaasError, InvalidInput
 from sdk.extras import require
@@ -26,7 +27,7 @@ from sdk.protocol.datatypes import numpy_dtype
 ROUTE_MODES = {"local": Mode.LOCAL_ONLY, "cloud": Mode.CLOUD_ONLY}
 
 
-@dataclass
+@record(frozen=False)
 class RouteStats:
     route: str
     latencies_ms: list[float] = field(default_factory=list)
@@ -46,7 +47,7 @@ class RouteStats:
         }
 
 
-@dataclass
+@record(frozen=False)
 class BenchResult:
     model: str
     routes: dict[str, RouteStats]

@@ -20,13 +20,13 @@ import contextlib
 import importlib
 import importlib.util
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from types import ModuleType
 
+from sdk._record import record
 from sdk.errors import ConfigError, MissingDependency
 
 
-@dataclass(frozen=True)
+@record
 class Extra:
     """An extra of pyproject's optional-dependencies, and the command that installs it."""
 
@@ -38,7 +38,7 @@ class Extra:
             object.__setattr__(self, "command", f'pip install "aiaas-sdk[{self.name}]"')
 
 
-@dataclass(frozen=True)
+@record
 class Requirement:
     """Where an optional module comes from: the distribution that ships it, as pyproject lists it, in ``extra``."""
 

@@ -29,7 +29,7 @@ APPLICATION = ("sdk.cli", "sdk.demo", "sdk.bench")
 # The base: what every layer may use. ``protocol`` is the Open Inference Protocol on the wire (codec, tensors,
 # datatypes, framing, JSON, content encodings), neutral between the client that sends requests and the server that
 # answers them (issue #13).
-BASE = ("settings", "extras", "errors", "_version", "protocol")
+BASE = ("settings", "extras", "errors", "_version", "_record", "protocol")
 
 # The core inside sdk, top to bottom, in import-linter's notation: a layer may import the layers below it, never those
 # above; modules joined by ":" share a layer and may import each other.

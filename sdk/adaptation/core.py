@@ -13,12 +13,12 @@ result is exported through ``sdk compile``'s pipeline as one new artifact (``sdk
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from sdk._record import record
 from sdk.adaptation import heads
 from sdk.adaptation.data import Examples, read_examples
 from sdk.adaptation.features import BATCH, Progress, features, open_base, tensor_examples
@@ -33,7 +33,7 @@ from sdk.extras import require
 MODES = ("head", "finetune")
 
 
-@dataclass(frozen=True)
+@record
 class AdaptResult:
     """The adapted artifact: where it is, its manifest, its head and parity gate, and the delta it makes."""
 

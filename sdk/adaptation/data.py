@@ -18,12 +18,12 @@ import json
 import math
 import re
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from sdk._record import record
 from sdk.errors import InvalidInput, MalformedRequest
 
 KINDS = ("text", "image", "window", "x")  # the input each example gives: raw text, an image file, a series, a tensor
@@ -31,7 +31,7 @@ FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".npz": "npz"}
 _X_COLUMN = re.compile(r"^x(\d+)$")
 
 
-@dataclass(frozen=True)
+@record
 class Examples:
     """What a data file holds: ``kind`` of input, one item per example (str, Path, list of floats, or a row of ``x``),
     and its label (``str`` for classes, ``float`` for numbers). ``where[i]`` names example i's place in the file."""

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from sdk._record import record
 from sdk.adaptation.data import Examples
 from sdk.artifacts.integrity import sha256_bytes
 from sdk.artifacts.manifest import ArtifactFile, Manifest, TensorSpec, read_manifest_bytes
@@ -37,7 +37,7 @@ GIVE = {
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
 
-@dataclass
+@record(frozen=False)
 class Base:
     """The base artifact, opened: its loaded model, folder and manifest (with the exact bytes, whose sha256 the adapted
     manifest records), the output read as features, and what the head learns (``classes`` or ``regression``)."""

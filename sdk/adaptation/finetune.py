@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from sdk._record import record
 from sdk.adaptation.data import Examples
 from sdk.adaptation.features import Base, Progress
 from sdk.artifacts.base_schema import BaseSpec
@@ -134,7 +134,7 @@ def shared_files(base: Base) -> dict[str, tuple[bytes, str]]:
     }
 
 
-@dataclass(frozen=True)
+@record
 class Finetuned:
     """What ``write_finetuned`` wrote: the manifest, the fp32 parity gate, the bytes of its own files (not shared with
     the base) and of the base's, and notes (an int8 artifact left out, and why)."""

@@ -11,16 +11,18 @@ classes in milliseconds, where Newton's method would factor a (features x classe
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 
 import numpy as np
+
+from sdk._record import record
 
 CLASS_L2 = (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0)  # on the mean cross-entropy; weights of standardized features
 RIDGE_L2 = (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0)  # on the mean squared error of a standardized target
 MAX_ITER = 300
 
 
-@dataclass(frozen=True)
+@record
 class Head:
     """A fitted linear head: ``((x - mean) * scale) @ weights + bias``, softmaxed for classes."""
 

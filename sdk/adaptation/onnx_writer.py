@@ -11,10 +11,10 @@ ONNX Runtime.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
+from sdk._record import record
 from sdk.artifacts.protowire import key, len_field, write_varint
 
 IR_VERSION = 8  # read by every onnxruntime the edge extra allows (>= 1.20)
@@ -72,7 +72,7 @@ def node(
     )
 
 
-@dataclass(frozen=True)
+@record
 class Graph:
     name: str
     nodes: Sequence[bytes]

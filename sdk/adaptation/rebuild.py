@@ -11,12 +11,12 @@ from __future__ import annotations
 import importlib
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from sdk._record import record
 from sdk.adaptation.features import BATCH, Base
 from sdk.artifacts.integrity import read_verified
 from sdk.artifacts.manifest import Manifest
@@ -27,7 +27,7 @@ from sdk.errors import ConfigError, InvalidInput, ModelNotFound, ParityFailure
 REBUILD_TOLERANCE = 1e-3  # max |diff| per unit of the output's scale, rebuilt module vs the artifact (float32 both)
 
 
-@dataclass(frozen=True)
+@record
 class Architecture:
     """A recipe model this mode can rebuild: where its class lives, and its layers in order (first to last)."""
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from sdk._record import record
 from sdk._version import __version__
 from sdk.adaptation import onnx_writer
 from sdk.adaptation.data import Examples
@@ -39,7 +39,7 @@ PARITY_TOLERANCE = 1e-4  # probabilities (or a forecast, per unit of the target'
 PARITY_SAMPLES = 256  # at most; the examples are real inputs of the new task, each through the whole chain
 
 
-@dataclass(frozen=True)
+@record
 class Written:
     manifest: Manifest
     parity: ParityResult

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import TypeVar
 
+from sdk._record import record
 from sdk.errors import AiaasError, CloudUnavailable, ConfigError, ModelNotFound
 from sdk.extras import optional
 
@@ -70,7 +70,7 @@ BOUNDARY: dict[str, frozenset[str]] = {
 }
 
 
-@dataclass(frozen=True)
+@record
 class _Ours:
     """The error a kind becomes: its class, its message and hint (``str.format`` fields: what, code, name, message)."""
 

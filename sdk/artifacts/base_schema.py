@@ -24,9 +24,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from typing import Any
 
+from sdk._record import record
 from sdk.artifacts.json_reader import JsonReader
 
 MODES = ("head", "finetune")
@@ -34,7 +35,7 @@ HEAD, FINETUNE = MODES
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class BaseSpec:
     name: str
     version: str

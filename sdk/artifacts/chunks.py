@@ -22,12 +22,12 @@ import json
 import mmap
 import os
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from sdk._record import record
 from sdk.artifacts.integrity import describe_file
 from sdk.artifacts.manifest import (
     MANIFEST_FILE,
@@ -60,14 +60,14 @@ def _table() -> np.ndarray:
 _GEAR = _table()
 
 
-@dataclass(frozen=True)
+@record
 class Chunk:
     offset: int
     length: int
     sha256: str
 
 
-@dataclass(frozen=True)
+@record
 class FileChunks:
     """One file of the index: its whole-file sha256 and size, and its chunks in order."""
 
@@ -77,7 +77,7 @@ class FileChunks:
     chunks: tuple[Chunk, ...]
 
 
-@dataclass(frozen=True)
+@record
 class ChunkIndex:
     files: Mapping[str, FileChunks]
     algorithm: str = ALGORITHM

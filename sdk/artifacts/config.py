@@ -3,14 +3,14 @@ variable, then default)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sdk._record import record
 from sdk.settings import env, resolve, xdg_cache_home
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class StoreConfig:
     """Where models live on this machine. The built-in store (models shipped inside the package) is read-only."""
 

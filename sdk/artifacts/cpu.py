@@ -12,9 +12,9 @@ from __future__ import annotations
 import functools
 import platform
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
+from sdk._record import record
 from sdk.artifacts.manifest import CpuRecord
 
 CPUINFO = Path("/proc/cpuinfo")
@@ -35,7 +35,7 @@ _ARM_EXTRAS: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 
 
-@dataclass(frozen=True)
+@record
 class CpuDescription:
     """What /proc/cpuinfo says about the first processor (empty strings where it says nothing)."""
 

@@ -14,9 +14,9 @@ import hashlib
 import mmap
 import os
 import stat
-from dataclasses import dataclass
 from pathlib import Path
 
+from sdk._record import record
 from sdk.artifacts.integrity import _check_sha, _check_size, _locate, sha256_bytes
 from sdk.artifacts.protowire import Malformed, fields, read_varint
 from sdk.errors import IntegrityError
@@ -41,7 +41,7 @@ _ITEMSIZE |= {"float32": 4, "int64": 8, "uint64": 8, "float64": 8}
 _EXTERNAL = 1  # TensorProto.DataLocation.EXTERNAL
 
 
-@dataclass(frozen=True)
+@record
 class ExternalTensor:
     """One initializer stored outside the graph: ``length`` bytes at ``offset`` of the file ``location``."""
 

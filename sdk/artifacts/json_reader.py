@@ -7,7 +7,6 @@ reader of an older schema must not silently drop what a newer writer meant. The 
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Collection, Mapping
 from typing import Any
 
@@ -21,6 +20,8 @@ UNKNOWN_KEY_HINT = (
 
 def closest(word: str, known: Collection[str]) -> str | None:
     """The known key ``word`` most likely misspells, or None when none is close."""
+    import difflib  # only when a key is wrong: not on every load's import path
+
     found = difflib.get_close_matches(word, sorted(known), n=1, cutoff=0.6)
     return found[0] if found else None
 

@@ -45,11 +45,12 @@ import json
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import field, fields
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from sdk._record import record
 from sdk.artifacts import base_schema, processors_schema
 from sdk.artifacts.base_schema import BaseSpec
 from sdk.artifacts.json_reader import JsonReader
@@ -88,7 +89,7 @@ def utc_now() -> str:
     return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class TensorSpec:
     """One named input or output. ``shape`` uses -1 for a dynamic dimension."""
 
@@ -103,7 +104,7 @@ class TensorSpec:
     description: str = ""
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class Parity:
     """How an artifact compared with its source model on real inputs."""
 
@@ -118,7 +119,7 @@ class Parity:
     waiver: str | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class DataFile:
     """One shard of a large model's ONNX external data (``sdk.artifacts.external``)."""
 
@@ -127,7 +128,7 @@ class DataFile:
     bytes: int
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class ArtifactFile:
     kind: str
     file: str
@@ -141,7 +142,7 @@ class ArtifactFile:
     external: tuple[DataFile, ...] = ()
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class ExtraFile:
     """A file that is not a model but ships with it (a tokenizer, a vocabulary, sample inputs)."""
 
@@ -151,7 +152,7 @@ class ExtraFile:
     purpose: str = ""
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class CpuRecord:
     """The CPU that trained or ran a source model (``sdk.artifacts.cpu``): ``isa`` is e.g. ``avx2`` or
     ``avx512+vnni+bf16``, the instruction sets that change float kernels."""
@@ -160,7 +161,7 @@ class CpuRecord:
     isa: str = ""
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class Source:
     framework: str
     framework_version: str = ""
@@ -170,7 +171,7 @@ class Source:
     cpu: CpuRecord | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class Manifest:
     name: str
     version: str

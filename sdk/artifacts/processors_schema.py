@@ -24,9 +24,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from typing import TYPE_CHECKING, Any
 
+from sdk._record import record
 from sdk.artifacts.json_reader import JsonReader
 
 if TYPE_CHECKING:
@@ -46,7 +47,7 @@ DEFAULT_MAX_IMAGE_BYTES = 16 * 1024 * 1024
 OUTPUT_FIELDS = {"classes": ("activation", "top_k"), "embedding": ("normalize",), "forecast": ("mean", "std")}
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class TextSpec:
     """A ``tokenizers`` tokenizer file, its truncation and padding, and which model inputs it fills."""
 
@@ -58,7 +59,7 @@ class TextSpec:
     pad_id: int = 0
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class ImageSpec:
     """PNG/JPEG bytes -> ``mode``, resized to ``size`` [height, width], ``(pixel * scale - mean) / std`` per channel."""
 
@@ -74,7 +75,7 @@ class ImageSpec:
     max_bytes: int = DEFAULT_MAX_IMAGE_BYTES
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class SeriesSpec:
     """A window of ``window`` numbers, oldest first, fed as ``(value - mean) / std``."""
 
@@ -84,7 +85,7 @@ class SeriesSpec:
     std: float = 1.0
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class OutputSpec:
     """What one model output means: class scores, an embedding, or a (scaled) forecast."""
 
@@ -97,7 +98,7 @@ class OutputSpec:
     std: float = 1.0
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class ProcessorsSpec:
     text: TextSpec | None = None
     image: ImageSpec | None = None

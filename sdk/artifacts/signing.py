@@ -18,10 +18,10 @@ import hashlib
 import json
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sdk._record import record
 from sdk.artifacts.manifest import MANIFEST_FILE
 from sdk.errors import ConfigError, IntegrityError
 from sdk.extras import require
@@ -139,7 +139,7 @@ def sign_folder(folder: Path, private_key: Path) -> str:
     return str(document[FIELD]["key_id"])
 
 
-@dataclass(frozen=True)
+@record
 class SignatureStatus:
     signed: bool
     key_id: str = ""

@@ -7,17 +7,14 @@ read-only store of models shipped inside the package.
 
 from __future__ import annotations
 
-import difflib
 import json
 import os
 import re
-import shutil
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from sdk._record import record
 from sdk.artifacts.config import StoreConfig
 from sdk.artifacts.integrity import verify_artifact
 from sdk.artifacts.manifest import (
@@ -41,7 +38,7 @@ DEFAULT_ALIASES = (SERVING_ALIAS, "latest")
 BUILTIN_ROOT = Path(__file__).resolve().parent.parent / "_embedded"
 
 
-@dataclass(frozen=True)
+@record
 class ModelRef:
     """A parsed reference; ``ref`` is the alias or version after ``@``, or None."""
 
@@ -67,7 +64,7 @@ class ModelRef:
         return f"{self.name}@{self.ref}" if self.ref else self.name
 
 
-@dataclass(frozen=True)
+@record
 class StoredModel:
     """One resolved version in a store: where its folder is and what its manifest says."""
 
@@ -193,6 +190,8 @@ class LocalStore:
             raise ConfigError(
                 f"{manifest.ref} is already in {self.label}", hint="bump the version, or pass replace=True"
             )
+        import shutil  # a store write, never a load: not on the import path of every cold start
+
         with staged(target, manifest_bytes) as staging:
             for name, _, _ in manifest.all_files():
                 (staging / name).parent.mkdir(parents=True, exist_ok=True)
@@ -274,6 +273,8 @@ class LayeredStore:
         parsed = ref if isinstance(ref, ModelRef) else ModelRef.parse(ref)
         owner = self._owner(parsed.name)
         if owner is None:
+            import difflib
+
             names = self.names()
             close = difflib.get_close_matches(parsed.name, names, n=1)
             known = ", ".join(names) or "none"
@@ -370,6 +371,8 @@ def held_files(roots: Sequence[Path], manifest: Manifest, *, versions: bool = Tr
 
 
 def _atomic_write(path: Path, text: str) -> None:
+    import tempfile
+
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(text)

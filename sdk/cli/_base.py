@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import traceback
-from dataclasses import dataclass
 from typing import Any
 
 import typer
@@ -12,6 +11,7 @@ from rich.markup import escape
 from typer.core import TyperGroup
 
 from sdk import errors
+from sdk._record import record
 from sdk.errors import AiaasError
 from sdk.settings import env, env_text
 
@@ -19,7 +19,7 @@ console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class CliSettings:
     """The command line's own settings (a command's options read theirs through typer's ``envvar``)."""
 

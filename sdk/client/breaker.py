@@ -9,8 +9,9 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from enum import Enum
+
+from sdk._record import record
 
 
 class State(str, Enum):
@@ -19,7 +20,7 @@ class State(str, Enum):
     HALF_OPEN = "half_open"
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class BreakerPolicy:
     failure_threshold: int = 3
     cooldown_s: float = 5.0

@@ -4,10 +4,10 @@ the default."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from sdk._record import record
 from sdk.client.decision import Mode, Privacy, choose
 from sdk.errors import ConfigError
 from sdk.settings import env, env_text, resolve, xdg_cache_home, xdg_config_home
@@ -19,7 +19,7 @@ EndpointKind = Literal["oip", "lambda-url", "sagemaker"]
 AuthKind = Literal["auto", "none", "bearer", "sigv4"]
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class ConfigFile:
     """Where the client's config file is: read before ``ClientConfig``, whose file values it holds."""
 
@@ -70,7 +70,7 @@ def write_config_file(values: dict[str, Any], path: Path | None = None) -> Path:
     return path
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class ClientConfig:
     endpoint: str | None = env("AIAAS_ENDPOINT", None, help="cloud endpoint: an OIP v2 base URL, a function URL, ...")
     endpoint_kind: str = env("AIAAS_ENDPOINT_KIND", "oip", help="oip | lambda-url | sagemaker")

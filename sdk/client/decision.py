@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass, field
+from dataclasses import field
 from enum import Enum
 from typing import Any, Literal, TypeVar
 
+from sdk._record import record
 from sdk.errors import AiaasError, InvalidInput
 
 # The values a caller may write as plain strings; type checkers refuse any other (``privacy="privat"``). A test keeps
@@ -95,7 +96,7 @@ class Reason(str, Enum):
     FALLBACK = "fallback"  # the planned route failed and the next one answered
 
 
-@dataclass
+@record(frozen=False)
 class Attempt:
     route: Route
     ok: bool
@@ -104,7 +105,7 @@ class Attempt:
     ms: float = 0.0
 
 
-@dataclass
+@record(frozen=False)
 class Decision:
     """Where a call ran and why. ``reason`` is a stable code; ``explanation`` is a sentence for people."""
 

@@ -11,11 +11,12 @@ route) is refused for explanations before any payload is sent: the device explai
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from sdk._record import record
 from sdk.client import wire
 from sdk.client.decision import Privacy, Route
 from sdk.client.raw import is_raw
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
 EXTENSION = "explain"  # the name a server claims in GET /v2's extensions
 
 
-@dataclass
+@record(frozen=False)
 class ExplainCall:
     """One ``Client.explain`` call: its options (checked before anything runs) and what each route runs for it."""
 

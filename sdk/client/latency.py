@@ -16,10 +16,11 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from sdk._record import record
 from sdk.client.decision import Route
 
 STATE_VERSION = 1
@@ -27,7 +28,7 @@ REGIME_SAMPLES = 3
 REGIME_FACTOR = 2.0
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class LatencyPolicy:
     alpha: float = 0.2  # EWMA weight of a new sample
     window: int = 64  # samples kept for the percentile
@@ -47,7 +48,7 @@ class Prediction(NamedTuple):
     cold: bool = False
 
 
-@dataclass
+@record(frozen=False)
 class _Stats:
     ewma: float | None = None
     samples: deque[float] = field(default_factory=lambda: deque(maxlen=64))

@@ -17,15 +17,15 @@ public, so a call that is private by its own or the client's setting never touch
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
+from sdk._record import record
 from sdk.client.decision import Privacy, PrivacySource
 
 _LEVELS = {"public": Privacy.PUBLIC, "private": Privacy.PRIVATE}
 
 
-@dataclass(frozen=True)
+@record
 class PrivacyVerdict:
     """A call's privacy level, the source that set it, and why (a sentence for the decision and its errors)."""
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from sdk._record import record
 from sdk.artifacts.manifest import Manifest
 from sdk.client.decision import Decision, Route
 from sdk.client.raw import is_raw, raw_bytes
@@ -15,7 +15,7 @@ from sdk.runtime import RuntimeInfo
 from sdk.runtime.processors import Processed
 
 
-@dataclass
+@record(frozen=False)
 class Result:
     """A prediction: outputs by name, and the Decision that says where it ran and why.
 

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import random
 import threading
-from dataclasses import dataclass, field
+from dataclasses import field
 
+from sdk._record import record
 from sdk.client.decision import Mode, Privacy, Reason, Route
 from sdk.client.latency import LatencyModel, Prediction
 from sdk.errors import CloudUnavailable, LocalUnavailable, PrivacyViolation
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class RouterPolicy:
     exploration_rate: float = 0.03
     # Hysteresis: leave the route used last time only when the other is predicted this much faster.
@@ -23,7 +24,7 @@ class RouterPolicy:
     default_order: tuple[Route, Route] = (Route.LOCAL, Route.CLOUD)
 
 
-@dataclass(frozen=True)
+@record
 class Availability:
     """Whether a route can be tried now, and if not, why (for the error and the decision)."""
 
@@ -35,7 +36,7 @@ _LOCAL, _CLOUD = Route.LOCAL.value, Route.CLOUD.value  # the keys of Plan.predic
 UP = Availability(True)  # frozen: one instance serves every call that finds a route up
 
 
-@dataclass
+@record(frozen=False)
 class Plan:
     routes: list[Route]
     reason: Reason

@@ -21,10 +21,10 @@ import shutil
 import tempfile
 import weakref
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from sdk._record import record
 from sdk.artifacts.integrity import sha256_bytes, verify_file
 from sdk.artifacts.manifest import ArtifactFile, DataFile
 from sdk.errors import ArtifactError
@@ -35,7 +35,7 @@ GiB, MiB = 1 << 30, 1 << 20
 ALIGN = 64  # numpy views need dtype alignment; 64 also suits SIMD kernels
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class ExternalDataConfig:
     """When and how ``sdk compile`` writes a model as external data."""
 

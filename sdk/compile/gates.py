@@ -8,11 +8,12 @@ mean cosine similarity of embeddings above a floor. Both kinds of result are wri
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Protocol
 
 import numpy as np
 
+from sdk._record import record
 from sdk.artifacts.manifest import Parity
 from sdk.compile.recipe import QualityGate
 from sdk.errors import ParityFailure
@@ -40,7 +41,7 @@ def mean_cosine(reference: np.ndarray, candidate: np.ndarray) -> tuple[float, fl
     return float(cos.mean()), float(cos.min())
 
 
-@dataclass(frozen=True)
+@record
 class QualityResult:
     """How a reduced-precision artifact scored against the fp32 source on the gate's metric."""
 

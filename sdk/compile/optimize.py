@@ -14,10 +14,10 @@ import logging
 import shutil
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sdk._record import record
 from sdk.compile.external import (
     ExternalDataConfig,
     LargeModel,
@@ -142,7 +142,7 @@ def int8_refusal(model: OnnxModel) -> str | None:
     return None
 
 
-@dataclass(frozen=True)
+@record
 class Int8Scheme:
     """One way to quantize to int8. The compiler tries the schemes fastest first and keeps the first that passes
     the quality gate, so the artifact is the fastest one that is still accurate enough."""

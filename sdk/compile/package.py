@@ -15,6 +15,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from sdk._record import record
 from sdk.artifacts.chunks import add_chunk_index
 from sdk.artifacts.integrity import sha256_bytes
 from sdk.artifacts.manifest import ArtifactFile, DataFile, ExtraFile, Manifest, Source, TensorSpec, write_manifest
@@ -28,7 +29,7 @@ from sdk.settings import env, resolve
 MiB = 1 << 20
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class ChunkIndexConfig:
     """Which files of a compiled artifact get a chunk index (``sdk.artifacts.chunks``): an update that changes a few
     tensors of a large file then moves only the chunks that changed. Small files travel whole."""

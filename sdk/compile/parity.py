@@ -7,15 +7,16 @@ top-1 class agrees (reported beside it).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 
 import numpy as np
 
+from sdk._record import record
 from sdk.artifacts.manifest import Parity
 from sdk.errors import ParityFailure
 
 
-@dataclass(frozen=True)
+@record
 class ParityResult:
     reference: str
     max_abs_diff: float

@@ -15,12 +15,13 @@ from __future__ import annotations
 import dataclasses
 import gc
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from sdk._record import record
 from sdk.artifacts.cpu import this_cpu_record
 from sdk.artifacts.manifest import Manifest, Source
 from sdk.artifacts.processors_schema import ProcessorsSpec
@@ -39,7 +40,7 @@ PRECISIONS = ("fp32", "fp16", "int8")
 FILES = {"fp32": "model.onnx", "fp16": "model.fp16.onnx", "int8": "model.int8.onnx"}
 
 
-@dataclass
+@record(frozen=False)
 class Candidate:
     precision: str
     model: OnnxModel  # bytes, or a LargeModel on disk (past the external-data threshold)
@@ -52,7 +53,7 @@ class Candidate:
         self.file = self.file or FILES[self.precision]
 
 
-@dataclass(frozen=True)
+@record
 class Reference:
     """What one compile gates every candidate against, shared by the helpers that build them: the source, its fp32
     ONNX exports, the source model's own outputs and task scores on the held-out inputs, and where progress goes."""
@@ -68,7 +69,7 @@ class Reference:
     external_data: ExternalDataConfig | None = None
 
 
-@dataclass
+@record(frozen=False)
 class CompileResult:
     manifest: Manifest | None
     folder: Path

@@ -10,10 +10,10 @@ text must include items longer than the max length, so that truncation itself is
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 import numpy as np
 
+from sdk._record import record
 from sdk.artifacts.manifest import Parity
 from sdk.compile.recipe import RawEvaluation
 from sdk.compile.sources import CompileSource
@@ -24,7 +24,7 @@ FLOAT_TOLERANCE = 1e-6
 SHOWN = 3  # mismatches named in the summary
 
 
-@dataclass(frozen=True)
+@record
 class ProcessorGateResult:
     reference: str
     kind: str

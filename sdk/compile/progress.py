@@ -5,10 +5,12 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import field
+
+from sdk._record import record
 
 
-@dataclass
+@record(frozen=False)
 class Step:
     title: str
     seconds: float = 0.0
@@ -16,7 +18,7 @@ class Step:
     ok: bool = True
 
 
-@dataclass
+@record(frozen=False)
 class Progress:
     """Records each step (title, seconds, outcome) and each note. Subclass ``started``/``finished``/``noted`` to show
     them as they happen."""

@@ -14,12 +14,13 @@ import importlib
 import json
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from sdk._record import record
 from sdk.artifacts.manifest import TensorSpec
 from sdk.artifacts.processors_schema import ProcessorsSpec
 from sdk.compile.extras import translating_imports
@@ -31,7 +32,7 @@ TRAINED_FILE = "trained.json"
 Arrays = Mapping[str, np.ndarray]
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class QualityGate:
     """What a reduced-precision artifact (fp16, int8) must keep, compared with the fp32 source model.
 
@@ -62,7 +63,7 @@ class QualityGate:
         return f"mean {self.metric} >= {self.minimum:g}"
 
 
-@dataclass(frozen=True)
+@record
 class Evaluation:
     """Held-out real inputs for the parity gate, and the task metrics of a model's outputs on them."""
 
@@ -74,7 +75,7 @@ class Evaluation:
         return int(next(iter(self.inputs.values())).shape[0])
 
 
-@dataclass(frozen=True)
+@record
 class RawEvaluation:
     """Held-out raw inputs (sentences, PNG bytes, series windows) and the source's own preprocessing of them, for the
     processor gate: the artifact's processors must turn every item into the tensors ``preprocess`` makes of it (token
@@ -85,7 +86,7 @@ class RawEvaluation:
     reference: str = "the source's preprocessing"  # names it in the gate's result, e.g. "transformers BertTokenizer"
 
 
-@dataclass(frozen=True)
+@record
 class Trained:
     """A trained (or pretrained) source model and its test metrics, as the recipe measured them."""
 
@@ -93,7 +94,7 @@ class Trained:
     metrics: Mapping[str, float] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class TransformerFusion:
     """Arguments for ONNX Runtime's transformer optimizer (attention/LayerNorm/GELU fusion)."""
 
@@ -102,7 +103,7 @@ class TransformerFusion:
     hidden_size: int = 0
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class ModelSpec:
     """What a model is and what its artifacts must keep: declared once by a recipe, carried on by the source compiled
     from it (``CompileSource``), and read by the pipeline and the manifest writer."""
@@ -130,7 +131,7 @@ class ModelSpec:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(ModelSpec)}
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class Recipe(ModelSpec):
     """Everything `sdk train` and `sdk compile` need from a model recipe: the ``ModelSpec`` and how to get the model.
 

@@ -12,12 +12,13 @@ import hashlib
 import importlib.util
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from sdk._record import record
 from sdk.artifacts.manifest import NAME_PATTERN, TensorSpec
 from sdk.compile.external import OnnxModel
 from sdk.compile.extras import translating_imports
@@ -39,7 +40,7 @@ GENERIC_GATE_MIN_COSINE = 0.99
 Arrays = Mapping[str, np.ndarray]
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class CompileSource(ModelSpec):
     """A source model ready to compile: its ``ModelSpec``, how to export and run it, and what to check it on."""
 

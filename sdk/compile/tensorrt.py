@@ -15,13 +15,14 @@ import json
 import shutil
 import subprocess
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import numpy as np
 
+from sdk._record import record
 from sdk.artifacts.manifest import TensorSpec
 from sdk.compile.external import LargeModel, OnnxModel, verify_shards
 from sdk.compile.extras import require
@@ -35,7 +36,7 @@ DEFAULT_OPT = {"batch": 1, "sequence": 128}
 WORKSPACE_BYTES = 1 << 30
 
 
-@dataclass(frozen=True)
+@record
 class EngineKey:
     onnx_sha256: str
     compute_capability: str
@@ -220,7 +221,7 @@ def run_engine(engine: bytes, inputs: Mapping[str, np.ndarray], output_names: Se
     return {k: v.float().cpu().numpy() for k, v in outputs.items()}
 
 
-@dataclass(frozen=True)
+@record
 class Choice:
     """One rung of the GPU fallback ladder: what would run, and why it was or was not taken."""
 

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
 
+from sdk._record import record
 from sdk.client import Client, Mode, Result, Route
 from sdk.errors import AiaasError
 
 
-@dataclass
+@record(frozen=False)
 class Call:
     title: str
     route: str | None

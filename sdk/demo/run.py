@@ -15,7 +15,7 @@ import sys
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ import numpy as np
 from rich.console import Console
 from rich.markup import escape
 
+from sdk._record import record
 from sdk.artifacts import LayeredStore, LocalStore
 from sdk.client import Client
 from sdk.demo.calls import Call, Recorder, learn
@@ -54,7 +55,7 @@ TFVARS: dict[str, Any] = {
 }
 
 
-@dataclass
+@record(frozen=False)
 class DemoReport:
     calls: list[Call] = field(default_factory=list)
     steps: dict[str, float] = field(default_factory=dict)

@@ -16,10 +16,11 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
+from sdk._record import record
 from sdk.errors import ConfigError
 from sdk.extras import require
 from sdk.settings import env, env_text, env_var
@@ -32,7 +33,7 @@ MOTO_CREDENTIALS = {
 }
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class StackSettings:
     """The local stack's own settings."""
 
@@ -89,7 +90,7 @@ def moto_server(log: Path) -> Iterator[str]:
         _stop(process)
 
 
-@dataclass
+@record(frozen=False)
 class Server:
     url: str
     process: subprocess.Popen[bytes]
@@ -183,7 +184,7 @@ def offline_terraform_env(mirror: Path, workdir: Path) -> dict[str, str]:
     return env
 
 
-@dataclass
+@record(frozen=False)
 class Terraform:
     """Terraform on a copy of a configuration, with the provider from the offline mirror and AWS at ``endpoint``."""
 

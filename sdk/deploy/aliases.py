@@ -15,9 +15,9 @@ racing on one alias cannot both win; the loser fails and undoes its steps.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any
 
+from sdk._record import record
 from sdk.artifacts.aws_errors import aws_errors, if_exists
 from sdk.artifacts.manifest import utc_now
 from sdk.errors import ConfigError
@@ -25,7 +25,7 @@ from sdk.errors import ConfigError
 HISTORY_LIMIT = 50
 
 
-@dataclass(frozen=True)
+@record
 class AliasSnapshot:
     """An alias object as read: its record (None when absent), its ETag and its exact bytes (for an undo)."""
 

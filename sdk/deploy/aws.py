@@ -6,15 +6,16 @@ tests bind them to a moto server and how a caller reuses its own session.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from typing import Any
 
+from sdk._record import record
 from sdk.deploy.environments import Environment
 from sdk.errors import ConfigError
 from sdk.extras import require
 
 
-@dataclass
+@record(frozen=False)
 class AwsClients:
     """The clients a deploy needs, made on first use from the environment unless injected."""
 

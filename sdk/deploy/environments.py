@@ -9,17 +9,18 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
+from sdk._record import record
 from sdk.errors import ConfigError
 from sdk.settings import xdg_config_home
 
 TERRAFORM_OUTPUT = "sdk_config"
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class Environment:
     name: str
     region: str

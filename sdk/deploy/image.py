@@ -12,10 +12,10 @@ import base64
 import shutil
 import subprocess
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sdk._record import record
 from sdk.artifacts.aws_errors import aws_errors, if_exists
 from sdk.errors import ConfigError
 
@@ -47,7 +47,7 @@ def repository_of(image_uri: str) -> str:
     return head if head and "/" not in tail else name
 
 
-@dataclass(frozen=True)
+@record
 class ImageBuilder:
     """Builds ``dockerfile`` in ``context`` and pushes it to ``repository`` (an ECR repository URI)."""
 

@@ -13,9 +13,10 @@ for it to be Active → move the alias. Until the alias moves, the previous vers
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from typing import Any
 
+from sdk._record import record
 from sdk.artifacts.aws_errors import aws_errors, botocore_errors, if_exists
 from sdk.deploy.steps import SKIPPED, Outcome, Transaction
 from sdk.errors import CloudUnavailable, ConfigError
@@ -23,7 +24,7 @@ from sdk.errors import CloudUnavailable, ConfigError
 MODEL_URI = "MODEL_URI"
 
 
-@dataclass(frozen=True)
+@record
 class LambdaState:
     """What the function and its alias look like now."""
 

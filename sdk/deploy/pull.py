@@ -14,9 +14,9 @@ the others are fetched, each verified as it lands and the whole file again befor
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
+from sdk._record import record
 from sdk.artifacts.manifest import MANIFEST_FILE, Manifest
 from sdk.artifacts.s3 import S3Store
 from sdk.artifacts.s3_download import download_folder
@@ -29,7 +29,7 @@ from sdk.errors import AiaasError, CloudUnavailable, ConfigError
 PULLED, PRESENT, OFFLINE = "pulled", "present", "offline"
 
 
-@dataclass(frozen=True)
+@record
 class PullResult:
     name: str
     version: str

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
+from sdk._record import record
 from sdk.deploy.steps import DONE, FAILED, KEPT, PLANNED, ROLLED_BACK, UNDO_FAILED, Step
 from sdk.errors import AiaasError
 
 
-@dataclass
+@record(frozen=False)
 class DeployReport:
     """The step log of one ``deploy`` or ``rollback``. ``ok`` is False when a step failed; ``error`` says why."""
 

@@ -14,9 +14,10 @@ import hashlib
 import json
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
+from sdk._record import record
 from sdk.artifacts.aws_errors import aws_errors, botocore_errors, if_exists
 from sdk.deploy.steps import SKIPPED, Outcome, Transaction
 from sdk.errors import CloudUnavailable, ConfigError
@@ -26,7 +27,7 @@ CANARY_VARIANT = "canary"
 _CONFIG_KEYS = ("KmsKeyId", "AsyncInferenceConfig", "DataCaptureConfig")
 
 
-@dataclass(frozen=True)
+@record
 class EndpointState:
     endpoint: str
     status: str

@@ -22,10 +22,12 @@ import sys
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Generic, TypeVar, cast
+
+from sdk._record import record
 
 T = TypeVar("T")
 
@@ -36,7 +38,7 @@ BEFORE_FIRST_STEP = "before the first step"
 _SDK_ROOT = Path(__file__).resolve().parents[1]
 
 
-@dataclass
+@record(frozen=False)
 class Step:
     """One step's record: its name, outcome, a sentence about what it did, and what its undo did."""
 
@@ -52,7 +54,7 @@ class Step:
         )
 
 
-@dataclass
+@record(frozen=False)
 class Outcome(Generic[T]):
     """What a step's action returns: a sentence, a value for the next steps, and its undo (a sentence when run)."""
 
@@ -62,7 +64,7 @@ class Outcome(Generic[T]):
     status: str = DONE
 
 
-@dataclass
+@record(frozen=False)
 class Transaction:
     """Runs steps in order inside ``with``; any exception in the block undoes the completed ones and propagates.
 

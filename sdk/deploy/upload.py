@@ -23,10 +23,11 @@ from __future__ import annotations
 import base64
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
+from sdk._record import record
 from sdk.artifacts.aws_errors import aws_errors, botocore_errors, if_exists, translate
 from sdk.artifacts.chunks import STORE_FOLDER, FileChunks, index_entry, parse_index, read_index
 from sdk.artifacts.integrity import sha256_bytes
@@ -42,7 +43,7 @@ REUSE = "reuse"  # already in the base's folder of the store: nothing is written
 IN_PLACE = (SKIP, REUSE)
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class TransferSettings:
     """boto3 managed-transfer settings; files from ``multipart_threshold`` bytes on go up in parts."""
 
@@ -60,7 +61,7 @@ class TransferSettings:
         )
 
 
-@dataclass(frozen=True)
+@record
 class PlannedObject:
     file: str
     key: str
@@ -75,7 +76,7 @@ class PlannedObject:
         return self.offset is not None
 
 
-@dataclass(frozen=True)
+@record
 class UploadPlan:
     uri: str
     objects: tuple[PlannedObject, ...] = field(default_factory=tuple)

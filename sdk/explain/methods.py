@@ -14,17 +14,17 @@ value); rows ``[:first]`` alone already give a usable estimate (what a deadline 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 
+from sdk._record import record
 from sdk.explain import kernel_shap
 
 RISE_MIN_MASKS = 16
 RISE_KEEP = 0.5
 
 
-@dataclass
+@record(frozen=False)
 class Plan:
     masks: np.ndarray  # [rows, units], float64 in [0, 1]
     first: int  # rows of the first stage

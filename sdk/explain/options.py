@@ -10,9 +10,9 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
+from sdk._record import record
 from sdk.errors import InvalidInput
 
 METHODS = ("auto", "occlusion", "kernel_shap", "rise")
@@ -21,7 +21,7 @@ MIN_EVALS = 3
 MIN_CALLS = 2  # the method's evaluations, then the faithfulness curves (which need the attributions)
 
 
-@dataclass(frozen=True)
+@record
 class ExplainOptions:
     """How to explain (see the module docstring of ``sdk.explain``).
 

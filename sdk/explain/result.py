@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 import numpy as np
+
+from sdk._record import record
 
 UNIT_KINDS = ("word", "pixel", "patch", "lag")
 TARGET_KINDS = ("class", "similarity", "forecast")
 
 
-@dataclass
+@record(frozen=False)
 class ItemExplanation:
     """One item's attributions over its units (what a person reads: words, pixels "r3c4", patches "r0-1 c2-3",
     lags "t-5"); positive attributions push the explained value up."""
@@ -77,7 +79,7 @@ class ItemExplanation:
         )
 
 
-@dataclass
+@record(frozen=False)
 class Explanation:
     """Attributions for every item, how they were made (method, evaluations, calls, time, seed), and where."""
 

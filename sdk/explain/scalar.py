@@ -9,11 +9,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from sdk._record import record
 from sdk.artifacts.processors_schema import OutputSpec
 from sdk.errors import InvalidInput, RuntimeFault
 from sdk.explain.options import ExplainOptions
@@ -21,7 +21,7 @@ from sdk.runtime.model import LoadedModel
 from sdk.runtime.processors.outputs import softmax
 
 
-@dataclass
+@record(frozen=False)
 class Target:
     """One item's explained scalar: ``values(outputs)`` for rows of model outputs, and its description."""
 

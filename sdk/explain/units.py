@@ -16,11 +16,11 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from sdk._record import record
 from sdk.artifacts.processors_schema import ImageSpec, SeriesSpec
 from sdk.errors import InvalidInput
 from sdk.explain import faithfulness
@@ -29,7 +29,7 @@ from sdk.runtime.model import LoadedModel
 MAX_UNITS = 64  # images: pixels when H*W <= 64, else square patches, so that there are at most 64 units
 
 
-@dataclass
+@record(frozen=False)
 class Item:
     """One item: its units as a person reads them, and what to draw under the attributions."""
 

@@ -19,11 +19,12 @@ all outputs (``parameters.binary_data_output``).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, NamedTuple
 
 import numpy as np
 
+from sdk._record import record
 from sdk.errors import AiaasError, MalformedRequest, PayloadTooLarge, error_for_status
 from sdk.protocol import classification, jsonio
 from sdk.protocol.datatypes import numpy_dtype, oip_datatype
@@ -41,7 +42,7 @@ from sdk.protocol.tensors import (
 )
 
 
-@dataclass(frozen=True)
+@record
 class RequestedOutput:
     """One entry of a request's ``outputs``: which output, and whether it should come back as binary data."""
 
@@ -51,7 +52,7 @@ class RequestedOutput:
     classification: int | None = None  # the classification extension: this many top classes instead of the tensor
 
 
-@dataclass(frozen=True)
+@record
 class InferRequest:
     """A decoded inference request. ``outputs`` None means every output of the model, in the model's order."""
 

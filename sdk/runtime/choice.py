@@ -29,12 +29,12 @@ import json
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from sdk._record import record
 from sdk.artifacts.cpu import this_cpu
 from sdk.artifacts.manifest import ArtifactFile, Manifest, TensorSpec
 from sdk.errors import ManifestError
@@ -112,7 +112,7 @@ def gpu_likely(config: RuntimeConfig) -> bool:
     return list(config.providers) != [CPU] and cuda_likely()
 
 
-@dataclass(frozen=True)
+@record
 class Options:
     """The artifacts that could serve a load, best-ranked first, and what was left out and why."""
 
@@ -161,7 +161,7 @@ def rank(artifacts: Sequence[ArtifactFile], *, gpu: bool = False) -> tuple[Artif
     return tuple(a for _, a in sorted(enumerate(artifacts), key=key))
 
 
-@dataclass(frozen=True)
+@record
 class Candidate:
     """One artifact as the decision sees it: what a measurement on this device recorded, if any."""
 
@@ -173,7 +173,7 @@ class Candidate:
     import_ms: float | None = None  # the engine's import in a fresh process
 
 
-@dataclass(frozen=True)
+@record
 class Decision:
     file: str
     measured: bool  # False: the prior decided (nothing measured on this device yet)

@@ -4,9 +4,9 @@ environment variable, then default)."""
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 from typing import Any
 
+from sdk._record import record
 from sdk.errors import ConfigError
 from sdk.settings import env, resolve
 
@@ -20,7 +20,7 @@ BACKENDS = ("auto", "onnxruntime", "openvino")
 USAGES = ("auto", "oneshot", "function", "server")
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class RuntimeConfig:
     """How the inference core builds a session. ``threads=0`` lets ONNX Runtime choose."""
 

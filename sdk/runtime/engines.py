@@ -12,10 +12,11 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
+from sdk._record import record
 from sdk.artifacts.integrity import read_verified, read_verified_padded
 from sdk.artifacts.manifest import ArtifactFile, Manifest
 from sdk.errors import ArtifactError, IntegrityError, InvalidInput, MissingDependency, RuntimeFault
@@ -30,7 +31,7 @@ Opener = Callable[[Path, ArtifactFile, RuntimeConfig], Backend]  # sdk.runtime.m
 _SKIPPABLE = (ArtifactError, RuntimeFault, MissingDependency, InvalidInput)  # a candidate that cannot run here
 
 
-@dataclass(frozen=True)
+@record
 class Chosen:
     """What the choice adds to ``RuntimeInfo``: notes, and the record of the choice (``extra["backend_choice"]``)."""
 
@@ -248,7 +249,7 @@ def _measure(
     return backends[winner], candidates[winner], chosen
 
 
-@dataclass(frozen=True)
+@record
 class Plan:
     """What a load would run here, and why, decided as ``load`` decides but without loading anything."""
 

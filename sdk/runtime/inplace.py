@@ -21,11 +21,11 @@ read) leaves that tensor, or the whole model, as it was.
 from __future__ import annotations
 
 import ctypes
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from sdk._record import record
 from sdk.artifacts.external import DATA_TYPES
 from sdk.artifacts.protowire import VARINT, Malformed, key, len_field, read_varint, spans, write_varint
 
@@ -40,7 +40,7 @@ _EXTERNAL = 1  # TensorProto.DataLocation.EXTERNAL
 SLACK = 64  # bytes a padded read leaves past the model: room to shift it in place so that its weights align
 
 
-@dataclass
+@record(frozen=False)
 class Padded:
     """A model's verified bytes at the start of a buffer ``SLACK`` bytes longer
     (``sdk.artifacts.integrity.read_verified_padded``): ``split`` may shift them in place, by ``shift`` bytes, so
@@ -58,7 +58,7 @@ class Padded:
         return self.data.tobytes()
 
 
-@dataclass
+@record(frozen=False)
 class InPlace:
     """The rewritten graph and, by initializer name, the views it expects; keep both for the session's lifetime."""
 

@@ -17,26 +17,27 @@ it never reads them, since every external initializer is overridden.
 from __future__ import annotations
 
 import mmap
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from sdk._record import record
 from sdk.artifacts.external import external_tensors, map_verified
 from sdk.artifacts.manifest import ArtifactFile
 from sdk.errors import ArtifactError, IntegrityError
 from sdk.settings import env, resolve
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class MappedConfig:
     prepack: bool = env(
         "AIAAS_MAPPED_PREPACK", False, help="let ONNX Runtime prepack mapped weights: faster, ~2x the weights' memory"
     )
 
 
-@dataclass
+@record(frozen=False)
 class MappedWeights:
     """Initializer name -> read-only array over a verified mapping. Keep it as long as the session that uses it."""
 

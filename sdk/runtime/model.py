@@ -5,12 +5,13 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any, overload
 
 import numpy as np
 
+from sdk._record import record
 from sdk.artifacts.integrity import verify_file
 from sdk.artifacts.manifest import ArtifactFile, Manifest, TensorSpec, read_manifest_bytes
 from sdk.artifacts.store import Store, StoredModel, locate_model
@@ -23,7 +24,7 @@ from sdk.runtime.processors import Processed, Processors, open_processors
 from sdk.runtime.validation import InputValidator
 
 
-@dataclass(frozen=True)
+@record
 class RuntimeInfo:
     """Where and how a model runs: reported with every prediction."""
 

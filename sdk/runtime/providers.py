@@ -13,8 +13,9 @@ import ctypes
 import functools
 import importlib.util
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
+
+from sdk._record import record
 
 TENSORRT = "TensorrtExecutionProvider"
 CUDA = "CUDAExecutionProvider"
@@ -23,7 +24,7 @@ PREFERENCE = (TENSORRT, CUDA, CPU)
 AUTO = "auto"
 
 
-@dataclass(frozen=True)
+@record
 class Machine:
     """What the providers need from the machine; ``None`` means usable, a string says why not."""
 
@@ -31,7 +32,7 @@ class Machine:
     tensorrt: str | None
 
 
-@dataclass(frozen=True)
+@record
 class ProviderPlan:
     providers: tuple[str, ...]
     skipped: tuple[tuple[str, str], ...]

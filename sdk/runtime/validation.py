@@ -7,11 +7,11 @@ are precomputed per model so that a valid call costs a few microseconds.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from sdk._record import record
 from sdk.artifacts.manifest import FLOAT_DTYPES, TensorSpec
 from sdk.errors import InvalidInput
 
@@ -22,7 +22,7 @@ def describe_shape(spec: TensorSpec) -> str:
     return "[" + ", ".join(dims) + "]"
 
 
-@dataclass(frozen=True)
+@record
 class _Check:
     name: str
     dtype: np.dtype[Any]

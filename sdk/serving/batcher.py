@@ -35,11 +35,12 @@ import time
 from collections import deque
 from collections.abc import Hashable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 import numpy as np
 
+from sdk._record import record
 from sdk.errors import AiaasError, Overloaded
 from sdk.runtime import LoadedModel
 from sdk.runtime.processors import Processed
@@ -56,7 +57,7 @@ Outputs = dict[str, np.ndarray]
 _RAW = ("raw",)  # the key of raw requests: any two merge (the processor makes their tensors alike)
 
 
-@dataclass
+@record(frozen=False)
 class _Item:
     feeds: Mapping[str, np.ndarray]
     rows: int
@@ -66,7 +67,7 @@ class _Item:
     raw: list[bytes] | None = None  # raw items (text, images) to process, instead of feeds
 
 
-@dataclass
+@record(frozen=False)
 class BatchStats:
     requests: int = 0
     batches: int = 0

@@ -25,9 +25,9 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass
 from typing import Any
 
+from sdk._record import record
 from sdk.artifacts.manifest import Manifest
 from sdk.errors import ConfigError, Overloaded
 
@@ -97,7 +97,7 @@ def format_size(size: float) -> str:
     return f"{size:.1f} GiB"  # pragma: no cover - the loop returns
 
 
-@dataclass(frozen=True)
+@record
 class Cost:
     """What loading a model is expected to take: ``size``, the artifact bytes it will hold (a file and its
     external shards), and ``peak``, the resident memory its load reaches (``LOAD_FACTOR`` per byte read and
@@ -167,7 +167,7 @@ def trim() -> None:
         _libc.malloc_trim(0)
 
 
-@dataclass
+@record(frozen=False)
 class _Held:
     charge: int  # bytes counted for this loaded model
     leases: int = 0  # requests using it now: never evicted while above 0

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sdk._record import record
 from sdk.errors import ConfigError
 from sdk.serving.budget import parse_size
 from sdk.settings import env, resolve
@@ -14,7 +14,7 @@ from sdk.settings import env, resolve
 LAMBDA_PAYLOAD_LIMIT = 6 * 1024 * 1024
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class ServeConfig:
     """Settings of the serving core; each reads its environment variable when not given."""
 

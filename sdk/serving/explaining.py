@@ -22,11 +22,11 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from sdk._record import record
 from sdk.errors import InvalidInput, Overloaded
 from sdk.protocol import jsonio
 from sdk.protocol.codec import InferRequest
@@ -53,7 +53,7 @@ CAPS = {
 }
 
 
-@dataclass(frozen=True)
+@record
 class ExplainJob:
     """An explain request that passed every check and is ready to run."""
 

@@ -8,9 +8,9 @@ import random
 import re
 import traceback
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import NamedTuple
 
+from sdk._record import record
 from sdk.errors import AiaasError, Overloaded, Unauthorized, UnsupportedMediaType
 from sdk.protocol import encoding
 from sdk.protocol.codec import encode_error
@@ -28,7 +28,7 @@ class Response(NamedTuple):
     body: bytes
 
 
-@dataclass(frozen=True)
+@record
 class Request:
     method: str
     path: str
@@ -37,7 +37,7 @@ class Request:
     request_id: str
 
 
-@dataclass(frozen=True)
+@record
 class InferenceRecord:
     """What an observer (e.g. the Lambda handler's metrics) learns of each inference: never the payload."""
 

@@ -25,10 +25,11 @@ import re
 import threading
 import time
 from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from sdk._record import record
 from sdk.artifacts import signing
 from sdk.artifacts.manifest import MANIFEST_FILE, NAME_PATTERN, RESERVED_VERSIONS, VERSION_PATTERN, Manifest
 from sdk.artifacts.store import ArtifactFolderStore as ArtifactFolderStore  # re-exported: serving's callers name it
@@ -310,7 +311,7 @@ def _no_memory(budget: MemoryBudget) -> Overloaded:
     )
 
 
-@dataclass
+@record(frozen=False)
 class Lease:
     """A model held for one request (``ModelRepository.lease``): released when the ``with`` block ends.
     ``load_s``: how long this request waited for its model to load (None: it was loaded already)."""
@@ -331,7 +332,7 @@ class Lease:
         self.release()
 
 
-@dataclass(frozen=True)
+@record
 class Signature:
     """A served version's signature, as `GET /v2/models` shows it. ``verified``: signed by a key this server trusts
     and checked when loaded (with trusted keys, nothing else loads); ``signed``: signed, and not checked here (no

@@ -30,11 +30,11 @@ import dataclasses
 import hmac
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from sdk._record import record
 from sdk._version import __version__
 from sdk.errors import AiaasError, Overloaded, PayloadTooLarge, Unauthorized
 from sdk.protocol import encoding, jsonio
@@ -72,7 +72,7 @@ _MODEL_LOADING = frozenset((*BODY_HANDLERS, "model_metadata"))
 EXTENSIONS = ("binary_tensor_data", "classification", "sagemaker", "explain")
 
 
-@dataclass(frozen=True)
+@record
 class _Prepared:
     """An inference request that passed every check and is ready to run."""
 

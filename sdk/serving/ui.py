@@ -17,9 +17,9 @@ import hashlib
 import logging
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
+from sdk._record import record
 from sdk.serving.messages import Response
 
 logger = logging.getLogger("sdk.serving")
@@ -52,7 +52,7 @@ CONTENT_TYPES = {
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 
-@dataclass(frozen=True)
+@record
 class _File:
     body: bytes
     content_type: str

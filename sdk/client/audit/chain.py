@@ -10,11 +10,11 @@ import json
 import os
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from sdk._record import record
 from sdk.client.audit.format import (
     ACTIVE,
     Signer,
@@ -27,7 +27,7 @@ from sdk.client.audit.format import (
 )
 
 
-@dataclass(frozen=True)
+@record
 class Link:
     """A record's place in the chain: its sequence number and the sha256 of its line."""
 

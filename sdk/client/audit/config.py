@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sdk._record import record
 from sdk.errors import ConfigError
 from sdk.settings import env, resolve, xdg_state_home
 
@@ -16,7 +16,7 @@ def default_audit_dir() -> Path:
     return xdg_state_home() / "audit"
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class AuditConfig:
     """The decision log's settings. On by default (see ``sdk.client.audit``); ``AIAAS_AUDIT=0`` turns it off."""
 

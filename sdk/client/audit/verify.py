@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
+from sdk._record import record
 from sdk.client.audit.format import (
     GENESIS,
     HEAD,
@@ -31,7 +32,7 @@ from sdk.client.audit.format import (
 _HASH = re.compile(r"^[0-9a-f]{64}$")
 
 
-@dataclass(frozen=True)
+@record
 class Problem:
     """The first thing wrong with a log, and where."""
 
@@ -45,7 +46,7 @@ class Problem:
         return f"{self.file} line {self.line}{at}: {self.message}"
 
 
-@dataclass
+@record(frozen=False)
 class Verification:
     """What ``verify_log`` found: ``ok`` with notes, or the first ``problem``."""
 

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 
 import numpy as np
+
+from sdk._record import record
 
 _NOTE_ITEM = re.compile(r"^(\w+) (\d+): ")  # "text 3: ..." names the item it is about
 
 
-@dataclass(frozen=True)
+@record
 class Encoded:
     """Raw items turned into the model's feeds. ``report`` says per item what the input processor did (text:
     ``tokens`` before truncation, ``length`` fed, ``truncated``); ``notes`` say it in words (each truncation)."""
@@ -23,7 +25,7 @@ class Encoded:
     notes: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@record
 class Processed:
     """Answers for raw inputs, one row per item.
 
