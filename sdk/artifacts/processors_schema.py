@@ -4,7 +4,8 @@ answers. Run by ``sdk.runtime.processors``; written and checked (the processor g
     "processors": {
       "text":   {"tokenizer": "tokenizer.json", "max_length": 256, "truncation_side": "right",
                  "padding": "longest", "pad_id": 0,
-                 "fills": {"input_ids": "ids", "attention_mask": "attention_mask"}},
+                 "fills": {"input_ids": "ids", "attention_mask": "attention_mask"},
+                 "probe_sha256": "<sha256>", "tokenizers_version": "0.23.3"},
       "image":  {"input": "image", "mode": "L", "size": [8, 8], "resample": "bilinear", "scale": 0.00392156862745098,
                  "mean": [0.0], "std": [1.0], "layout": "NCHW", "max_pixels": null, "max_bytes": 16777216},
       "series": {"input": "window", "window": 20, "mean": 0.0, "std": 1.0},
@@ -16,7 +17,11 @@ At most one of ``text``, ``image``, ``series`` (the model's one raw input); ``ou
 (``activation``, ``top_k``; the labels are the manifest's ``labels``), ``embedding`` (``normalize``) or ``forecast``
 (``mean``, ``std``: the answer is ``tensor * std + mean``). A text tokenizer is a file listed in the manifest's
 ``files``: hashed, verified and signed like the model. ``size`` is [height, width]; ``max_pixels`` null means Pillow's
-``MAX_IMAGE_PIXELS``. The model input of a series gets ``(value - mean) / std``. ``parity`` is the processor gate's
+``MAX_IMAGE_PIXELS``. ``probe_sha256`` (written by ``sdk compile``; absent in older manifests) is the sha256 of the
+token ids the configured tokenizer gave the SDK's fixed probe texts (``sdk.runtime.processors.text.PROBE_TEXTS``)
+under ``tokenizers_version``: the runtime encodes the same texts when it builds the tokenizer and refuses a
+``tokenizers`` release that gives other ids than the one the model was compiled and gated with. The model input of a
+series gets ``(value - mean) / std``. ``parity`` is the processor gate's
 result (same fields as an artifact's). A manifest without the block is written exactly as before it existed.
 """
 
@@ -57,6 +62,8 @@ class TextSpec:
     truncation_side: str = "right"
     padding: str = "longest"
     pad_id: int = 0
+    probe_sha256: str = ""  # the ids of the probe texts at compile ("": not recorded, nothing checked at load)
+    tokenizers_version: str = ""  # the tokenizers release they were encoded with
 
 
 @record(kw_only=True)
@@ -170,6 +177,10 @@ def _text_problems(text: TextSpec, inputs: Mapping[str, TensorSpec], files: Sequ
     unfilled = sorted(set(inputs) - set(text.fills))
     if unfilled:
         out.append(f"fills no value for the model input(s) {', '.join(unfilled)}")
+    if text.probe_sha256 and (len(text.probe_sha256) != 64 or text.probe_sha256.strip("0123456789abcdef")):
+        out.append("probe_sha256 must be 64 lowercase hex characters")
+    if bool(text.probe_sha256) != bool(text.tokenizers_version):
+        out.append("probe_sha256 and tokenizers_version go together: both set, or neither")
     return out
 
 
@@ -261,7 +272,10 @@ def to_dict(spec: ProcessorsSpec, parity: Callable[[Parity], Any]) -> dict[str, 
     """The block as manifest.json holds it (absent processors are left out; ``parity`` writes a Parity)."""
     out: dict[str, Any] = {}
     if spec.text is not None:
-        out["text"] = {**spec.text.__dict__, "fills": dict(spec.text.fills)}
+        text = {**spec.text.__dict__, "fills": dict(spec.text.fills)}
+        if not spec.text.probe_sha256:  # a manifest without the probe is written exactly as before it existed
+            text = {k: v for k, v in text.items() if k not in ("probe_sha256", "tokenizers_version")}
+        out["text"] = text
     if spec.image is not None:
         image = spec.image
         out["image"] = {**image.__dict__, "size": list(image.size), "mean": list(image.mean), "std": list(image.std)}
@@ -301,6 +315,8 @@ def _text(r: JsonReader, data: Any) -> TextSpec:
         truncation_side=r.get(d, "truncation_side", str, where, default="right"),
         padding=r.get(d, "padding", str, where, default="longest"),
         pad_id=r.get(d, "pad_id", int, where, default=0),
+        probe_sha256=r.get(d, "probe_sha256", str, where, default=""),
+        tokenizers_version=r.get(d, "tokenizers_version", str, where, default=""),
     )
 
 

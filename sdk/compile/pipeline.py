@@ -35,6 +35,7 @@ from sdk.compile.progress import Progress
 from sdk.compile.sources import CompileSource
 from sdk.compile.torch_export import DEFAULT_OPSET, run_onnx
 from sdk.errors import ConfigError, ParityFailure
+from sdk.runtime.processors.text import with_probe
 
 PRECISIONS = ("fp32", "fp16", "int8")
 FILES = {"fp32": "model.onnx", "fp16": "model.fp16.onnx", "int8": "model.int8.onnx"}
@@ -202,7 +203,11 @@ def _processor_gate(source: CompileSource, progress: Progress, allow_degraded: s
     if not gate.passed and not allow_degraded:
         gate.raise_if_failed(source.name)
     waiver = allow_degraded.strip() if allow_degraded and not gate.passed else None
-    return dataclasses.replace(source.processors, parity=dataclasses.replace(gate.to_manifest(), waiver=waiver))
+    spec = dataclasses.replace(source.processors, parity=dataclasses.replace(gate.to_manifest(), waiver=waiver))
+    if spec.text is not None:  # the ids this tokenizers release gives: a load under another that differs is refused
+        text = with_probe(spec.text, source.files[spec.text.tokenizer][0], model=source.name)
+        spec = dataclasses.replace(spec, text=text)
+    return spec
 
 
 def _raise_if_any_failed(name: str, candidates: Sequence[Candidate], samples: int, allow_degraded: str | None) -> None:

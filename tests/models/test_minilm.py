@@ -129,3 +129,15 @@ def test_the_processor_gate_checked_every_held_out_text_against_the_source_token
     gate = spec.parity
     assert gate is not None and gate.passed and gate.metric == "mismatched_items" and gate.value == 0
     assert gate.samples == 43 and gate.extra["truncated_items"] == 3 and "transformers" in gate.reference
+
+
+def test_compile_records_the_tokenizer_probe_and_the_load_checks_it(artifact: Path) -> None:
+    """The ids this tokenizers release gives the probe texts are in the manifest; loading under the same release
+    encodes them again and agrees (a text call succeeds)."""
+    import tokenizers
+
+    from sdk.artifacts import read_manifest
+
+    text = read_manifest(artifact).processors.text  # type: ignore[union-attr]
+    assert text is not None and len(text.probe_sha256) == 64 and text.tokenizers_version == tokenizers.__version__
+    assert load(artifact, precision="fp32")(["a probe-checked sentence"])["embedding"].shape == (1, 384)

@@ -155,7 +155,7 @@ def test_a_failed_add_leaves_no_staging_behind(
         Path(dst).write_bytes(b"changed while copying")
         return copied
 
-    monkeypatch.setattr("sdk.artifacts.store.shutil.copy2", copy_then_change)
+    monkeypatch.setattr(shutil, "copy2", copy_then_change)  # the store imports shutil where it copies
     with pytest.raises(IntegrityError):
         store.add(source)
     assert store.versions("digits-cnn") == ["1", "2", "10"]

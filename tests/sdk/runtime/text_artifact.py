@@ -50,8 +50,15 @@ def text_model() -> bytes:
 
 
 def write_text_artifact(
-    folder: Path, *, max_length: int = 6, truncation_side: str = "right", normalize: str = "none"
+    folder: Path,
+    *,
+    max_length: int = 6,
+    truncation_side: str = "right",
+    normalize: str = "none",
+    probe: tuple[str, str] | None = None,
 ) -> Path:
+    """``probe``: the (probe_sha256, tokenizers_version) the manifest records; None records none (an artifact
+    compiled before the probe existed)."""
     folder.mkdir(parents=True, exist_ok=True)
     model, tokenizer = text_model(), tokenizer_json()
     (folder / "model.onnx").write_bytes(model)
@@ -80,6 +87,8 @@ def write_text_artifact(
                 max_length=max_length,
                 truncation_side=truncation_side,
                 fills={"input_ids": "ids", "attention_mask": "attention_mask"},
+                probe_sha256=probe[0] if probe else "",
+                tokenizers_version=probe[1] if probe else "",
             ),
             output=OutputSpec(kind="embedding", output="embedding", normalize=normalize),
         ),
