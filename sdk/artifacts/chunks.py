@@ -1,17 +1,26 @@
 """Content-defined chunks: how an update moves only the bytes that changed, below the file level.
 
-A large file is cut where a rolling hash of the last ``WINDOW`` bytes has its top ``MASK_BITS`` bits zero (a moving
-sum of a fixed random 64-bit value per byte, computed with numpy: two passes per block), with chunks kept between
-``MIN_CHUNK`` and ``MAX_CHUNK`` bytes (about 48 KiB on average). A cut depends only on nearby bytes, so changing
-or inserting bytes moves the cuts near the change and no others: a new head, a fine-tuned layer or a resized tensor
-changes a few chunks, not the file's tail. Fixed-size blocks would match for in-place edits but lose every chunk
-after an insertion (an ONNX file re-saved with one tensor of a new size shifts everything behind it).
+A large file is cut where a rolling hash of the last ``WINDOW`` bytes has its top ``mask_bits`` bits zero (a moving
+sum of a fixed random 64-bit value per byte, computed with numpy: two passes per block), with chunks kept between a
+minimum and a maximum size. A cut depends only on nearby bytes, so changing or inserting bytes moves the cuts near
+the change and no others: a new head, a fine-tuned layer or a resized tensor changes a few chunks, not the file's
+tail. Fixed-size blocks would match for in-place edits but lose every chunk after an insertion (an ONNX file
+re-saved with one tensor of a new size shifts everything behind it).
+
+The chunk size grows with the file (``TIERS``): about 48 KiB on average below 512 MiB, about 384 KiB up to 8 GiB,
+about 1.5 MiB beyond. Every chunk is one request to the store: a 2.46 GB file at 48 KiB was ~52,000 PUTs to deploy
+and as many GETs to pull; at 384 KiB it is ~6,400, and a change still costs only the chunks around it. The price: a
+file whose size crosses a tier's bound between two versions is cut differently, so that one update shares no chunks
+with the previous version (the next ones do again). The tier depends on the file's own size alone, so the writer, a
+later version and ``local_chunks`` cut a file alike; a reader never cuts (it takes the index's offsets), so an index
+of any tier reads with any version of this module. A chunk an index lists may be at most ``LARGEST_CHUNK`` bytes
+(the largest tier's maximum): a longer one is refused, which bounds what one fetch holds in memory.
 
 Each chunk is addressed by its sha256 and stored once per store (``<store root>.chunks/<sha256>``: a name no model
 can have). The index (``chunks.json``: per file its sha256, size and ``[offset, length, sha256]`` chunks) is listed
 in the manifest's ``files`` with purpose ``chunk-index``, so the signature covers it, and a reader that predates it
-still parses the manifest. An index whose chunks overlap, leave a gap or disagree with the file's size is refused,
-naming the file.
+still parses the manifest. An index whose chunks overlap, leave a gap, exceed ``LARGEST_CHUNK`` or disagree with the
+file's size is refused, naming the file.
 """
 
 from __future__ import annotations
@@ -44,11 +53,33 @@ INDEX_PURPOSE = "chunk-index"
 ALGORITHM = "gear-sum-v1"
 STORE_FOLDER = ".chunks/"  # under the store root; a leading dot: never a model name
 WINDOW = 48
-MASK_BITS = 15
-MIN_CHUNK = 16 << 10
-MAX_CHUNK = 256 << 10
 MIN_FILE = 1 << 20  # smaller files travel whole: a chunk index would save little
 _BLOCK = 8 << 20
+
+
+@record
+class Tier:
+    """How files of ``min_file`` bytes or more are cut: a cut where the hash's top ``mask_bits`` bits are zero,
+    chunks of ``min_chunk``..``max_chunk`` bytes (about ``min_chunk + 2**mask_bits`` on average)."""
+
+    min_file: int
+    mask_bits: int
+    min_chunk: int
+    max_chunk: int
+
+
+TIERS = (
+    Tier(0, 15, 16 << 10, 256 << 10),  # ~48 KiB: up to ~11k chunks at 512 MiB
+    Tier(512 << 20, 18, 128 << 10, 2 << 20),  # ~384 KiB: 2.46 GB in ~6.4k chunks (~52k at 48 KiB)
+    Tier(8 << 30, 20, 512 << 10, 8 << 20),  # ~1.5 MiB: 32 GiB in ~22k chunks
+)
+MASK_BITS, MIN_CHUNK, MAX_CHUNK = TIERS[0].mask_bits, TIERS[0].min_chunk, TIERS[0].max_chunk  # the smallest files'
+LARGEST_CHUNK = max(t.max_chunk for t in TIERS)  # what an index may list: a longer chunk is refused
+
+
+def tier_for(size: int) -> Tier:
+    """The tier that cuts a file of ``size`` bytes."""
+    return [t for t in TIERS if size >= t.min_file][-1]
 
 
 def _table() -> np.ndarray:
@@ -100,10 +131,10 @@ class ChunkIndex:
 # --- cutting ----------------------------------------------------------------------------------------------------
 
 
-def _candidates(view: memoryview) -> Iterator[int]:
+def _candidates(view: memoryview, mask_bits: int) -> Iterator[int]:
     """End offsets (exclusive) where the rolling hash allows a cut, in order, block by block."""
     size = len(view)
-    shift = np.uint64(64 - MASK_BITS)
+    shift = np.uint64(64 - mask_bits)
     for start in range(0, size, _BLOCK):
         lead = min(start, WINDOW)  # the previous bytes that the block's first windows reach back into
         data = np.frombuffer(view[start - lead : min(start + _BLOCK, size)], dtype=np.uint8)
@@ -114,15 +145,17 @@ def _candidates(view: memoryview) -> Iterator[int]:
             yield int(end)
 
 
-def cut(view: memoryview) -> list[tuple[int, int]]:
-    """(offset, length) of the chunks of ``view``: deterministic, each MIN_CHUNK..MAX_CHUNK bytes but the last."""
+def cut(view: memoryview, tier: Tier | None = None) -> list[tuple[int, int]]:
+    """(offset, length) of the chunks of ``view``: deterministic, each within the tier's bounds but the last. The
+    tier is the one for ``view``'s size unless given."""
     size = len(view)
-    ends = np.fromiter(_candidates(view), dtype=np.int64)
+    tier = tier or tier_for(size)
+    ends = np.fromiter(_candidates(view, tier.mask_bits), dtype=np.int64)
     out: list[tuple[int, int]] = []
     start = 0
     while start < size:
-        i = int(np.searchsorted(ends, start + MIN_CHUNK, side="left"))
-        end = int(ends[i]) if i < len(ends) and ends[i] <= start + MAX_CHUNK else start + MAX_CHUNK
+        i = int(np.searchsorted(ends, start + tier.min_chunk, side="left"))
+        end = int(ends[i]) if i < len(ends) and ends[i] <= start + tier.max_chunk else start + tier.max_chunk
         end = min(end, size)
         out.append((start, end - start))
         start = end
@@ -219,6 +252,11 @@ def _chunks(items: list[Any], name: str, origin: str) -> tuple[Chunk, ...]:
         ok = ok and all(isinstance(v, int) and not isinstance(v, bool) for v in item[:2])
         if not ok or not isinstance(item[2], str) or not SHA256_PATTERN.match(item[2]):
             raise ManifestError(f"{origin}: a chunk of {name} must be [offset, length, sha256], found {item!r}")
+        if item[1] > LARGEST_CHUNK:
+            raise ManifestError(
+                f"{origin}: a chunk of {name} at offset {item[0]} is {item[1]} bytes; chunks are at most "
+                f"{LARGEST_CHUNK} bytes (each is fetched whole into memory)"
+            )
         out.append(Chunk(item[0], item[1], item[2]))
     return tuple(out)
 

@@ -21,12 +21,22 @@ class Counter:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.get_bytes = 0  # response body bytes of GET requests (object downloads)
-        self.requests = 0
+        self.requests: dict[str, int] = {}  # method -> requests forwarded (each chunk is one PUT or GET)
 
     def add(self, method: str, nbytes: int) -> None:
         with self._lock:
             if method == "GET":
                 self.get_bytes += nbytes
+
+    def request(self, method: str) -> None:
+        with self._lock:
+            self.requests[method] = self.requests.get(method, 0) + 1
+
+    def take_requests(self) -> dict[str, int]:
+        """Requests per method since the last call."""
+        with self._lock:
+            value, self.requests = self.requests, {}
+            return value
 
     def take(self) -> int:
         """GET bytes since the last take."""
@@ -50,6 +60,7 @@ def counting_proxy(upstream: str) -> Iterator[tuple[str, Counter]]:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else None
             headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP}
+            counter.request(self.command)
             conn = http.client.HTTPConnection(target.hostname or "127.0.0.1", target.port, timeout=120)
             try:
                 conn.request(self.command, self.path, body=body, headers=headers)

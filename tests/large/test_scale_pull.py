@@ -59,7 +59,10 @@ def deployed(scale_artifact: tuple[Path, Manifest], s3: S3Side, figures: Figures
     seconds = time.perf_counter() - start
     s3.counter.take()
     size = sum(b for _, _, b in manifest.all_files())
-    figures.record("upload", {"seconds": round(seconds, 1), "bytes": size, "reported": progress.sent})
+    requests = s3.counter.take_requests()
+    figures.record(
+        "upload", {"seconds": round(seconds, 1), "bytes": size, "reported": progress.sent, "requests": requests}
+    )
     # Every model file went up: whole, or as chunks stored once (the int8 file shares chunks with the fp32 one, e.g.
     # its fp32 embedding table, so fewer bytes than the files' sum travel); the store holds all of it.
     assert progress.sent >= size // 2 and uploader.damaged(manifest) == []
@@ -154,12 +157,14 @@ def test_twenty_random_kills_never_leave_a_loadable_partial_and_each_resume_fetc
         assert_nothing_loadable(root)
         assert fetched <= 1.02 * (total - before) + MiB
     before = staged_bytes(root)
+    s3.counter.take_requests()
     returncode, shown = pull_in_terminal(root, s3)
     shown = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", shown)  # the terminal's colour and cursor codes
     fetched = s3.counter.take()
+    requests = s3.counter.take_requests()
     assert returncode == 0, shown[-2000:]
     missing = total - before
-    final = {"missing": missing, "fetched": fetched, "ratio": round(fetched / max(missing, 1), 4)}
+    final = {"missing": missing, "fetched": fetched, "ratio": round(fetched / max(missing, 1), 4), "requests": requests}
     wasted = [r["fetched"] - r["landed"] for r in runs]
     figures.record(
         "kill_during_pull",

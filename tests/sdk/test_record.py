@@ -296,7 +296,10 @@ def test_no_plain_dataclass_left_in_the_package_or_functions() -> None:
         for path in sorted((ROOT / folder).rglob("*.py"))
         for hit in _dataclass_decorators(path)
     ]
-    assert found == []
+    assert found == [], (
+        "use sdk._record.record (@record, @record(kw_only=True), @record(frozen=False)) instead of "
+        f"dataclasses.dataclass: {found}"
+    )
 
 
 def test_the_check_finds_a_dataclass(tmp_path: Path) -> None:

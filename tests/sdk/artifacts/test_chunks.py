@@ -16,9 +16,12 @@ from sdk.artifacts import ExtraFile, describe_file, read_manifest, write_manifes
 from sdk.artifacts.chunks import (
     INDEX_FILE,
     INDEX_PURPOSE,
+    LARGEST_CHUNK,
     MAX_CHUNK,
     MIN_CHUNK,
+    TIERS,
     ChunkIndex,
+    Tier,
     add_chunk_index,
     chunk_file,
     cut,
@@ -27,6 +30,7 @@ from sdk.artifacts.chunks import (
     parse_index,
     read_index,
     read_local_chunk,
+    tier_for,
 )
 from sdk.artifacts.integrity import verify_artifact
 from sdk.artifacts.store import BUILTIN_ROOT
@@ -127,6 +131,15 @@ def test_an_index_with_a_gap_or_a_wrong_size_is_refused_naming_the_file(indexed:
         parse_index(json.dumps(raw).encode(), manifest)
 
 
+def test_a_chunk_longer_than_any_tier_cuts_is_refused_before_anything_is_fetched(indexed: Path) -> None:
+    """A chunk is fetched whole into memory: an index listing one past ``LARGEST_CHUNK`` is refused when read."""
+    size = LARGEST_CHUNK + 1
+    sha = json.loads((indexed / INDEX_FILE).read_bytes())["files"]["weights.bin"]["chunks"][0][2]
+    with pytest.raises(ManifestError, match=rf"weights.bin at offset 0 is {size} bytes; chunks are at most"):
+        parse_index(_with_chunks(indexed, [[0, size, sha]]), read_manifest(indexed))
+    assert max(t.max_chunk for t in TIERS) == LARGEST_CHUNK
+
+
 def test_a_malformed_chunk_entry_is_refused() -> None:
     manifest = read_manifest(BUILTIN_ROOT / "digits-cnn" / "1")
     body = ChunkIndex({}).to_json()
@@ -157,3 +170,55 @@ def test_local_chunks_come_from_the_folders_own_index_and_are_checked_when_read(
     with open(indexed / "weights.bin", "r+b") as handle:
         handle.write(b"changed")
     assert read_local_chunk(found[first.sha256], first.sha256) is None  # a changed local file is never taken
+
+
+def test_the_tier_follows_the_file_size_and_grows_with_it() -> None:
+    assert tier_for(0) is TIERS[0] and tier_for((512 << 20) - 1) is TIERS[0]
+    assert tier_for(512 << 20) is TIERS[1] and tier_for(2_460_000_000) is TIERS[1]
+    assert tier_for(8 << 30) is TIERS[2] and tier_for(1 << 40) is TIERS[2]
+    assert [t.min_file for t in TIERS] == sorted(t.min_file for t in TIERS)
+    assert all(a.max_chunk < b.max_chunk and a.mask_bits < b.mask_bits for a, b in itertools.pairwise(TIERS))
+    assert (TIERS[0].min_chunk, TIERS[0].max_chunk) == (MIN_CHUNK, MAX_CHUNK)
+
+
+@pytest.fixture(scope="module")
+def big_data() -> bytes:
+    return np.random.default_rng(1).integers(0, 256, 24 << 20, dtype=np.uint8).tobytes()
+
+
+def test_a_larger_tier_cuts_fewer_larger_chunks_and_keeps_edits_local(big_data: bytes) -> None:
+    """The 2.46 GB tier on 24 MiB of random bytes: chunks within its bounds, ~384 KiB on average (8x fewer requests
+    than the smallest tier), and an insertion still changes only the chunks around it."""
+    tier = TIERS[1]
+    pieces = cut(memoryview(big_data), tier)
+    assert sum(n for _, n in pieces) == len(big_data)
+    assert all(tier.min_chunk <= n <= tier.max_chunk for _, n in pieces[:-1])
+    average = len(big_data) / len(pieces)
+    assert 250 << 10 < average < 600 << 10, average
+    small = cut(memoryview(big_data), TIERS[0])
+    assert len(small) > 5 * len(pieces)
+
+    def hashes(blob: bytes) -> list[str]:
+        return [hashlib.sha256(blob[o : o + n]).hexdigest() for o, n in cut(memoryview(blob), tier)]
+
+    edited = big_data[: 12 << 20] + b"a new layer" * 1000 + big_data[12 << 20 :]
+    before = set(hashes(big_data))
+    assert 1 <= len([h for h in hashes(edited) if h not in before]) <= 2
+
+
+def test_chunk_file_and_local_chunks_cut_a_file_with_its_own_sizes_tier(
+    tmp_path: Path, data: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the second tier starting at 2 MiB, a 4 MiB file is cut by it (and an index built before, at the smaller
+    tier, is still read as written: readers take offsets, they do not cut)."""
+    path = tmp_path / "weights.bin"
+    path.write_bytes(data)
+    small = chunk_file(path)
+    import sdk.artifacts.chunks as chunks
+
+    lowered = (TIERS[0], Tier(2 << 20, 18, 128 << 10, 2 << 20), TIERS[2])
+    monkeypatch.setattr(chunks, "TIERS", lowered)
+    large = chunk_file(path)
+    assert large.sha256 == small.sha256 and len(large.chunks) < len(small.chunks) / 4
+    assert all(128 << 10 <= c.length <= 2 << 20 for c in large.chunks[:-1])
+    assert set(local_chunks([path])) == {c.sha256 for c in large.chunks}
