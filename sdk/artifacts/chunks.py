@@ -7,13 +7,15 @@ the change and no others: a new head, a fine-tuned layer or a resized tensor cha
 tail. Fixed-size blocks would match for in-place edits but lose every chunk after an insertion (an ONNX file
 re-saved with one tensor of a new size shifts everything behind it).
 
-The chunk size grows with the file (``TIERS``): about 48 KiB on average below 512 MiB, about 384 KiB up to 8 GiB,
-about 1.5 MiB beyond. Every chunk is one request to the store: a 2.46 GB file at 48 KiB was ~52,000 PUTs to deploy
-and as many GETs to pull; at 384 KiB it is ~6,400, and a change still costs only the chunks around it. The price: a
-file whose size crosses a tier's bound between two versions is cut differently, so that one update shares no chunks
-with the previous version (the next ones do again). The tier depends on the file's own size alone, so the writer, a
-later version and ``local_chunks`` cut a file alike; a reader never cuts (it takes the index's offsets), so an index
-of any tier reads with any version of this module. A chunk an index lists may be at most ``LARGEST_CHUNK`` bytes
+The chunk size grows with the artifact (``TIERS``, by the bytes of all the files the index covers): about 48 KiB on
+average below 512 MiB, about 384 KiB up to 8 GiB, about 1.5 MiB beyond. Every chunk is one request to the store: the
+large tier's 2.46 GB model (3.2 GB with its int8 file, in 10 external-data shards of ~245 MB and the int8 file) was
+~50,000 PUTs to deploy at 48 KiB, and as many GETs to pull. The size of the whole artifact decides, not each file's:
+a large model is sharded, and each shard alone is small. The price: an artifact whose indexed size crosses a tier's
+bound between two versions is cut differently, so that one update shares no chunks with the previous version (the
+next ones do again). The writer records nothing more (a reader never cuts: it takes the index's offsets, so an index
+of any tier reads with any version of this module); ``local_chunks`` cuts a local file that no index describes with
+the tier of its folder's manifest. A chunk an index lists may be at most ``LARGEST_CHUNK`` bytes
 (the largest tier's maximum): a longer one is refused, which bounds what one fetch holds in memory.
 
 Each chunk is addressed by its sha256 and stored once per store (``<store root>.chunks/<sha256>``: a name no model
@@ -78,8 +80,13 @@ LARGEST_CHUNK = max(t.max_chunk for t in TIERS)  # what an index may list: a lon
 
 
 def tier_for(size: int) -> Tier:
-    """The tier that cuts a file of ``size`` bytes."""
+    """The tier that cuts the files of an artifact whose indexed files hold ``size`` bytes together."""
     return [t for t in TIERS if size >= t.min_file][-1]
+
+
+def indexed_bytes(manifest: Manifest, *, min_file: int = MIN_FILE) -> int:
+    """The bytes of the manifest's files a chunk index covers (those of ``min_file`` bytes or more): its tier's size."""
+    return sum(size for name, _, size in manifest.all_files() if size >= min_file and name != INDEX_FILE)
 
 
 def _table() -> np.ndarray:
@@ -147,7 +154,7 @@ def _candidates(view: memoryview, mask_bits: int) -> Iterator[int]:
 
 def cut(view: memoryview, tier: Tier | None = None) -> list[tuple[int, int]]:
     """(offset, length) of the chunks of ``view``: deterministic, each within the tier's bounds but the last. The
-    tier is the one for ``view``'s size unless given."""
+    tier is the one for ``view``'s own size unless given (an artifact's files take the artifact's tier)."""
     size = len(view)
     tier = tier or tier_for(size)
     ends = np.fromiter(_candidates(view, tier.mask_bits), dtype=np.int64)
@@ -162,8 +169,9 @@ def cut(view: memoryview, tier: Tier | None = None) -> list[tuple[int, int]]:
     return out
 
 
-def chunk_file(path: Path, *, file: str | None = None) -> FileChunks:
-    """Cut ``path`` into chunks and hash each one (and the whole file) from one memory map."""
+def chunk_file(path: Path, *, file: str | None = None, tier: Tier | None = None) -> FileChunks:
+    """Cut ``path`` into chunks (``tier``: its artifact's; else the one for the file's own size) and hash each one
+    (and the whole file) from one memory map."""
     name = file or path.name
     size = path.stat().st_size
     if size == 0:
@@ -173,7 +181,7 @@ def chunk_file(path: Path, *, file: str | None = None) -> FileChunks:
         try:
             whole = hashlib.sha256()
             chunks = []
-            for offset, length in cut(view):
+            for offset, length in cut(view, tier):
                 piece = view[offset : offset + length]
                 whole.update(piece)
                 chunks.append(Chunk(offset, length, hashlib.sha256(piece).hexdigest()))
@@ -209,7 +217,8 @@ def add_chunk_index(folder: str | Path, *, min_file: int = MIN_FILE) -> Manifest
         )
     others = tuple(f for f in manifest.files if f.purpose != INDEX_PURPOSE)
     manifest = dataclasses.replace(manifest, files=others)
-    entries = [chunk_file(root / n, file=n) for n, _, size in manifest.all_files() if size >= min_file]
+    tier = tier_for(indexed_bytes(manifest, min_file=min_file))
+    entries = [chunk_file(root / n, file=n, tier=tier) for n, _, size in manifest.all_files() if size >= min_file]
     index = ChunkIndex({e.file: e for e in entries})
     (root / INDEX_FILE).write_bytes(index.to_json())
     sha256, size = describe_file(root / INDEX_FILE)
@@ -295,7 +304,7 @@ def local_chunks(files: Iterable[Path]) -> dict[str, tuple[Path, int, int]]:
     version, an adapted artifact's base). A file's cuts come from its folder's own index when it lists the file with
     the file's current size, else from cutting it here. Candidates only: each chunk is hashed again when taken."""
     found: dict[str, tuple[Path, int, int]] = {}
-    indexes: dict[Path, ChunkIndex | None] = {}
+    indexes: dict[Path, tuple[ChunkIndex | None, Tier | None]] = {}
     for path in dict.fromkeys(files):
         try:
             size = path.stat().st_size
@@ -304,11 +313,11 @@ def local_chunks(files: Iterable[Path]) -> dict[str, tuple[Path, int, int]]:
             folder = _owner(path)
             if folder not in indexes:
                 indexes[folder] = _folder_index(folder)
-            index = indexes[folder]
+            index, tier = indexes[folder]
             name = path.relative_to(folder).as_posix()
             entry = index.files.get(name) if index is not None else None
             if entry is None or entry.bytes != size:
-                entry = chunk_file(path)
+                entry = chunk_file(path, tier=tier)
         except OSError:
             continue
         for c in entry.chunks:
@@ -324,12 +333,17 @@ def _owner(path: Path) -> Path:
     return path.parent
 
 
-def _folder_index(folder: Path) -> ChunkIndex | None:
+def _folder_index(folder: Path) -> tuple[ChunkIndex | None, Tier | None]:
+    """The folder's chunk index and the tier its manifest's files are cut with (None, None: no readable manifest)."""
     try:
         manifest, _ = read_manifest_bytes(folder)
-        return read_index(folder, manifest)
     except (OSError, ManifestError):
-        return None
+        return None, None
+    tier = tier_for(indexed_bytes(manifest))
+    try:
+        return read_index(folder, manifest), tier
+    except (OSError, ManifestError):
+        return None, tier
 
 
 def read_local_chunk(source: tuple[Path, int, int], sha256: str, fds: dict[Path, int] | None = None) -> bytes | None:

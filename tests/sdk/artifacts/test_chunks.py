@@ -222,3 +222,33 @@ def test_chunk_file_and_local_chunks_cut_a_file_with_its_own_sizes_tier(
     assert large.sha256 == small.sha256 and len(large.chunks) < len(small.chunks) / 4
     assert all(128 << 10 <= c.length <= 2 << 20 for c in large.chunks[:-1])
     assert set(local_chunks([path])) == {c.sha256 for c in large.chunks}
+
+
+def test_an_artifact_is_cut_with_the_tier_of_all_its_indexed_files_together(
+    tmp_path: Path, data: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A large model is sharded (the large tier's 2.46 GB model: ten ~245 MB shards), so the tier comes from the
+    artifact's indexed bytes, not each file's: two 4 MiB files under a second tier from 6 MiB are both cut by it; and
+    `local_chunks` cuts a file its folder's index does not describe with its manifest's tier."""
+    import sdk.artifacts.chunks as chunks
+
+    monkeypatch.setattr(chunks, "TIERS", (TIERS[0], Tier(6 << 20, 18, 128 << 10, 2 << 20), TIERS[2]))
+    folder = tmp_path / "digits-cnn"
+    shutil.copytree(BUILTIN_ROOT / "digits-cnn" / "1", folder)
+    extras = []
+    for i, name in enumerate(("shard0.bin", "shard1.bin")):
+        (folder / name).write_bytes(data[i:] + data[:i])
+        sha256, size = describe_file(folder / name)
+        extras.append(ExtraFile(file=name, sha256=sha256, bytes=size, purpose="test"))
+    write_manifest(folder, dataclasses.replace(read_manifest(folder), files=tuple(extras)))
+    assert chunks.indexed_bytes(read_manifest(folder)) == 2 * len(data)
+    index = read_index(folder, add_chunk_index(folder))
+    assert index is not None and set(index.files) == {"shard0.bin", "shard1.bin"}
+    for entry in index.files.values():
+        assert all(128 << 10 <= c.length <= 2 << 20 for c in entry.chunks[:-1])
+        assert len(entry.chunks) < len(chunk_file(folder / entry.file, tier=TIERS[0]).chunks) / 4
+    # The same folder without its index: local_chunks cuts the shards with the manifest's tier, so a new version
+    # finds the same chunks.
+    (folder / INDEX_FILE).unlink()
+    found = local_chunks([folder / "shard0.bin"])
+    assert set(found) == {c.sha256 for c in index.files["shard0.bin"].chunks}
