@@ -108,6 +108,7 @@ CALLS: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = [
     ("Plain", (1, "y"), {}),
     ("Plain", (1,), {"c": [2], "d": 9.0, "f": 4}),
     ("Plain", (), {"a": 5, "b": "z"}),
+    ("Plain", (), {"f": 1, "c": [], "a": 5}),  # keywords out of field order
     ("Plain", (), {}),  # missing a
     ("Plain", (1, "y", [3], 1.0, 4, 5), {}),  # too many positional
     ("Plain", (1,), {"a": 2}),  # a twice
@@ -115,6 +116,7 @@ CALLS: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = [
     ("Plain", (1,), {"e": 2}),  # init=False field
     ("KwOnly", (), {"name": "n"}),
     ("KwOnly", (), {"name": "n", "size": 4, "tags": ("t",)}),
+    ("KwOnly", (), {"tags": ("t",), "name": "n"}),
     ("KwOnly", ("n",), {}),  # keyword only
     ("KwOnly", (), {"size": 4}),  # missing name
     ("Mixed", (1,), {}),
@@ -150,6 +152,7 @@ def test_construction_repr_and_fields_match_dataclasses(
     assert not isinstance(mine, type), f"{name}{args}{kwargs}: record raises {mine.__name__}, dataclass does not"
     assert dataclasses.asdict(mine) == dataclasses.asdict(theirs)
     assert vars(mine) == vars(theirs)  # every field set on the instance, init=False ones included
+    assert list(vars(mine)) == list(vars(theirs))  # in field order, whatever the call's order (manifests keep it)
     assert repr(mine) == repr(theirs)
     assert [f.name for f in dataclasses.fields(mine)] == [f.name for f in dataclasses.fields(theirs)]
     assert dataclasses.is_dataclass(mine)
