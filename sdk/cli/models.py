@@ -17,6 +17,7 @@ from rich.table import Column, Table
 from sdk.artifacts import Manifest, open_store, verify_artifact
 from sdk.artifacts.base_schema import BaseSpec
 from sdk.artifacts.config import StoreConfig
+from sdk.artifacts.processors_schema import ProcessorsSpec
 from sdk.artifacts.s3 import S3Store, s3_client
 from sdk.artifacts.store import LocalStore, ModelRef, Store
 from sdk.cli._base import console
@@ -132,6 +133,8 @@ def show(
         for s in specs:
             io.add_row(kind, s.name, s.dtype, str(list(s.shape)))
     console.print(io)
+    if manifest.processors is not None:
+        console.print(escape(_processors_line(manifest.processors)))
     arts = Table(
         Column("file", no_wrap=True),
         "kind",
@@ -167,6 +170,37 @@ def show(
     if manifest.metrics:
         console.print("metrics: " + ", ".join(f"{k}={v:g}" for k, v in manifest.metrics.items()))
     console.print("[green]every file matches its sha256[/]")
+
+
+def _processors_line(spec: ProcessorsSpec) -> str:
+    """The raw input the model takes and, for text, the tokenizers release its probe was recorded under against the
+    one installed here (a load refuses a release that tokenizes the probe differently)."""
+    parts = []
+    if spec.text is not None:
+        t = spec.text
+        text = f"text via {t.tokenizer}, at most {t.max_length} tokens (cut on the {t.truncation_side})"
+        if t.probe_sha256:
+            installed = _installed("tokenizers")
+            text += f"; tokenizer probe recorded under tokenizers {t.tokenizers_version}, installed: {installed}"
+        else:
+            text += "; no tokenizer probe (compiled before it existed: a tokenizers upgrade is not checked)"
+        parts.append(text)
+    elif spec.image is not None:
+        parts.append(f"image {spec.image.mode} {spec.image.size[0]}x{spec.image.size[1]}")
+    elif spec.series is not None:
+        parts.append(f"series of {spec.series.window} values")
+    if spec.output is not None:
+        parts.append(f"answers: {spec.output.kind} from {spec.output.output!r}")
+    return "processors: " + "; ".join(parts) if parts else "processors: none"
+
+
+def _installed(package: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return "none"
 
 
 def _base_line(base: BaseSpec) -> str:

@@ -182,3 +182,26 @@ def test_a_function_builds_the_tokenizer_on_its_first_text_request_and_answers_4
             assert response.status_code == 200, response.text
     finally:
         server.stop()
+
+
+def test_models_show_says_which_release_recorded_the_probe_and_which_is_installed(drifted: Path, plain: Path) -> None:
+    """`sdk models show` prints the text processor with the probe's release beside the installed one, so a drift is
+    visible before a load refuses it; an artifact without a probe says a tokenizers upgrade is not checked."""
+    from typer.testing import CliRunner
+
+    from sdk.cli import app
+
+    runner = CliRunner()
+    shown = runner.invoke(
+        app, ["models", "show", "tiny-text", "--store", str(drifted.parent.parent)], env={"COLUMNS": "200"}
+    )
+    assert shown.exit_code == 0, shown.output
+    line = next(x for x in shown.stdout.splitlines() if x.startswith("processors:"))
+    assert "text via tokenizer.json, at most 6 tokens (cut on the right)" in line
+    assert f"tokenizer probe recorded under tokenizers 0.19.1, installed: {tokenizers.__version__}" in line
+    assert "answers: embedding from 'embedding'" in line
+    old = runner.invoke(
+        app, ["models", "show", "tiny-text", "--store", str(plain.parent.parent)], env={"COLUMNS": "200"}
+    )
+    assert old.exit_code == 0, old.output
+    assert "no tokenizer probe (compiled before it existed" in old.stdout
