@@ -90,6 +90,7 @@ class TextEncoder:
         self._json = tokenizer_json
         self._tokenizer: Any = None
         self._counter: Any = None  # the same tokenizer without truncation: counts the tokens of a truncated text
+        self._refused: ArtifactError | None = None  # a file or probe refused once is refused for good: never rebuilt
         self._lock = threading.Lock()
 
     def takes(self, raw: Any) -> bool:
@@ -103,9 +104,15 @@ class TextEncoder:
         """The configured tokenizer (built once, and checked against the manifest's probe when it records one)."""
         if self._tokenizer is None:
             with self._lock:
+                if self._refused is not None:
+                    raise self._refused
                 if self._tokenizer is None:
-                    tok = self._build()
-                    self._check_probe(tok)
+                    try:
+                        tok = self._build()
+                        self._check_probe(tok)
+                    except ArtifactError as exc:  # the verified bytes and this process's release will not change
+                        self._refused = exc
+                        raise
                     self._tokenizer = tok
         return self._tokenizer
 

@@ -134,6 +134,25 @@ def test_a_load_under_a_release_that_tokenizes_differently_refuses_text_naming_b
     assert model({"input_ids": ids, "attention_mask": np.ones_like(ids)})["embedding"].tolist() == [[8.0, 3.0]]
 
 
+def test_a_refused_tokenizer_is_refused_again_without_being_built_again(drifted: Path) -> None:
+    """The refusal is kept: a stream of text requests to a drifted model does not rebuild the tokenizer (~20 ms for
+    MiniLM's) and encode the probe again for each one."""
+    spec = _spec(drifted)
+    encoder = TextEncoder(spec, tokenizer_json(), model="m")
+    builds = []
+    build = encoder._build
+
+    def counting(**options: object) -> object:
+        builds.append(options)
+        return build(**options)  # type: ignore[arg-type]
+
+    encoder._build = counting  # type: ignore[method-assign]
+    for _ in range(3):
+        with pytest.raises(ArtifactError, match="gives other token ids"):
+            encoder.encode(["the cat"])
+    assert len(builds) == 1
+
+
 def test_the_drift_check_runs_once_per_tokenizer_build(plain: Path, tmp_path: Path) -> None:
     sha = with_probe(_spec(plain), tokenizer_json(), model="m").probe_sha256
     spec = dataclasses.replace(_spec(plain), probe_sha256=sha, tokenizers_version=tokenizers.__version__)
