@@ -76,7 +76,6 @@ class _Spec:
         self.positional = tuple(f.name for f in init if not f.kw_only)
         self.init = frozenset(f.name for f in init)
         self.required = tuple(f.name for f in init if f.default is _MISSING and f.default_factory is _MISSING)
-        # Every init field the call may leave out, with its default or factory, in field order.
         # Every value an instance holds, in field order (dataclasses' __init__ sets them in that order, and whatever
         # writes an instance's __dict__ out, a manifest, must keep it): the defaults, and a placeholder for what the
         # call or a factory gives.
@@ -103,6 +102,7 @@ class _Spec:
 
 
 def _spec_of(obj: Any) -> _Spec:
+    """The spec of ``obj``'s record class (typed: ``_eq`` narrows ``self`` to ``object`` for mypy)."""
     spec: _Spec = type(obj).__record__
     return spec
 

@@ -22,17 +22,15 @@ the base byte for byte (a tokenizer; may be empty), and ``feature``/``head`` are
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import fields
 from typing import Any
 
 from sdk._record import record
-from sdk.artifacts.json_reader import JsonReader
+from sdk.artifacts.json_reader import SHA256_PATTERN, JsonReader
 
 MODES = ("head", "finetune")
 HEAD, FINETUNE = MODES
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
 @record(kw_only=True)
@@ -57,10 +55,10 @@ def problems(spec: BaseSpec, *, artifacts: Sequence[str], files: Sequence[str]) 
         out.append(f"mode {spec.mode!r} must be one of {', '.join(MODES)}")
     if not spec.name or not spec.version:
         out.append("name and version must name the base artifact")
-    if not _SHA256.match(spec.manifest_sha256):
+    if not SHA256_PATTERN.match(spec.manifest_sha256):
         out.append("manifest_sha256 must be 64 lowercase hex characters")
     for file, sha256 in spec.files.items():
-        if not _SHA256.match(sha256):
+        if not SHA256_PATTERN.match(sha256):
             out.append(f"files[{file!r}] must be a sha256 (64 lowercase hex characters)")
         if file not in artifacts and file not in files:
             out.append(f"files names {file!r}, which the manifest does not list")

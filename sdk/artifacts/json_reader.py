@@ -7,11 +7,13 @@ reader of an older schema must not silently drop what a newer writer meant. The 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Mapping
 from typing import Any
 
 from sdk.errors import ManifestError
 
+SHA256_PATTERN = re.compile(r"^[0-9a-f]{64}$")  # a sha256 as the manifest and its blocks hold it: lowercase hex
 UNKNOWN_KEY_HINT = (
     "this SDK refuses keys it does not know rather than ignore them: fix the key, or upgrade aiaas-sdk if a newer "
     "version wrote this manifest"

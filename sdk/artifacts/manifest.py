@@ -53,7 +53,7 @@ from typing import Any
 from sdk._record import record
 from sdk.artifacts import base_schema, processors_schema
 from sdk.artifacts.base_schema import BaseSpec
-from sdk.artifacts.json_reader import JsonReader
+from sdk.artifacts.json_reader import SHA256_PATTERN, JsonReader
 from sdk.artifacts.processors_schema import ProcessorsSpec
 from sdk.errors import ManifestError
 
@@ -81,7 +81,6 @@ PRIVACY_LEVELS = ("public", "private")
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 VERSION_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")
-SHA256_PATTERN = re.compile(r"^[0-9a-f]{64}$")
 RESERVED_VERSIONS = ("aliases",)
 
 

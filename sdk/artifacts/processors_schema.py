@@ -33,7 +33,7 @@ from dataclasses import fields
 from typing import TYPE_CHECKING, Any
 
 from sdk._record import record
-from sdk.artifacts.json_reader import JsonReader
+from sdk.artifacts.json_reader import SHA256_PATTERN, JsonReader
 
 if TYPE_CHECKING:
     from sdk.artifacts.manifest import Parity, TensorSpec
@@ -177,7 +177,7 @@ def _text_problems(text: TextSpec, inputs: Mapping[str, TensorSpec], files: Sequ
     unfilled = sorted(set(inputs) - set(text.fills))
     if unfilled:
         out.append(f"fills no value for the model input(s) {', '.join(unfilled)}")
-    if text.probe_sha256 and (len(text.probe_sha256) != 64 or text.probe_sha256.strip("0123456789abcdef")):
+    if text.probe_sha256 and not SHA256_PATTERN.match(text.probe_sha256):
         out.append("probe_sha256 must be 64 lowercase hex characters")
     if bool(text.probe_sha256) != bool(text.tokenizers_version):
         out.append("probe_sha256 and tokenizers_version go together: both set, or neither")

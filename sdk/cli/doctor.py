@@ -36,7 +36,7 @@ EXTRAS: dict[str, tuple[tuple[str, ...], str]] = {
 }
 
 
-def _version(dist: str) -> str | None:
+def installed_version(dist: str) -> str | None:
     try:
         return importlib.metadata.version(dist)
     except importlib.metadata.PackageNotFoundError:
@@ -83,7 +83,7 @@ def _credentials() -> str:
 
 
 def _install_command(extra: str) -> str:
-    if extra == "gpu" and _version("onnxruntime"):
+    if extra == "gpu" and installed_version("onnxruntime"):
         # onnxruntime and onnxruntime-gpu install the same module: never both in one environment.
         return 'pip uninstall -y onnxruntime && pip install "aiaas-sdk[gpu]"'
     return f'pip install "aiaas-sdk[{extra}]"'
@@ -99,8 +99,10 @@ def collect(store: Path | None) -> dict[str, Any]:
         "platform": platform.platform(),
         "extras": {
             extra: {
-                "installed": all(_version(d) for d in dists) if extra != "gpu" else any(_version(d) for d in dists),
-                "packages": {d: _version(d) for d in dists},
+                "installed": all(installed_version(d) for d in dists)
+                if extra != "gpu"
+                else any(installed_version(d) for d in dists),
+                "packages": {d: installed_version(d) for d in dists},
                 "for": purpose,
                 "install": _install_command(extra),
             }

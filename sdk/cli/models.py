@@ -22,6 +22,7 @@ from sdk.artifacts.s3 import S3Store, s3_client
 from sdk.artifacts.store import LocalStore, ModelRef, Store
 from sdk.cli._base import console
 from sdk.cli.deploy import ConsoleTransfer
+from sdk.cli.doctor import installed_version
 from sdk.cli.options import JsonOption, StoreOption
 from sdk.deploy.aws import environment_for, make_client
 from sdk.deploy.pull import pull
@@ -180,7 +181,7 @@ def _processors_line(spec: ProcessorsSpec) -> str:
         t = spec.text
         text = f"text via {t.tokenizer}, at most {t.max_length} tokens (cut on the {t.truncation_side})"
         if t.probe_sha256:
-            installed = _installed("tokenizers")
+            installed = installed_version("tokenizers") or "none"
             text += f"; tokenizer probe recorded under tokenizers {t.tokenizers_version}, installed: {installed}"
         else:
             text += "; no tokenizer probe (compiled before it existed: a tokenizers upgrade is not checked)"
@@ -192,15 +193,6 @@ def _processors_line(spec: ProcessorsSpec) -> str:
     if spec.output is not None:
         parts.append(f"answers: {spec.output.kind} from {spec.output.output!r}")
     return "processors: " + "; ".join(parts) if parts else "processors: none"
-
-
-def _installed(package: str) -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version(package)
-    except PackageNotFoundError:
-        return "none"
 
 
 def _base_line(base: BaseSpec) -> str:
