@@ -23,8 +23,9 @@ Behaviour kept from dataclasses, each pinned by tests/sdk/test_record.py against
   a method the class body defines itself is never replaced.
 Not supported: ``order``, ``slots``, ``unsafe_hash``, ``match_args=False`` and weakref slots (none is a parameter of
 ``record``: passing one is a TypeError), and ``InitVar`` pseudo-fields (their argument is refused as unexpected).
-``inspect.signature`` of a record's class is ``(*args, **kwargs)``; type checkers see the dataclass signature
-(``dataclass_transform``).
+``inspect.signature`` of a record's class (and so ``help()`` and an IDE's call hints) is the dataclass's own, built
+on first asking from the fields (a class attribute that computes it: nothing is built at import); type checkers see the
+same through ``dataclass_transform``.
 """
 
 from __future__ import annotations
@@ -172,6 +173,53 @@ def _frozen_delattr(self: Any, name: str) -> None:
     _delete(self, name)
 
 
+class _Factory:
+    """The default shown for a field with a ``default_factory``, as dataclasses shows it."""
+
+    def __repr__(self) -> str:
+        return "<factory>"
+
+
+_FACTORY = _Factory()
+
+
+class _Signature:
+    """``cls.__signature__`` of a record's class: the signature ``dataclasses.dataclass``'s ``__init__`` would give
+    (``inspect.signature(cls)``), built from the fields when first asked for and kept on that very class. An
+    instance has none (it is not callable), and neither has a subclass with an ``__init__`` of its own: inspect then
+    reads that ``__init__``, as it would anyway."""
+
+    def __get__(self, instance: Any, owner: type) -> Any:
+        if instance is not None or getattr(owner, "__init__", None) is not _init:
+            raise AttributeError("__signature__")
+        made = owner.__dict__.get("__record_signature__")
+        if made is None:
+            made = _signature(owner)
+            type.__setattr__(owner, "__record_signature__", made)
+        return made
+
+
+def _signature(cls: type) -> Any:
+    import inspect  # ~5 ms on first import, and only help() or an IDE asks
+
+    kind = inspect.Parameter
+    positional: list[Any] = []
+    keyword: list[Any] = []
+    for f in dataclasses.fields(cls):
+        if f.init:
+            default = f.default if f.default is not _MISSING else _FACTORY
+            if f.default is _MISSING and f.default_factory is _MISSING:
+                default = kind.empty
+            (keyword if f.kw_only else positional).append(
+                kind(f.name, kind.POSITIONAL_OR_KEYWORD, default=default, annotation=f.type)
+            )
+    keyword = [p.replace(kind=kind.KEYWORD_ONLY) for p in keyword]
+    return inspect.Signature(positional + keyword, return_annotation=None)
+
+
+_SIGNATURE = _Signature()
+
+
 def _make(cls: T, *, frozen: bool, kw_only: bool, eq: bool, repr: bool, init: bool) -> T:
     if "__slots__" in cls.__dict__:
         raise TypeError(f"record {cls.__qualname__}: __slots__ is not supported")
@@ -197,8 +245,9 @@ def _make(cls: T, *, frozen: bool, kw_only: bool, eq: bool, repr: bool, init: bo
         if name not in own:
             setattr(made, name, function)
 
-    if init:
+    if init and "__init__" not in own:
         put("__init__", _init)
+        made.__signature__ = _SIGNATURE  # type: ignore[attr-defined]
     if repr:
         put("__repr__", _repr)
     if eq:

@@ -313,3 +313,63 @@ def test_the_check_finds_a_dataclass(tmp_path: Path) -> None:
         "@dataclass\nclass B:\n    b: int\n"
     )
     assert _dataclass_decorators(sample, tmp_path) == ["m.py:4 A", "m.py:7 B"]
+
+
+@pytest.mark.parametrize("family", [FROZEN, MUTABLE], ids=["frozen", "mutable"])
+@pytest.mark.parametrize("name", ["Plain", "KwOnly", "Mixed", "Checked", "Child"])
+def test_signature_matches_dataclasses(family: dict[str, dict[str, type]], name: str) -> None:
+    """help(), IDEs and inspect.signature show the fields, defaults and keyword-only marks a dataclass shows."""
+    import inspect
+
+    mine, theirs = family["record"][name], family["dataclass"][name]
+    assert str(inspect.signature(mine)) == str(inspect.signature(theirs))
+    assert str(inspect.signature(mine)) == str(inspect.signature(mine))  # kept, and still right when read again
+    assert "(" + str(inspect.signature(theirs)).strip("()") in _pydoc(mine)
+
+
+def _pydoc(cls: type) -> str:
+    import pydoc
+
+    return pydoc.render_doc(cls, renderer=pydoc.plaintext)
+
+
+def test_signature_of_a_subclass_with_its_own_init_is_that_init() -> None:
+    import inspect
+
+    @record
+    class Base:
+        a: int
+
+    class Sub(Base):
+        def __init__(self, x: str, y: int = 2) -> None:
+            super().__init__(len(x) + y)
+
+    class Same(Base):
+        pass
+
+    assert str(inspect.signature(Base)) == "(a: 'int') -> None"
+    assert str(inspect.signature(Sub)) == "(x: 'str', y: 'int' = 2) -> 'None'"
+    assert str(inspect.signature(Same)) == "(a: 'int') -> None"
+    with pytest.raises(TypeError):
+        inspect.signature(Base(1))  # an instance is not callable, as with a dataclass
+
+
+def test_every_record_of_the_client_runtime_and_serving_has_its_signature() -> None:
+    import dataclasses as dc
+    import importlib
+    import inspect
+    import sys
+
+    for name in ("sdk.client", "sdk.runtime.model", "sdk.serving.service", "sdk.artifacts", "sdk.settings"):
+        importlib.import_module(name)
+    records = {
+        value
+        for module in list(sys.modules.values())
+        if (getattr(module, "__name__", "") or "").startswith("sdk.")
+        for value in vars(module).values()
+        if isinstance(value, type) and "__record__" in value.__dict__
+    }
+    assert len(records) > 40
+    for cls in records:
+        names = list(inspect.signature(cls).parameters)
+        assert names == [f.name for f in dc.fields(cls) if f.init], cls
