@@ -89,6 +89,7 @@ def _init() -> Any:
         include_builtin=False,
         cache_dir=os.environ.get("AIAAS_CACHE_DIR", "/tmp/aiaas"),
         batching=False,
+        fixed="MODEL_URI",  # a folder that does not exist fails the init, not every request with 404
     )
     service.observer = _observe
     service.repository.fill()

@@ -38,8 +38,11 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
     os.environ.setdefault("AIAAS_PROVIDERS", "auto")
+    setting = "MODEL_URI" if os.environ.get("MODEL_URI") else "SM_MODEL_DIR"
     store = os.environ.get("MODEL_URI") or os.environ.get("SM_MODEL_DIR", MODEL_DIR)
-    service = build_service(store, include_builtin=False, cache_dir=os.environ.get("AIAAS_CACHE_DIR", "/tmp/aiaas"))
+    cache = os.environ.get("AIAAS_CACHE_DIR", "/tmp/aiaas")
+    # A fixed store: an endpoint with no model must fail to start, not pass /ping and answer 404.
+    service = build_service(store, include_builtin=False, cache_dir=cache, fixed=setting, require_model=True)
     for model in service.repository.loaded():
         print(f"{model.manifest.ref}: {model.info.summary()}", flush=True)
         for note in model.info.notes:

@@ -8,7 +8,6 @@ import errno
 import logging
 import socket
 import sys
-from pathlib import Path
 
 import typer
 from rich.markup import escape
@@ -104,11 +103,11 @@ def serve(
     """
     from sdk.runtime.config import RuntimeConfig
     from sdk.serving import http
-    from sdk.serving.bootstrap import build_service
+    from sdk.serving.bootstrap import build_service, check_store
     from sdk.serving.config import ServeConfig
 
     http.import_uvicorn()  # fail before loading models when the server stack is missing
-    _check_store(store)
+    check_store(store, setting="--store")
     _check_port(host, port)
     config = ServeConfig.from_env(
         max_batch_size=max_batch_size,
@@ -166,15 +165,6 @@ def serve(
         )
     repository.close()
     typer.echo("aiaas server stopped")
-
-
-def _check_store(store: str | None) -> None:
-    """A --store folder that does not exist is a typo, not an empty store: say so instead of serving nothing."""
-    if store and not store.startswith("s3://") and not Path(store).expanduser().is_dir():
-        raise ConfigError(
-            f"--store {store}: no such folder",
-            hint="pass an existing model store or artifact folder (`sdk compile --out`, `sdk models pull` fill one)",
-        )
 
 
 def _check_port(host: str, port: int) -> None:

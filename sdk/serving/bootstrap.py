@@ -6,6 +6,7 @@ import dataclasses
 import os
 from pathlib import Path
 
+from sdk.errors import ConfigError
 from sdk.runtime.config import RuntimeConfig
 from sdk.serving.budget import MemoryBudget
 from sdk.serving.config import ServeConfig
@@ -21,10 +22,20 @@ def build_service(
     include_builtin: bool | None = None,
     cache_dir: str | Path | None = None,
     batching: bool = True,
+    fixed: str | None = None,
+    require_model: bool = False,
 ) -> Service:
     """Open ``store`` (folder, artifact folder or ``s3://``), load and warm up every served model, and return the
     service. ``batching`` attaches a dynamic batcher (for an HTTP server; a Lambda invocation is one request). With
-    ``config.memory_budget`` the models are checked against it instead and load on first use."""
+    ``config.memory_budget`` the models are checked against it instead and load on first use.
+
+    ``fixed``: the setting that named ``store`` (``MODEL_URI``) where the store is fixed for the process's life (a
+    function, a SageMaker container): a local folder that does not exist (a typo) is then a ``ConfigError`` naming
+    that setting, never a service that reports ready and answers every request 404. ``require_model``: a store that
+    holds no model is one too (a SageMaker endpoint, whose model archive never changes; a Lambda function on an empty
+    store root serves no model until its first deploy sets ``MODEL_URI``, docs/deploy-aws.md, and says so per call)."""
+    if fixed is not None:
+        check_store(store, setting=fixed)
     config = config or ServeConfig.from_env()
     runtime = runtime or RuntimeConfig.from_env()
     if batching:
@@ -54,7 +65,23 @@ def build_service(
         if batching
         else None
     )
+    if require_model and not repository.names():
+        raise ConfigError(
+            f"{fixed or 'the store'}={store} holds no model",
+            hint="point it at an artifact folder (`sdk compile --out`) or a store root that `sdk deploy` filled",
+        )
     return Service(repository, config=config, batcher=batcher).start()
+
+
+def check_store(store: str | Path | None, *, setting: str) -> None:
+    """A local store folder that does not exist is a typo, not an empty store: say so, naming ``setting``, instead of
+    serving nothing. An ``s3://`` URI is checked by reading it."""
+    text = str(store) if store is not None else ""
+    if text and not text.startswith("s3://") and not Path(text).expanduser().is_dir():
+        raise ConfigError(
+            f"{setting} {text}: no such folder",
+            hint="pass an existing model store or artifact folder (`sdk compile --out`, `sdk models pull` fill one)",
+        )
 
 
 def divide_cores(runtime: RuntimeConfig, runs: int) -> RuntimeConfig:

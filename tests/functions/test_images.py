@@ -113,3 +113,19 @@ def test_sagemaker_entry_serves_the_model_dir_on_8080(
 
 def test_sagemaker_entry_refuses_other_commands() -> None:
     assert sagemaker.main(["train"]) == 2
+
+
+def test_sagemaker_entry_refuses_a_model_dir_with_no_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An endpoint whose model archive held no artifact must fail to start, not pass /ping and answer 404."""
+    from sdk.errors import ConfigError
+
+    started = []
+    monkeypatch.setattr(sagemaker.http, "run", lambda service, **options: started.append(service))
+    monkeypatch.delenv("MODEL_URI", raising=False)
+    monkeypatch.setenv("SM_MODEL_DIR", str(tmp_path))
+    with pytest.raises(ConfigError, match=r"SM_MODEL_DIR=.* holds no model"):
+        sagemaker.main(["serve"])
+    monkeypatch.setenv("MODEL_URI", str(tmp_path / "typo"))
+    with pytest.raises(ConfigError, match=r"MODEL_URI .*typo: no such folder"):
+        sagemaker.main(["serve"])
+    assert not started
