@@ -2,6 +2,7 @@
 process doing the same (read the file, sha256 it, build an ``InferenceSession``, run once), in the same run.
 
     .venv/bin/python benchmarks/cold_start.py [--minilm DIR] [--repeats 7] [--baseline-sdk DIR] [--core-python PY]
+           [--no-ric] [--lambda-memory MB] [--editable]
 
 Rows, each a fresh ``python -c`` process timed from spawn to its first answer (the child reports ``time.monotonic()``
 when it has answered; on Linux that clock is shared by every process), for the shipped digits CNN (embedded) and
@@ -15,19 +16,31 @@ MiniLM int8 (compiled from its recipe into a temp dir, or ``--minilm DIR`` holdi
 - ``lambda init``: ``functions/aws_lambda/handler.py`` imported with ``MODEL_URI`` on the local folder (Powertools,
   ``sdk``, verify, load, warm up), then one function URL infer event; ``AWS_LAMBDA_FUNCTION_NAME`` set (as in
   Lambda) and the cache home unwritable (Lambda's home is read-only), tracing off (no X-Ray daemon here).
-- ``sdk (baseline)`` / ``lambda init (baseline)``, with ``--baseline-sdk DIR``: the same with an older ``sdk`` and
-  ``functions`` from DIR (e.g. ``git archive HEAD sdk functions | tar -x -C DIR``) first on ``PYTHONPATH``, and
-  ``AIAAS_PRECISION=int8`` for MiniLM (before the default precision changed, int8 ran only when asked for).
+- ``raw ORT handler (Lambda RIC)`` and ``lambda handler (Lambda RIC)``: a Lambda cold start as Lambda runs it. AWS's
+  runtime interface client (``python -m awslambdaric module.handler``, what the Python base image starts) against an
+  emulated Runtime API that hands it one function URL infer event and timestamps the answer
+  (benchmarks/_lambda_runtime.py): a raw ONNX Runtime handler (init: read, sha256, session; the event's JSON parsed,
+  run, answered as JSON) and ``functions/aws_lambda/handler.py``, ``AWS_LAMBDA_FUNCTION_MEMORY_SIZE`` set
+  (``--lambda-memory``, 2048 as infra/'s default). The ratio is to the raw handler: both pay the client's own start.
+  Skipped, with a message, where awslambdaric is not installed (the dev extra has it); ``--no-ric`` skips them.
+- ``sdk (baseline)`` / ``lambda init (baseline)`` (and ``lambda handler (Lambda RIC) (baseline)``), with
+  ``--baseline-sdk DIR``: the same with an older ``sdk`` and ``functions`` from DIR (e.g. ``git archive HEAD sdk
+  functions | tar -x -C DIR``) first on ``PYTHONPATH``, and ``AIAAS_PRECISION=int8`` for MiniLM (before the default
+  precision changed, int8 ran only when asked for).
+Every child runs on a bare virtual environment's interpreter with this environment's packages and the code under test
+on ``PYTHONPATH``, as an installed package runs: this environment's editable install of the project starts a finder
+in every interpreter (~8-11 ms, pathlib and urllib imported before the program), which flattered every ratio (a
+constant in both terms; pathlib paid ahead for `sdk`). ``--editable`` runs them on this environment's interpreter.
 Every row runs once per round, rounds interleaved (row order rotated each round) so machine noise hits every row
 alike; the first round is a warm-up (bytecode written, page cache filled, choice cache made) and is not counted.
 Bytecode is cached in a temp dir (``PYTHONPYCACHEPREFIX``), as an installed package has it.
 Reported: median and spread (min-max) of the cold start, the phases inside the child (import, load, answer), and the
-median of per-round ratios to the raw ORT row; and the child's CPU time (user + system, every thread, from
-``getrusage``), which other processes on a shared machine disturb far less than the wall clock. Then ``import sdk``
-(and ``sdk.runtime.model``, what ``sdk.load`` imports first, and ``sdk.client``) under ``-X importtime`` (median of
-the repeats): in this environment, and with ``--core-python`` on a core-only install (e.g. .venvs/core/bin/python,
-which tests/sdk/test_core_install.py builds), this checkout's ``sdk`` (and the baseline's) first on its path.
-``--models digits`` skips MiniLM (no compile).
+median of per-round ratios to the raw ORT row (the raw handler's for the RIC rows); and the child's CPU time (user +
+system, every thread, from ``getrusage``), which other processes on a shared machine disturb far less than the wall
+clock. Then ``import sdk`` (and ``sdk.runtime.model``, what ``sdk.load`` imports first, and ``sdk.client``) under ``-X
+importtime`` (median of the repeats): in this environment, and with ``--core-python`` on a core-only install (e.g.
+.venvs/core/bin/python, which tests/sdk/test_core_install.py builds), this checkout's ``sdk`` (and the baseline's)
+first on its path. ``--models digits`` skips MiniLM (no compile).
 The CPU model and its vector flags are printed beside the figures.
 """
 
@@ -47,6 +60,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import _lambda_runtime  # noqa: E402  (beside this file)
+
 MARK = "COLD_START_RESULT "
 
 RAW = """
@@ -84,6 +100,8 @@ print("MARK" + json.dumps({"import": t1, "load": t2, "answered_at": t3, "artifac
                            "runtime": info.runtime}))
 """.replace("MARK", MARK)
 
+LAMBDA_HANDLER = "functions.aws_lambda.handler.handler"
+
 LAMBDA = """
 import sys, time, json, types, base64
 sys.path.append(sys.argv[4])  # after PYTHONPATH: a baseline sdk there comes first
@@ -114,9 +132,13 @@ print("MARK" + json.dumps({"import": t2, "load": t2, "answered_at": t3, "artifac
 class Row:
     label: str
     model: str
-    code: str
+    code: str  # the child's `python -c` program, or for a "ric" row the handler's name (module.function)
     args: list[str]
     env: dict[str, str]
+    python: str = sys.executable
+    kind: str = "python"  # or "ric": started by awslambdaric and given one event (benchmarks/_lambda_runtime.py)
+    versus: str = "raw ORT"  # the row the ratios are taken against
+    event: dict[str, Any] = field(default_factory=dict)
     starts: list[float] = field(default_factory=list)
     phases: list[tuple[float, float, float]] = field(default_factory=list)
     cpu: list[float] = field(default_factory=list)  # the child's CPU time (user + system, all threads), s
@@ -148,11 +170,19 @@ def base_env(scratch: Path) -> dict[str, str]:
     return env
 
 
-def run_once(row: Row) -> None:
+def run_once(row: Row, api: Any, scratch: Path) -> None:
+    if row.kind == "ric":
+        seconds, cpu_s, _ = api.invoke(
+            row.python, row.code, row.event, row.env, row.env["LAMBDA_TASK_ROOT"], scratch / "ric.log"
+        )
+        row.starts.append(seconds)
+        row.cpu.append(cpu_s)
+        row.ran.add(row.code)
+        return
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.monotonic()
     done = subprocess.run(
-        [sys.executable, "-c", row.code, *row.args],
+        [row.python, "-c", row.code, *row.args],
         capture_output=True,
         text=True,
         env=row.env,
@@ -211,6 +241,13 @@ def build_rows(args: argparse.Namespace, scratch: Path, minilm: Path | None) -> 
     if minilm is not None:
         models["minilm int8"] = (minilm, "model.int8.onnx", minilm_spec(minilm), str(minilm))
     env = base_env(scratch)
+    site = _lambda_runtime.site_packages()
+    python = sys.executable if args.editable else _lambda_runtime.bare_python(scratch / "bare-venv")
+
+    def path(tree: Path, *more: Path | str) -> dict[str, str]:
+        """PYTHONPATH for a child: the code first, then (with the bare interpreter) this environment's packages."""
+        return {"PYTHONPATH": os.pathsep.join([str(tree), *map(str, more), *([] if args.editable else [site])])}
+
     lambda_env = {
         **env,
         "AWS_LAMBDA_FUNCTION_NAME": "cold-start",
@@ -221,21 +258,76 @@ def build_rows(args: argparse.Namespace, scratch: Path, minilm: Path | None) -> 
         "XDG_CACHE_HOME": str(scratch / "read-only-home" / "cache"),
     }
     (scratch / "read-only-home").write_text("a file, so nothing can be created under it")
+    ric = args.ric and _lambda_runtime.installed()
+    if args.ric and not ric:
+        print(
+            "no awslambdaric here (pip install awslambdaric, or the dev extra): the Lambda rows under the runtime"
+            " interface client are skipped",
+            file=sys.stderr,
+        )
+    raw_task = scratch / "raw-task"
+    raw_handler = _lambda_runtime.write_raw_handler(raw_task)
+    ric_env = {
+        **lambda_env,
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(args.lambda_memory),
+        "AWS_LAMBDA_LOG_GROUP_NAME": "/aws/lambda/cold-start",
+        "AWS_LAMBDA_LOG_STREAM_NAME": "cold-start",
+    }
     rows: list[Row] = []
     for model, (folder, file, spec, ref) in models.items():
         sha = next(a.sha256 for a in read_manifest(folder).artifacts if a.file == file)
         feeds = json.dumps(spec)
-        rows.append(Row("raw ORT", model, RAW, [str(folder / file), sha, feeds], env))
-        rows.append(Row("sdk", model, SDK, [ref, "", feeds], {**env, "AIAAS_USAGE": "oneshot"}))
-        rows.append(Row("sdk server", model, SDK, [ref, "", feeds], {**env, "AIAAS_USAGE": "server"}))
+        here = path(ROOT)
+        rows.append(Row("raw ORT", model, RAW, [str(folder / file), sha, feeds], {**env, **here}, python))
+        rows.append(Row("sdk", model, SDK, [ref, "", feeds], {**env, **here, "AIAAS_USAGE": "oneshot"}, python))
+        rows.append(Row("sdk server", model, SDK, [ref, "", feeds], {**env, **here, "AIAAS_USAGE": "server"}, python))
         lambda_args = [ref, "", feeds, str(ROOT)]
-        rows.append(Row("lambda init", model, LAMBDA, lambda_args, {**lambda_env, "MODEL_URI": str(folder)}))
+        own = {**lambda_env, **here, "MODEL_URI": str(folder)}
+        rows.append(Row("lambda init", model, LAMBDA, lambda_args, own, python))
+        old: dict[str, str] = {}
         if args.baseline_sdk:
-            old = {"PYTHONPATH": str(args.baseline_sdk)} | ({"AIAAS_PRECISION": "int8"} if "int8" in model else {})
-            rows.append(Row("sdk (baseline)", model, SDK, [ref, "", feeds], {**env, **old}))
+            old = path(args.baseline_sdk) | ({"AIAAS_PRECISION": "int8"} if "int8" in model else {})
+            rows.append(Row("sdk (baseline)", model, SDK, [ref, "", feeds], {**env, **old}, python))
             old_lambda = {**lambda_env, **old, "MODEL_URI": str(folder)}
-            rows.append(Row("lambda init (baseline)", model, LAMBDA, lambda_args, old_lambda))
+            rows.append(Row("lambda init (baseline)", model, LAMBDA, lambda_args, old_lambda, python))
+        if ric:
+            event = function_url_event(read_manifest(folder).name, spec)
+            raw_env = {**ric_env, **path(raw_task), "LAMBDA_TASK_ROOT": str(raw_task)}
+            raw_env |= {"RAW_MODEL_PATH": str(folder / file), "RAW_MODEL_SHA256": sha}
+            versus = "raw ORT handler (Lambda RIC)"
+            rows.append(Row(versus, model, raw_handler, [], raw_env, python, "ric", versus, event))
+            trees = [("", ROOT, {})]
+            if args.baseline_sdk:
+                trees.append((" (baseline)", args.baseline_sdk, {k: v for k, v in old.items() if k != "PYTHONPATH"}))
+            for suffix, tree, extra in trees:
+                task_env = {**ric_env, **path(tree), "LAMBDA_TASK_ROOT": str(tree)}
+                task_env |= {"MODEL_URI": str(folder), **extra}
+                label = f"lambda handler (Lambda RIC){suffix}"
+                rows.append(Row(label, model, LAMBDA_HANDLER, [], task_env, python, "ric", versus, event))
     return rows
+
+
+def function_url_event(name: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """The function URL event of one JSON infer request for ``name`` with ``spec``'s tensors (the tests' event)."""
+    import numpy as np
+
+    arrays = {k: np.array(v, dtype=d) for k, (d, v) in spec.items()}
+    body = {
+        "inputs": [
+            {
+                "name": k,
+                "datatype": "INT64" if a.dtype == np.int64 else "FP32",
+                "shape": list(a.shape),
+                "data": a.ravel().tolist(),
+            }
+            for k, a in arrays.items()
+        ]
+    }
+    event: dict[str, Any] = json.loads((ROOT / "tests/functions/events/function_url_infer_json.json").read_text())
+    event["rawPath"] = event["requestContext"]["http"]["path"] = f"/v2/models/{name}/infer"
+    event["body"] = json.dumps(body)
+    return event
 
 
 def import_time(python: str, module: str, env: dict[str, str]) -> float:
@@ -260,12 +352,12 @@ def report(rows: list[Row], repeats: int) -> None:
         "| CPU (median) | CPU vs raw ORT | ran |"
     )
     print("|---|---|---|---|---|---|---|---|---|")
-    raws = {r.model: r for r in rows if r.label == "raw ORT"}
+    raws = {(r.model, r.label): r for r in rows}
     for row in rows:
-        raw = raws[row.model]
+        raw = raws[(row.model, row.versus)]
         ratios = [a / b for a, b in zip(row.starts, raw.starts)]
         cpu_ratios = [a / b for a, b in zip(row.cpu, raw.cpu)]
-        phases = " / ".join(f"{statistics.median(p) * 1000:.0f}" for p in zip(*row.phases))
+        phases = " / ".join(f"{statistics.median(p) * 1000:.0f}" for p in zip(*row.phases)) or "-"
         # A child that could not read its CPU time (no resource module) leaves those cells empty.
         cpu_cells = (
             f"{statistics.median(row.cpu) * 1000:.0f} | {statistics.median(cpu_ratios):.2f}x" if cpu_ratios else "- | -"
@@ -273,7 +365,8 @@ def report(rows: list[Row], repeats: int) -> None:
         print(
             f"| {row.model} | {row.label} | {statistics.median(row.starts) * 1000:.0f} | "
             f"{min(row.starts) * 1000:.0f}-{max(row.starts) * 1000:.0f} | {phases} | "
-            f"{statistics.median(ratios):.2f}x | {cpu_cells} | {', '.join(sorted(row.ran))} |"
+            f"{statistics.median(ratios):.2f}x{'' if row.versus == 'raw ORT' else ' (vs ' + row.versus + ')'} | "
+            f"{cpu_cells} | {', '.join(sorted(row.ran))} |"
         )
 
 
@@ -288,6 +381,16 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--core-python", default=None, help="python of a core-only install, for `import sdk`")
     parser.add_argument("--models", default="digits,minilm", help="comma-separated: digits, minilm")
+    parser.add_argument(
+        "--no-ric", dest="ric", action="store_false", help="skip the rows under AWS's runtime interface client"
+    )
+    parser.add_argument("--lambda-memory", type=int, default=2048, help="the function's memory, MB (the module's)")
+    parser.add_argument(
+        "--editable",
+        action="store_true",
+        help="run the children on this environment's interpreter (its editable install's finder at every start-up)"
+        " instead of a bare one with the packages on PYTHONPATH, as an installed package runs",
+    )
     args = parser.parse_args(argv)
     print(f"CPU: {cpu()}")
     with tempfile.TemporaryDirectory(prefix="cold-start-") as tmp:
@@ -296,16 +399,18 @@ def main(argv: list[str] | None = None) -> None:
         if "minilm" in args.models:
             minilm = args.minilm or compile_minilm(scratch / "minilm")
         rows = build_rows(args, scratch, minilm)
+        api = _lambda_runtime.RuntimeApi()
         for round_ in range(args.repeats + 1):
             shift = round_ % len(rows)
             for row in rows[shift:] + rows[:shift]:
-                run_once(row)
+                run_once(row, api, scratch)
             if round_ == 0:  # the warm-up round
                 for row in rows:
                     row.starts.clear()
                     row.phases.clear()
                     row.cpu.clear()
                     row.ran.clear()
+        api.close()
         report(rows, args.repeats)
         env = base_env(scratch)
         pythons = [("this environment", sys.executable)]

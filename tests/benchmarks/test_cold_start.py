@@ -4,6 +4,7 @@ init) and its figures are computed as its docstring says. No time is asserted: o
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -52,10 +53,16 @@ def test_digits_rows_run_in_fresh_processes_against_raw_onnxruntime(capsys: pyte
     out = capsys.readouterr().out
     assert out.startswith("CPU: ") and "cores (" in out
     rows = {line.split(" | ")[1]: line for line in out.splitlines() if line.startswith("| digits | ")}
-    assert set(rows) == {"raw ORT", "sdk", "sdk server", "lambda init"}
+    ric = ("raw ORT handler (Lambda RIC)", "lambda handler (Lambda RIC)")
+    assert set(rows) == {"raw ORT", "sdk", "sdk server", "lambda init", *ric}
     assert rows["raw ORT"].endswith("| 1.00x | model.onnx |")
     for label in ("sdk", "sdk server", "lambda init"):
         assert rows[label].endswith("| model.onnx (onnxruntime) |"), rows[label]
+    # under AWS's runtime interface client, each answered (a failure ends the run), against the raw handler's
+    assert rows[ric[0]].endswith(
+        f"| 1.00x (vs {ric[0]}) | {rows[ric[0]].split(' | ')[6]} | 1.00x | raw_handler.handler |"
+    )
+    assert rows[ric[1]].endswith("| functions.aws_lambda.handler.handler |") and f"(vs {ric[0]})" in rows[ric[1]]
     imports = next(line for line in out.splitlines() if line.startswith("| this environment | this checkout |"))
     assert len(imports.split(" | ")) == 5 and all(float(cell) >= 0 for cell in imports.strip("| ").split(" | ")[2:])
 
@@ -63,12 +70,31 @@ def test_digits_rows_run_in_fresh_processes_against_raw_onnxruntime(capsys: pyte
 def test_the_baseline_flag_adds_rows_that_run_the_older_package(tmp_path: Path) -> None:
     import argparse
 
-    args = argparse.Namespace(models="digits", baseline_sdk=tmp_path / "old")
+    args = argparse.Namespace(
+        models="digits", baseline_sdk=tmp_path / "old", editable=False, ric=True, lambda_memory=2048
+    )
     (tmp_path / "scratch").mkdir()
     rows = cold_start.build_rows(args, tmp_path / "scratch", None)
     labels = [r.label for r in rows]
-    assert labels == ["raw ORT", "sdk", "sdk server", "lambda init", "sdk (baseline)", "lambda init (baseline)"]
+    assert labels == [
+        "raw ORT",
+        "sdk",
+        "sdk server",
+        "lambda init",
+        "sdk (baseline)",
+        "lambda init (baseline)",
+        "raw ORT handler (Lambda RIC)",
+        "lambda handler (Lambda RIC)",
+        "lambda handler (Lambda RIC) (baseline)",
+    ]
     baseline = rows[4]
-    assert baseline.env["PYTHONPATH"] == str(tmp_path / "old")
+    site = cold_start._lambda_runtime.site_packages()
+    assert baseline.env["PYTHONPATH"].split(os.pathsep) == [str(tmp_path / "old"), site]  # no checkout in between
+    assert rows[-1].env["PYTHONPATH"].split(os.pathsep)[0] == str(tmp_path / "old")
+    assert rows[1].env["PYTHONPATH"].split(os.pathsep) == [str(REPO), site]
+    # a bare interpreter, no editable install's finder at start-up: its site-packages has no .pth file
+    assert {r.python for r in rows} == {str(tmp_path / "scratch" / "bare-venv" / "bin" / "python")}
+    bare_site = next((tmp_path / "scratch" / "bare-venv" / "lib").glob("python3*/site-packages"))
+    assert not list(bare_site.glob("*.pth"))
     assert baseline.env["AIAAS_BENCH_CWD"] != str(REPO)  # `python -c` puts its cwd first on sys.path
     assert rows[3].env["AWS_LAMBDA_FUNCTION_NAME"] and "read-only-home" in rows[3].env["XDG_CACHE_HOME"]
