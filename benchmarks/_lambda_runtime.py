@@ -28,6 +28,8 @@ from pathlib import Path
 from typing import Any
 
 API = "/2018-06-01/runtime"
+# Lambda's limit for a synchronous answer, as its Runtime API enforces it (413 to the client above it).
+RESPONSE_LIMIT = 6_291_556
 
 # The raw baseline's handler: what a user writes with ONNX Runtime alone. Its init reads the file, checks its sha256
 # and builds the session (the runtime's session options); each event's JSON body is parsed and the outputs answered
@@ -98,8 +100,13 @@ class RuntimeApi:
                 at = time.monotonic()
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 kind = self.path.rsplit("/", 1)[-1]  # response, error (of an invocation or of the init)
-                api.answers.append({"at": at, "kind": kind, "path": self.path, "body": body})
-                self._reply(202, b'{"status":"OK"}')
+                if kind == "response" and len(body) > RESPONSE_LIMIT:  # as Lambda: refused, the caller gets a 502
+                    api.answers.append({"at": at, "kind": "too large", "path": self.path, "body": body})
+                    refusal = f'{{"errorMessage":"Exceeded maximum allowed payload size ({RESPONSE_LIMIT} bytes).",'
+                    self._reply(413, (refusal + '"errorType":"RequestEntityTooLarge"}').encode())
+                else:
+                    api.answers.append({"at": at, "kind": kind, "path": self.path, "body": body})
+                    self._reply(202, b'{"status":"OK"}')
                 if len(api.answers) >= api._expected or "/init/" in self.path:
                     api._done.set()
 

@@ -11,8 +11,10 @@ Every event gets an HTTP answer, never an invocation error (which the function U
 flagged base64 that is not, text that cannot be encoded (a lone surrogate), any method or path, and an event that is
 no HTTP request at all are 4xx JSON; a fault of this glue is a logged 500 JSON. The request limits of the serving
 core (``AIAAS_MAX_BODY_BYTES``, ``AIAAS_MAX_REQUEST_ROWS``, ``AIAAS_MAX_REQUEST_ELEMENTS``) hold here too; the
-connection limits do not apply (AWS's front door holds the connection). ``POST .../explain`` is answered in the
-invocation, within the explain caps (``AIAAS_EXPLAIN_*``) and a deadline that ends before the invocation's own.
+connection limits do not apply (AWS's front door holds the connection). An answer over Lambda's 6 MB response
+limit, which Lambda would drop (the caller seeing a bare 502), is a 413 naming its size and the way out. ``POST
+.../explain`` is answered in the invocation, within the explain caps (``AIAAS_EXPLAIN_*``) and a deadline that ends
+before the invocation's own.
 
 Powertools as documented: a structured ``Logger`` with the Lambda context and the request id (never the event or the
 payload), EMF ``Metrics`` (latency, batch size, errors, cold start) and ``Tracer`` (responses not captured: they are
@@ -46,11 +48,11 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from sdk.errors import MalformedRequest
+from sdk.errors import MalformedRequest, PayloadTooLarge
 from sdk.protocol.codec import encode_error
 from sdk.serving.bootstrap import build_service
 from sdk.serving.budget import LAMBDA_MEMORY_ENV, lambda_budget
-from sdk.serving.config import ServeConfig
+from sdk.serving.config import LAMBDA_PAYLOAD_LIMIT, ServeConfig
 from sdk.serving.service import InferenceRecord
 
 SERVICE_NAME = os.environ.get("POWERTOOLS_SERVICE_NAME", "aiaas-inference")
@@ -106,6 +108,9 @@ def _init() -> Any:
 
 
 SERVICE = _init()
+# Lambda refuses a synchronous answer over 6 MB (its serialized JSON) and the caller gets a bare 502 from the function
+# URL: such an answer is replaced by a 413 that says why and what to ask for instead.
+RESPONSE_LIMIT = LAMBDA_PAYLOAD_LIMIT
 
 
 def _path(raw_path: str) -> str:
@@ -131,11 +136,34 @@ def _answer(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     else:
         time_left = _time_left(context.get_remaining_time_in_millis() / 1000)
         status, out_headers, out_body = SERVICE.handle(method, path, headers, body, time_left_s=time_left)
+    response = _http_response(status, out_headers, out_body)
+    size = _payload_bytes(response)
+    if size > RESPONSE_LIMIT:
+        too_large = PayloadTooLarge(
+            f"the answer is {size} bytes, over AWS Lambda's limit of {RESPONSE_LIMIT} bytes for a response",
+            hint="send fewer rows per request, ask for binary outputs (the OIP binary extension: parameters "
+            '{"binary_data_output": true}, about a third of the size of JSON numbers), or name only the outputs '
+            "you need",
+        )
+        status, out_headers, out_body = SERVICE.error_response(method, path, headers, too_large)
+        response = _http_response(status, out_headers, out_body)
     metrics.add_metric(name="Latency", unit=MetricUnit.Milliseconds, value=(time.perf_counter() - start) * 1000)
     metrics.add_metric(name="Requests", unit=MetricUnit.Count, value=1)
     if status >= 400:
         metrics.add_metric(name="ClientErrors" if status < 500 else "ServerErrors", unit=MetricUnit.Count, value=1)
-    return _http_response(status, out_headers, out_body)
+    return response
+
+
+def _payload_bytes(response: dict[str, Any]) -> int:
+    """What Lambda counts against its limit, the response serialized as JSON (escapes included), or for a small body
+    its length: n characters serialize to at most 12n bytes (an astral character escaped as two \\u sequences), so
+    only a body that might come near the limit is serialized to measure it."""
+    body: str = response["body"]
+    if len(body) * 12 + 4096 <= RESPONSE_LIMIT:
+        return len(body)
+    import json
+
+    return len(json.dumps(response).encode("utf-8"))  # ensure_ascii: the larger of the runtime client's encodings
 
 
 def _http_response(status: int, headers: dict[str, str], body: bytes) -> dict[str, Any]:

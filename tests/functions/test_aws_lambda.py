@@ -198,3 +198,34 @@ def test_a_model_uri_that_names_no_folder_fails_the_init(load_handler, tmp_path:
     module = load_handler(str(tmp_path / "empty"))
     missing = module.handler(event("function_url_infer_json.json"), FakeLambdaContext())
     assert missing["statusCode"] == 404 and "serves: no models" in json.loads(missing["body"])["error"]
+
+
+def _rows_event(rows: int, *, binary_output: bool = False, value: float = 0.5) -> dict[str, Any]:
+    request: dict[str, Any] = {
+        "inputs": [{"name": "image", "shape": [rows, 1, 8, 8], "datatype": "FP32", "data": [value] * (rows * 64)}]
+    }
+    if binary_output:
+        request["parameters"] = {"binary_data_output": True}
+    infer = event("function_url_infer_json.json")
+    infer["body"] = json.dumps(request, separators=(",", ":"))
+    return infer
+
+
+def test_an_answer_over_lambdas_response_limit_is_a_413_that_says_what_to_ask_instead(
+    load_handler, digits_artifact: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Lambda refuses a response over 6 MB and the caller sees a bare 502: the function answers 413 instead, naming
+    the size and the way out (fewer rows, binary outputs). tests/functions/test_lambda_ric.py does it at 6 MB."""
+    module = load_handler(str(digits_artifact))
+    monkeypatch.setattr(module, "RESPONSE_LIMIT", 20_000)
+    fits = module.handler(_rows_event(8), FakeLambdaContext())
+    assert fits["statusCode"] == 200 and len(json.dumps(fits)) < 20_000
+    refused = module.handler(_rows_event(128), FakeLambdaContext())
+    assert refused["statusCode"] == 413 and len(json.dumps(refused)) < 20_000
+    error = json.loads(refused["body"])
+    assert "over AWS Lambda's limit of 20000 bytes for a response" in error["error"]
+    assert "binary_data_output" in error["error"] and error["code"] == "payload_too_large"
+    binary = module.handler(_rows_event(128, binary_output=True), FakeLambdaContext())
+    assert binary["statusCode"] == 200 and len(json.dumps(binary)) < 20_000
+    outputs, _ = decode_response(_body(binary), binary["headers"])
+    assert outputs["probabilities"].shape == (128, 10)

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from benchmarks._lambda_runtime import RuntimeApi
+from benchmarks._lambda_runtime import RESPONSE_LIMIT, RuntimeApi
 from tests.conftest import REPO
 from tests.functions.conftest import FakeLambdaContext, event
 
@@ -97,3 +97,28 @@ def test_an_init_that_fails_is_reported_to_lambda_naming_the_problem(api: Runtim
     error = json.loads(answers[0]["body"])
     assert str(missing) in error["errorMessage"], error
     assert error["errorType"] == "ConfigError" and "no such folder" in error["errorMessage"], error
+
+
+def test_an_answer_over_6_mb_is_a_413_lambda_accepts_not_a_refused_response(
+    api: RuntimeApi, digits_artifact: Path, tmp_path: Path
+) -> None:
+    """32,768 blank digits (a 4.2 MB request) answered as JSON numbers is ~7.3 MB, over what Lambda's Runtime API
+    accepts (the emulator refuses it as Lambda does; the caller would get a 502). The function answers 413 naming the
+    size and the way out; the same request asking for binary outputs gets its 32,768 rows."""
+    from sdk.protocol.codec import decode_response
+    from tests.functions.test_aws_lambda import _body, _rows_event
+
+    rows = 32_768
+    events = [_rows_event(rows, value=0), _rows_event(rows, binary_output=True, value=0)]
+    assert len(json.dumps(events[0])) < 6_291_556  # the request itself is within Lambda's limit
+    env = _env(tmp_path, MODEL_URI=str(digits_artifact), AIAAS_MAX_REQUEST_ROWS=str(rows))
+    _, _, answers = api.run(sys.executable, HANDLER, events, env, str(REPO), tmp_path / "ric.log")
+    assert [a["kind"] for a in answers] == ["response", "response"]
+    assert all(len(a["body"]) <= RESPONSE_LIMIT for a in answers)
+    refused, binary = (json.loads(a["body"]) for a in answers)
+    assert refused["statusCode"] == 413
+    message = json.loads(refused["body"])["error"]
+    assert "over AWS Lambda's limit of 6291456 bytes for a response" in message and "binary_data_output" in message
+    assert binary["statusCode"] == 200
+    outputs, _ = decode_response(_body(binary), binary["headers"])
+    assert outputs["probabilities"].shape == (rows, 10)
