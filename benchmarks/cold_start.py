@@ -288,7 +288,8 @@ def build_rows(args: argparse.Namespace, scratch: Path, minilm: Path | None) -> 
         old: dict[str, str] = {}
         if args.baseline_sdk:
             old = path(args.baseline_sdk) | ({"AIAAS_PRECISION": "int8"} if "int8" in model else {})
-            rows.append(Row("sdk (baseline)", model, SDK, [ref, "", feeds], {**env, **old}, python))
+            baseline_env = {**env, **old, "AIAAS_USAGE": "oneshot"}  # as the sdk row
+            rows.append(Row("sdk (baseline)", model, SDK, [ref, "", feeds], baseline_env, python))
             old_lambda = {**lambda_env, **old, "MODEL_URI": str(folder)}
             rows.append(Row("lambda init (baseline)", model, LAMBDA, lambda_args, old_lambda, python))
         if ric:

@@ -97,4 +97,5 @@ def test_the_baseline_flag_adds_rows_that_run_the_older_package(tmp_path: Path) 
     bare_site = next((tmp_path / "scratch" / "bare-venv" / "lib").glob("python3*/site-packages"))
     assert not list(bare_site.glob("*.pth"))
     assert baseline.env["AIAAS_BENCH_CWD"] != str(REPO)  # `python -c` puts its cwd first on sys.path
+    assert baseline.env["AIAAS_USAGE"] == rows[1].env["AIAAS_USAGE"] == "oneshot"  # the same process as the sdk row
     assert rows[3].env["AWS_LAMBDA_FUNCTION_NAME"] and "read-only-home" in rows[3].env["XDG_CACHE_HOME"]
