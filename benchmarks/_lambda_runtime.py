@@ -31,10 +31,22 @@ API = "/2018-06-01/runtime"
 # Lambda's limit for a synchronous answer, as its Runtime API enforces it (413 to the client above it).
 RESPONSE_LIMIT = 6_291_556
 
-# The raw baseline's handler: what a user writes with ONNX Runtime alone. Its init reads the file, checks its sha256
-# and builds the session (the runtime's session options); each event's JSON body is parsed and the outputs answered
-# as JSON, as the function answers them.
-RAW_HANDLER = """\
+# A raw ONNX Runtime process's load as a user writes it, with the runtime's session options: ``path`` read, its
+# sha256 checked against ``sha``, a session built. cold_start.py's raw row and the raw handler below both run it.
+RAW_SESSION = """\
+data = open(path, "rb").read()
+if hashlib.sha256(data).hexdigest() != sha:
+    raise RuntimeError("sha256 mismatch")
+options = ort.SessionOptions()
+options.inter_op_num_threads = 1
+options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+"""
+
+# The raw baseline's handler: what a user writes with ONNX Runtime alone. Its init is RAW_SESSION; each event's JSON
+# body is parsed and the outputs answered as JSON, as the function answers them.
+_RAW_HANDLER_HEAD = """\
 import hashlib
 import json
 import os
@@ -43,14 +55,9 @@ import numpy as np
 import onnxruntime as ort
 
 DTYPES = {"FP32": np.float32, "INT64": np.int64}
-data = open(os.environ["RAW_MODEL_PATH"], "rb").read()
-if hashlib.sha256(data).hexdigest() != os.environ["RAW_MODEL_SHA256"]:
-    raise RuntimeError("sha256 mismatch")
-options = ort.SessionOptions()
-options.inter_op_num_threads = 1
-options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-options.add_session_config_entry("session.inter_op.allow_spinning", "0")
-session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+path, sha = os.environ["RAW_MODEL_PATH"], os.environ["RAW_MODEL_SHA256"]
+"""
+_RAW_HANDLER_TAIL = """\
 names = [o.name for o in session.get_outputs()]
 
 
@@ -61,6 +68,7 @@ def handler(event, context):
     answer = [{"name": n, "shape": list(o.shape), "data": o.ravel().tolist()} for n, o in zip(names, outputs)]
     return {"statusCode": 200, "headers": {"content-type": "application/json"}, "body": json.dumps({"outputs": answer})}
 """
+RAW_HANDLER = _RAW_HANDLER_HEAD + RAW_SESSION + _RAW_HANDLER_TAIL
 
 
 class RuntimeApi:
