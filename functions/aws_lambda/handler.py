@@ -96,6 +96,11 @@ def _init() -> Any:
     service.observer = _observe
     service.repository.fill()
     loaded = [m.info for m in service.repository.loaded()]
+    if not service.repository.names():  # the state before the first deploy, or a prefix typo: say so where it shows
+        logger.warning(
+            f"MODEL_URI={uri} holds no model: every inference request gets 404 until `sdk deploy` points "
+            "MODEL_URI at a version"
+        )
     logger.info(
         "models loaded",
         extra={

@@ -187,15 +187,21 @@ def test_sagemaker_framed_binary_request_gets_a_sagemaker_framed_answer(load_han
     assert meta["id"] == "digit-7-sm" and int(outputs["probabilities"].argmax()) == 7
 
 
-def test_a_model_uri_that_names_no_folder_fails_the_init(load_handler, tmp_path: Path) -> None:
+def test_a_model_uri_that_names_no_folder_fails_the_init(
+    load_handler, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """A typo must fail the init (Lambda reports it), not report ready and answer every request 404. An existing
-    empty store is the state before the first deploy (docs/deploy-aws.md): it starts and says why per call."""
+    empty store is the state before the first deploy (docs/deploy-aws.md): it starts, warns in its log and says why
+    per call."""
     from sdk.errors import ConfigError
 
     with pytest.raises(ConfigError, match=r"MODEL_URI .*no-such-folder: no such folder"):
         load_handler(str(tmp_path / "no-such-folder"))
     (tmp_path / "empty").mkdir()
+    capsys.readouterr()
     module = load_handler(str(tmp_path / "empty"))
+    warning = next(json.loads(line) for line in capsys.readouterr().out.splitlines() if '"WARNING"' in line)
+    assert "empty holds no model: every inference request gets 404 until `sdk deploy`" in warning["message"]
     missing = module.handler(event("function_url_infer_json.json"), FakeLambdaContext())
     assert missing["statusCode"] == 404 and "serves: no models" in json.loads(missing["body"])["error"]
 
