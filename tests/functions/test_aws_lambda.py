@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -187,9 +188,7 @@ def test_sagemaker_framed_binary_request_gets_a_sagemaker_framed_answer(load_han
     assert meta["id"] == "digit-7-sm" and int(outputs["probabilities"].argmax()) == 7
 
 
-def test_a_model_uri_that_names_no_folder_fails_the_init(
-    load_handler, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_a_model_uri_that_names_no_folder_fails_the_init(load_handler, tmp_path: Path) -> None:
     """A typo must fail the init (Lambda reports it), not report ready and answer every request 404. An existing
     empty store is the state before the first deploy (docs/deploy-aws.md): it starts, warns in its log and says why
     per call."""
@@ -198,10 +197,17 @@ def test_a_model_uri_that_names_no_folder_fails_the_init(
     with pytest.raises(ConfigError, match=r"MODEL_URI .*no-such-folder: no such folder"):
         load_handler(str(tmp_path / "no-such-folder"))
     (tmp_path / "empty").mkdir()
-    capsys.readouterr()
-    module = load_handler(str(tmp_path / "empty"))
-    warning = next(json.loads(line) for line in capsys.readouterr().out.splitlines() if '"WARNING"' in line)
-    assert "empty holds no model: every inference request gets 404 until `sdk deploy`" in warning["message"]
+    records: list[logging.LogRecord] = []
+    collect = logging.Handler()
+    collect.emit = records.append  # type: ignore[method-assign]
+    function_log = logging.getLogger("aiaas-inference")  # Powertools' Logger(service=...) logs there
+    function_log.addHandler(collect)
+    try:
+        module = load_handler(str(tmp_path / "empty"))
+    finally:
+        function_log.removeHandler(collect)
+    warnings = [r.getMessage() for r in records if r.levelno == logging.WARNING]
+    assert any("empty holds no model: every inference request gets 404 until `sdk deploy`" in w for w in warnings)
     missing = module.handler(event("function_url_infer_json.json"), FakeLambdaContext())
     assert missing["statusCode"] == 404 and "serves: no models" in json.loads(missing["body"])["error"]
 
