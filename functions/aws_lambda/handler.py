@@ -147,8 +147,8 @@ def _answer(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         too_large = PayloadTooLarge(
             f"the answer is {size} bytes, over AWS Lambda's limit of {RESPONSE_LIMIT} bytes for a response",
             hint="send fewer rows per request, ask for binary outputs (the OIP binary extension: parameters "
-            '{"binary_data_output": true}, about a third of the size of JSON numbers), or name only the outputs '
-            "you need",
+            '{"binary_data_output": true}, about a third of the size of JSON numbers; the sdk Client does with '
+            "binary_threshold_bytes=0), or name only the outputs you need",
         )
         status, out_headers, out_body = SERVICE.error_response(method, path, headers, too_large)
         response = _http_response(status, out_headers, out_body)
