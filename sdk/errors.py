@@ -128,6 +128,13 @@ class PayloadTooLarge(AiaasError):
     code = "payload_too_large"
 
 
+class ResponseTooLarge(PayloadTooLarge):
+    """The request was fine, its answer too large for the endpoint to deliver (AWS Lambda's 6 MB response limit).
+    Asked again for binary outputs, a third of the size of JSON numbers, it may fit: the client does that once."""
+
+    code = "response_too_large"
+
+
 class ArtifactError(AiaasError):
     """An artifact that must not be loaded."""
 

@@ -48,7 +48,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from sdk.errors import MalformedRequest, PayloadTooLarge
+from sdk.errors import MalformedRequest, ResponseTooLarge
 from sdk.protocol.codec import encode_error
 from sdk.serving.bootstrap import build_service
 from sdk.serving.budget import LAMBDA_MEMORY_ENV, lambda_budget
@@ -144,11 +144,11 @@ def _answer(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     response = _http_response(status, out_headers, out_body)
     size = _payload_bytes(response)
     if size > RESPONSE_LIMIT:
-        too_large = PayloadTooLarge(
+        too_large = ResponseTooLarge(
             f"the answer is {size} bytes, over AWS Lambda's limit of {RESPONSE_LIMIT} bytes for a response",
             hint="send fewer rows per request, ask for binary outputs (the OIP binary extension: parameters "
-            '{"binary_data_output": true}, about a third of the size of JSON numbers; the sdk Client does with '
-            "binary_threshold_bytes=0), or name only the outputs you need",
+            '{"binary_data_output": true}, about a third of the size of JSON numbers; the sdk client asks for them '
+            "by itself), or name only the outputs you need",
         )
         status, out_headers, out_body = SERVICE.error_response(method, path, headers, too_large)
         response = _http_response(status, out_headers, out_body)

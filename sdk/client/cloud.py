@@ -39,6 +39,7 @@ from sdk.errors import (
     DeadlineExceeded,
     InvalidInput,
     Overloaded,
+    ResponseTooLarge,
     error_for_status,
 )
 from sdk.protocol.codec import decode_response, encode_request
@@ -207,11 +208,7 @@ class CloudRoute:
             binary = sum(a.nbytes for a in arrays.values()) >= self.config.binary_threshold_bytes
         plain = None if processed else plain_request(arrays, binary=binary)
         body, headers = plain if plain is not None else encode_request(arrays, binary=binary)
-        if self.config.endpoint_kind == "sagemaker":
-            # InvokeEndpoint drops Inference-Header-Content-Length: binary framing rides in the content type (Triton's
-            # SageMaker convention), and decode_response reads the answer's from there too.
-            headers = sagemaker_framing(headers)
-            headers["X-Amzn-SageMaker-Custom-Attributes"] = f"model={ModelRef.parse(model).name}"
+        headers = self._framed(model, headers)
         encoded = time.perf_counter()
         path = self._infer_path(model)
         received = encoded
@@ -221,7 +218,15 @@ class CloudRoute:
             received = time.perf_counter()
             return self._outputs(response)
 
-        outputs, meta, server_timing = self._with_retries(path, body, headers, deadline, caller_deadline, read=read)
+        try:
+            outputs, meta, server_timing = self._with_retries(path, body, headers, deadline, caller_deadline, read=read)
+        except ResponseTooLarge:
+            if binary:  # the answer was binary already: nothing smaller to ask for
+                raise
+            # JSON numbers take ~3x the bytes of binary ones (a Lambda's 6 MB answer limit): once more, outputs binary.
+            body, headers = encode_request(arrays, binary=False, parameters={"binary_data_output": True})
+            headers = self._framed(model, headers)
+            outputs, meta, server_timing = self._with_retries(path, body, headers, deadline, caller_deadline, read=read)
         answer = raw.from_response(outputs, meta["parameters"]) if processed else outputs
         done = time.perf_counter()
         round_trip = (received - encoded) * 1000
@@ -236,6 +241,16 @@ class CloudRoute:
             timings["server"] = server
             timings["network"] = max(0.0, round_trip - server)
         return answer, timings
+
+    def _framed(self, model: str, headers: dict[str, str]) -> dict[str, str]:
+        """``headers`` as the endpoint takes them: InvokeEndpoint drops Inference-Header-Content-Length, so for a
+        SageMaker endpoint binary framing rides in the content type (Triton's SageMaker convention; decode_response
+        reads the answer's from there too) and the model is named in the custom attributes."""
+        if self.config.endpoint_kind != "sagemaker":
+            return headers
+        headers = sagemaker_framing(headers)
+        headers["X-Amzn-SageMaker-Custom-Attributes"] = f"model={ModelRef.parse(model).name}"
+        return headers
 
     def _outputs(self, response: httpx.Response) -> tuple[dict[str, np.ndarray], dict[str, Any], str | None]:
         """The outputs of a 2xx inference answer, and its Server-Timing header. Whatever the codec refuses in it is

@@ -236,8 +236,41 @@ def test_an_answer_over_lambdas_response_limit_is_a_413_that_says_what_to_ask_in
     assert refused["statusCode"] == 413 and len(json.dumps(refused)) < 20_000
     error = json.loads(refused["body"])
     assert "over AWS Lambda's limit of 20000 bytes for a response" in error["error"]
-    assert "binary_data_output" in error["error"] and error["code"] == "payload_too_large"
+    assert "binary_data_output" in error["error"] and error["code"] == "response_too_large"
     binary = module.handler(_rows_event(128, binary_output=True), FakeLambdaContext())
     assert binary["statusCode"] == 200 and len(json.dumps(binary)) < 20_000
     outputs, _ = decode_response(_body(binary), binary["headers"])
     assert outputs["probabilities"].shape == (128, 10)
+
+
+def test_the_client_asks_again_for_binary_outputs_when_the_answer_is_too_large(
+    load_handler, digits_artifact: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The real client against the real handler behind a function URL stand-in: 128 digits go as JSON (32 KiB,
+    under the client's binary threshold) and their JSON answer passes the (lowered) response limit; the function
+    answers 413 response_too_large, and the client sends the call once more asking for binary outputs, which fit.
+    The answer equals the device's; no fallback happened."""
+    from sdk import Client, load
+    from sdk.errors import ResponseTooLarge
+    from tests.functions.function_url_front import FunctionUrlFront
+
+    module = load_handler(str(digits_artifact))
+    monkeypatch.setattr(module, "RESPONSE_LIMIT", 20_000)
+    images = np.random.default_rng(0).random((128, 1, 8, 8), dtype=np.float32)
+    front = FunctionUrlFront(module)
+    settings = {"exploration_rate": 0.0, "persist_latency": False, "max_attempts": 1, "timeout_s": 30.0}
+    try:
+        with Client(front.url, store=tmp_path / "no-models", **settings) as client:
+            result = client.predict("digits-cnn", {"image": images}, mode="cloud_only")
+            assert result.decision.route is not None and result.decision.route.value == "cloud"
+            np.testing.assert_allclose(result.outputs["logits"], load(digits_artifact)(images)["logits"], atol=1e-5)
+            asked = [document.get("parameters", {}).get("binary_data_output", False) for document in front.seen]
+            assert asked == [False, True]  # JSON first, then once more with binary outputs
+            # an answer too large even in binary form is the error, once (no loop)
+            monkeypatch.setattr(module, "RESPONSE_LIMIT", 2_000)
+            front.seen.clear()
+            with pytest.raises(ResponseTooLarge, match="over AWS Lambda's limit of 2000 bytes"):
+                client.predict("digits-cnn", {"image": images}, mode="cloud_only")
+            assert len(front.seen) == 2
+    finally:
+        front.close()

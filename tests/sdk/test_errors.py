@@ -14,6 +14,7 @@ from sdk import errors
         (errors.PrivacyViolation, 403),
         (errors.ModelNotFound, 404),
         (errors.PayloadTooLarge, 413),
+        (errors.ResponseTooLarge, 413),
         (errors.ManifestError, 422),
         (errors.ParityFailure, 422),
         (errors.Overloaded, 503),
@@ -105,6 +106,8 @@ def test_a_new_error_class_without_a_code_or_with_a_taken_one_is_refused_at_defi
         (422, "parity_failure", errors.ParityFailure),
         (400, "malformed_request", errors.MalformedRequest),
         (415, "unsupported_media_type", errors.UnsupportedMediaType),
+        (413, "response_too_large", errors.ResponseTooLarge),  # the client may ask again for binary outputs
+        (413, None, errors.PayloadTooLarge),
         (422, "no_such_code", errors.ArtifactError),  # unknown: the status decides
         (422, None, errors.ArtifactError),  # a third-party server sends no code
         (404, "integrity_error", errors.ModelNotFound),  # a code that contradicts the status is not taken
