@@ -18,6 +18,7 @@ from benchmarks._lambda_runtime import RESPONSE_LIMIT, RuntimeApi
 from tests.conftest import REPO
 from tests.functions.conftest import FakeLambdaContext, event
 
+pytest.importorskip("awslambdaric", reason="awslambdaric (the dev extra, Linux only) runs the function here")
 HANDLER = "functions.aws_lambda.handler.handler"
 EVENTS = [
     "function_url_infer_json.json",
