@@ -1,14 +1,15 @@
 """A Lambda cold start as Lambda runs it, for benchmarks/cold_start.py: AWS's runtime interface client
 (``awslambdaric``, what the ``public.ecr.aws/lambda/python`` base image starts: ``python -m awslambdaric
-module.handler``) in a fresh process, against an emulated Runtime API on loopback that hands it one event and
-timestamps the answer. The client imports the handler's module (the function's init), asks for the next event, calls
+module.handler``) in a fresh process, against an emulated Runtime API on loopback that hands it events and
+timestamps the answers. The client imports the handler's module (the function's init), asks for the next event, calls
 the handler and posts its result: the same steps, the same client code and the same imports it brings (logging,
 json, http, its own C extension) as in a Lambda container, for our handler and for a raw ONNX Runtime handler alike.
 
 The Runtime API (https://docs.aws.amazon.com/lambda/latest/dg/runtimes-api.html) as far as the client uses it: ``GET
 /2018-06-01/runtime/invocation/next`` (the event, with its request id, deadline and function ARN headers),
-``POST .../invocation/{id}/response``, ``POST .../invocation/{id}/error`` and ``POST .../init/error``. A second
-``next`` is held until the run ends: the process is then killed, as Lambda freezes it.
+``POST .../invocation/{id}/response``, ``POST .../invocation/{id}/error`` and ``POST .../init/error``; a response
+over Lambda's 6 MB is refused with Lambda's 413. A ``next`` after the last event is held until the run ends: the
+process is then killed, as Lambda freezes it.
 
 awslambdaric comes with the ``dev`` extra; the child finds it with the other packages, after the function's own code
 on ``PYTHONPATH``, as ``/var/runtime`` comes after ``/var/task`` in the image. tests/functions/test_lambda_ric.py runs
