@@ -96,7 +96,9 @@ def _init() -> Any:
     service.observer = _observe
     service.repository.fill()
     loaded = [m.info for m in service.repository.loaded()]
-    if not service.repository.names():  # the state before the first deploy, or a prefix typo: say so where it shows
+    # No model loaded means none in the store: fill() loads what fits and the first always does (start() refused any
+    # model over the budget). Not names() again: on an S3 store root that is one more listing in every cold start.
+    if not loaded:  # the state before the first deploy, or a prefix typo: say so where it shows
         logger.warning(
             f"MODEL_URI={uri} holds no model: every inference request gets 404 until `sdk deploy` points "
             "MODEL_URI at a version"
