@@ -203,18 +203,26 @@ def _signature(cls: type) -> Any:
     import inspect  # ~5 ms on first import, and only help() or an IDE asks
 
     kind = inspect.Parameter
-    positional: list[Any] = []
-    keyword: list[Any] = []
+    params = []
     for f in dataclasses.fields(cls):
-        if f.init:
-            default = f.default if f.default is not _MISSING else _FACTORY
-            if f.default is _MISSING and f.default_factory is _MISSING:
-                default = kind.empty
-            (keyword if f.kw_only else positional).append(
-                kind(f.name, kind.POSITIONAL_OR_KEYWORD, default=default, annotation=f.type)
+        if not f.init:
+            continue
+        if f.default is not _MISSING:
+            default: Any = f.default
+        elif f.default_factory is not _MISSING:
+            default = _FACTORY
+        else:
+            default = kind.empty
+        params.append(
+            kind(
+                f.name,
+                kind.KEYWORD_ONLY if f.kw_only else kind.POSITIONAL_OR_KEYWORD,
+                default=default,
+                annotation=f.type,
             )
-    keyword = [p.replace(kind=kind.KEYWORD_ONLY) for p in keyword]
-    return inspect.Signature(positional + keyword, return_annotation=None)
+        )
+    # dataclasses' __init__ puts the keyword-only fields after the others, whatever their order in the class
+    return inspect.Signature(sorted(params, key=lambda p: p.kind), return_annotation=None)
 
 
 _SIGNATURE = _Signature()
