@@ -94,20 +94,14 @@ print("MARK" + json.dumps({"import": t1, "load": t2, "answered_at": t3, "artifac
 """.replace("MARK", MARK)
 
 LAMBDA_HANDLER = "functions.aws_lambda.handler.handler"
+RAW_RIC = "raw ORT handler (Lambda RIC)"
 
 LAMBDA = """
 import sys, time, json, types, base64
 sys.path.append(sys.argv[4])  # after PYTHONPATH: a baseline sdk there comes first
 import functions.aws_lambda.handler as handler
 t2 = time.monotonic()
-import numpy as np
-arrays = {k: np.array(v, dtype=d) for k, (d, v) in json.loads(sys.argv[3]).items()}
-body = {"inputs": [{"name": k, "datatype": "INT64" if a.dtype == np.int64 else "FP32", "shape": list(a.shape),
-                    "data": a.ravel().tolist()} for k, a in arrays.items()]}
-name = handler.SERVICE.repository.loaded()[0].info.model
-event = json.loads(open(sys.argv[4] + "/tests/functions/events/function_url_infer_json.json").read())
-event["rawPath"] = event["requestContext"]["http"]["path"] = f"/v2/models/{name}/infer"
-event["body"] = json.dumps(body)
+event = json.loads(sys.argv[3])  # function_url_event's, as the RIC rows get it
 context = types.SimpleNamespace(function_name="cold-start", function_version="$LATEST", memory_limit_in_mb=1769,
     invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:cold-start", aws_request_id="r1",
     log_group_name="/aws/lambda/cold-start", log_stream_name="s",
@@ -130,12 +124,16 @@ class Row:
     env: dict[str, str]
     python: str = sys.executable
     kind: str = "python"  # or "ric": started by awslambdaric and given one event (benchmarks/_lambda_runtime.py)
-    versus: str = "raw ORT"  # the row the ratios are taken against
     event: dict[str, Any] = field(default_factory=dict)
     starts: list[float] = field(default_factory=list)
     phases: list[tuple[float, float, float]] = field(default_factory=list)
     cpu: list[float] = field(default_factory=list)  # the child's CPU time (user + system, all threads), s
     ran: set[str] = field(default_factory=set)
+
+    @property
+    def versus(self) -> str:
+        """The row the ratios are taken against: the raw process, or under the runtime client the raw handler."""
+        return RAW_RIC if self.kind == "ric" else "raw ORT"
 
 
 def cpu() -> str:
@@ -269,13 +267,15 @@ def build_rows(args: argparse.Namespace, scratch: Path, minilm: Path | None) -> 
     }
     rows: list[Row] = []
     for model, (folder, file, spec, ref) in models.items():
-        sha = next(a.sha256 for a in read_manifest(folder).artifacts if a.file == file)
+        manifest = read_manifest(folder)
+        sha = next(a.sha256 for a in manifest.artifacts if a.file == file)
         feeds = json.dumps(spec)
+        event = function_url_event(manifest.name, spec)
         here = path(ROOT)
         rows.append(Row("raw ORT", model, RAW, [str(folder / file), sha, feeds], {**env, **here}, python))
         rows.append(Row("sdk", model, SDK, [ref, "", feeds], {**env, **here, "AIAAS_USAGE": "oneshot"}, python))
         rows.append(Row("sdk server", model, SDK, [ref, "", feeds], {**env, **here, "AIAAS_USAGE": "server"}, python))
-        lambda_args = [ref, "", feeds, str(ROOT)]
+        lambda_args = [ref, "", json.dumps(event), str(ROOT)]
         own = {**lambda_env, **here, "MODEL_URI": str(folder)}
         rows.append(Row("lambda init", model, LAMBDA, lambda_args, own, python))
         old: dict[str, str] = {}
@@ -286,11 +286,9 @@ def build_rows(args: argparse.Namespace, scratch: Path, minilm: Path | None) -> 
             old_lambda = {**lambda_env, **old, "MODEL_URI": str(folder)}
             rows.append(Row("lambda init (baseline)", model, LAMBDA, lambda_args, old_lambda, python))
         if ric:
-            event = function_url_event(read_manifest(folder).name, spec)
             raw_env = {**ric_env, **path(raw_task), "LAMBDA_TASK_ROOT": str(raw_task)}
             raw_env |= {"RAW_MODEL_PATH": str(folder / file), "RAW_MODEL_SHA256": sha}
-            versus = "raw ORT handler (Lambda RIC)"
-            rows.append(Row(versus, model, raw_handler, [], raw_env, python, "ric", versus, event))
+            rows.append(Row(RAW_RIC, model, raw_handler, [], raw_env, python, "ric", event))
             trees = [("", ROOT, {})]
             if args.baseline_sdk:
                 trees.append((" (baseline)", args.baseline_sdk, {k: v for k, v in old.items() if k != "PYTHONPATH"}))
@@ -298,12 +296,13 @@ def build_rows(args: argparse.Namespace, scratch: Path, minilm: Path | None) -> 
                 task_env = {**ric_env, **path(tree), "LAMBDA_TASK_ROOT": str(tree)}
                 task_env |= {"MODEL_URI": str(folder), **extra}
                 label = f"lambda handler (Lambda RIC){suffix}"
-                rows.append(Row(label, model, LAMBDA_HANDLER, [], task_env, python, "ric", versus, event))
+                rows.append(Row(label, model, LAMBDA_HANDLER, [], task_env, python, "ric", event))
     return rows
 
 
 def function_url_event(name: str, spec: dict[str, Any]) -> dict[str, Any]:
-    """The function URL event of one JSON infer request for ``name`` with ``spec``'s tensors (the tests' event)."""
+    """The function URL event of one JSON infer request for ``name`` with ``spec``'s tensors (the tests' event): what
+    the Lambda rows, in-process or under the runtime client, are given."""
     import numpy as np
 
     arrays = {k: np.array(v, dtype=d) for k, (d, v) in spec.items()}
