@@ -8,26 +8,22 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import ModuleType
 from typing import Any
 
 from tests.functions.conftest import FakeLambdaContext, event
+from tests.loopback import Loopback, QuietHandler
 
 
 class FunctionUrlFront:
     def __init__(self, handler_module: ModuleType) -> None:
         self.module = handler_module
         self.seen: list[dict[str, Any]] = []
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._server = Loopback(self._handler())
+        self.url = self._server.url
 
     def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.close()
 
     def _event(self, method: str, path: str, headers: dict[str, str], body: bytes) -> dict[str, Any]:
         request = event("function_url_infer_json.json")
@@ -37,17 +33,12 @@ class FunctionUrlFront:
         request["body"], request["isBase64Encoded"] = base64.b64encode(body).decode("ascii"), True
         return request
 
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
+    def _handler(self) -> type[QuietHandler]:
         front = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:  # quiet
-                pass
-
+        class Handler(QuietHandler):
             def _forward(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                body = self.body()
                 length = int(self.headers.get("Inference-Header-Content-Length") or len(body))
                 if body[:1] == b"{":
                     front.seen.append(json.loads(body[:length]))
@@ -55,12 +46,7 @@ class FunctionUrlFront:
                 answer = front.module.handler(front._event(self.command, self.path, headers, body), FakeLambdaContext())
                 raw = answer.get("body") or ""
                 out = base64.b64decode(raw) if answer.get("isBase64Encoded") else raw.encode()
-                self.send_response(answer["statusCode"])
-                for key, value in (answer.get("headers") or {}).items():
-                    self.send_header(key, value)
-                self.send_header("Content-Length", str(len(out)))
-                self.end_headers()
-                self.wfile.write(out)
+                self.reply(answer["statusCode"], answer.get("headers") or {}, out)
 
             do_GET = do_POST = _forward
 

@@ -11,8 +11,9 @@ import http.client
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
+
+from tests.loopback import Loopback, QuietHandler
 
 HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "upgrade", "te", "trailer"}
 
@@ -50,15 +51,9 @@ def counting_proxy(upstream: str) -> Iterator[tuple[str, Counter]]:
     target = urlsplit(upstream)
     counter = Counter()
 
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
+    class Handler(QuietHandler):
         def _forward(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else None
+            body = self.body() or None
             headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP}
             counter.request(self.command)
             conn = http.client.HTTPConnection(target.hostname or "127.0.0.1", target.port, timeout=120)
@@ -82,12 +77,5 @@ def counting_proxy(upstream: str) -> Iterator[tuple[str, Counter]]:
 
         do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _forward
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", counter
-    finally:
-        server.shutdown()
-        server.server_close()
+    with Loopback(Handler) as server:
+        yield server.url, counter

@@ -10,13 +10,13 @@ model metadata read a client makes before it first sends a model's data then rea
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections import deque
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
+
+from tests.loopback import Loopback, QuietHandler
 
 DEFAULT_BODY = b'{"error": "injected by the test proxy"}'
 Canned = tuple[int, dict[str, str], bytes]
@@ -41,11 +41,8 @@ class FaultProxy:
         self.always: Canned | None = None
         self.scope = "all"
         self._client = httpx.Client(base_url=self.upstream, timeout=30)
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
+        self._server = Loopback(self._handler())
+        self.url = self._server.url
 
     # --- control -----------------------------------------------------------------------------------------------
 
@@ -75,30 +72,17 @@ class FaultProxy:
             return sum(1 for _, path, _ in self.requests if path.endswith("/infer") or path == "/invocations")
 
     def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.close()
         self._client.close()
 
     # --- serving -----------------------------------------------------------------------------------------------
 
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
+    def _handler(self) -> type[QuietHandler]:
         proxy = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def setup(self) -> None:
-                super().setup()
-                # Headers and body go out in separate writes: without this, Nagle's algorithm meets the peer's
-                # delayed ACK and every keep-alive response waits ~40 ms.
-                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-            def log_message(self, format: str, *args: object) -> None:  # quiet
-                pass
-
+        class Handler(QuietHandler):
             def _serve(self) -> None:
-                length = int(self.headers.get("content-length") or 0)
-                body = self.rfile.read(length) if length else b""
+                body = self.body()
                 infer = self.path.endswith("/infer") or self.path == "/invocations"
                 with proxy.lock:
                     proxy.requests.append((self.command, self.path, len(body)))
@@ -108,24 +92,11 @@ class FaultProxy:
                         delay = proxy.delay_s
                 if delay:
                     time.sleep(delay)
-                if canned is not None:
-                    status, headers, payload = canned
-                    self.send_response(status)
-                    for key, value in {"content-type": "application/json", **headers}.items():
-                        self.send_header(key, value)
-                    self.send_header("content-length", str(len(payload)))
-                    self.end_headers()
-                    self.wfile.write(payload)
+                if canned is None:
+                    self.relay(proxy._client, body)
                     return
-                forwarded = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
-                upstream = proxy._client.request(self.command, self.path, content=body or None, headers=forwarded)
-                self.send_response(upstream.status_code)
-                for key, value in upstream.headers.items():
-                    if key.lower() not in ("content-length", "transfer-encoding", "connection", "content-encoding"):
-                        self.send_header(key, value)
-                self.send_header("content-length", str(len(upstream.content)))
-                self.end_headers()
-                self.wfile.write(upstream.content)
+                status, headers, payload = canned
+                self.reply(status, {"content-type": "application/json", **headers}, payload)
 
             do_GET = _serve
             do_POST = _serve

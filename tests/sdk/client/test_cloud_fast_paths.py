@@ -4,9 +4,7 @@ httpx keeps; anything unusual still takes the general path, with its own error. 
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +22,7 @@ from sdk.protocol import jsonio
 from sdk.protocol.codec import decode_request, decode_response, encode_request, encode_response
 from sdk.protocol.framing import HEADER_LENGTH
 from sdk.protocol.plain import plain_request, plain_response
+from tests.loopback import Loopback, QuietHandler
 
 RNG = np.random.default_rng(3)
 NUMERIC = ["float32", "float16", "float64", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"]
@@ -160,39 +159,26 @@ class CookieServer:
         self.body, self.headers = answer(False)
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
+        class Handler(QuietHandler):
             def _reply(self, body: bytes, extra: dict[str, str]) -> None:
-                self.send_response(200)
-                for key, value in {"content-type": "application/json", **extra}.items():
-                    self.send_header(key, value)
-                self.send_header("content-length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                self.reply(200, {"content-type": "application/json", **extra}, body)
 
             def do_GET(self) -> None:
                 metadata = {"name": "m", "inputs": [{"name": "x", "datatype": "FP32", "shape": [-1]}]}
                 self._reply(jsonio.dumps({**metadata, "parameters": {"privacy_floor": "public"}}), {})
 
             def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("content-length") or 0))
+                self.body()
                 server.cookies.append(self.headers.get("cookie"))
                 first = len(server.cookies) == 1
                 cookie = {"set-cookie": "AWSALB=sticky; Path=/"} if first else {}
                 self._reply(server.body, {**server.headers, **cookie})
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._server = Loopback(Handler)
+        self.url = self._server.url
 
     def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.close()
 
 
 @pytest.fixture

@@ -9,10 +9,9 @@ response: ContentType, InvokedProductionVariant, CustomAttributes, NewSessionId,
 
 from __future__ import annotations
 
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
 import httpx
+
+from tests.loopback import Loopback, QuietHandler
 
 REQUEST_HEADERS = frozenset(
     {
@@ -49,37 +48,23 @@ class SageMakerFront:
         self.upstream = upstream.rstrip("/")
         self.seen: dict[str, str] = {}
         self._client = httpx.Client(base_url=self.upstream, timeout=60)
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
+        self._server = Loopback(self._handler())
+        self.url = self._server.url
 
     def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.close()
         self._client.close()
 
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
+    def _handler(self) -> type[QuietHandler]:
         front = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: object) -> None:  # quiet
-                pass
-
+        class Handler(QuietHandler):
             def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("content-length", "0")))
+                body = self.body()
                 forwarded = {k: v for k, v in self.headers.items() if k.lower() in REQUEST_HEADERS}
                 front.seen = {k.lower(): v for k, v in forwarded.items()}
                 answer = front._client.post("/invocations", content=body, headers=forwarded)
-                self.send_response(answer.status_code)
-                for name, value in answer.headers.items():
-                    if name.lower() in RESPONSE_HEADERS:
-                        self.send_header(name, value)
-                self.send_header("content-length", str(len(answer.content)))
-                self.end_headers()
-                self.wfile.write(answer.content)
+                kept = [(name, value) for name, value in answer.headers.items() if name.lower() in RESPONSE_HEADERS]
+                self.reply(answer.status_code, kept, answer.content)
 
         return Handler
