@@ -3,14 +3,37 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Generator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from sdk.artifacts.store import BUILTIN_ROOT
+from tests import partial_install
 
 REPO = Path(__file__).resolve().parent.parent
+Report = Any  # pytest.TestReport or pytest.CollectReport
+
+
+# A partial install (tests/partial_install.py): a test that needs a package not installed here skips, naming it.
+def pytest_pycollect_makemodule(module_path: Path, parent: pytest.Collector) -> pytest.Module:
+    return partial_install.Module.from_parent(parent, path=module_path)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector) -> Generator[None, Report, Report]:
+    report = yield
+    partial_install.locate(collector, report)
+    return report
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Report, Report]:
+    report = yield
+    partial_install.skip_if_absent(item, call, report)
+    return report
 
 
 @pytest.fixture(autouse=True)

@@ -21,9 +21,6 @@ import pytest
 from sdk.artifacts.manifest import read_manifest, write_manifest
 from sdk.artifacts.store import BUILTIN_ROOT
 from sdk.demo.stack import Server, start_serve
-from tests.sdk.explain.linear import write_linear_series
-from tests.sdk.runtime.text_artifact import write_text_artifact
-from tests.sdk.serving.builders import pair_model
 
 TOKEN = "browser-s3cret"
 SCRIPT_LABEL = "<script>alert(1)</script>"
@@ -65,6 +62,11 @@ def chromium() -> str:
 def page_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The models the page shows: the digits CNN (built in), a hostile copy of it, the tiny text model (versions 1
     and 2, which keeps 4 tokens), 'pair', and a linear forecaster over a window of 6 whose lags t-3 and t-2 count."""
+    # The builders (onnx) are imported here: on an install without onnx the tier skips, naming it.
+    from tests.sdk.explain.linear import write_linear_series
+    from tests.sdk.runtime.text_artifact import write_text_artifact
+    from tests.sdk.serving.builders import pair_model
+
     root = tmp_path_factory.mktemp("browser-store")
     write_text_artifact(root / "tiny-text" / "1")
     second = write_text_artifact(root / "tiny-text" / "2", max_length=4)

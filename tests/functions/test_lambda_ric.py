@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import aws_lambda_powertools  # noqa: F401 (the handler under the runtime client, a child process, needs it)
 import pytest
 
 from benchmarks._lambda_runtime import RESPONSE_LIMIT, RuntimeApi

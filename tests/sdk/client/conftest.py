@@ -10,13 +10,15 @@ import pytest
 
 from sdk import Client
 from sdk.artifacts import LayeredStore, LocalStore, builtin_store
-from tests.sdk.client import models
 from tests.sdk.client.proxy import FaultProxy
 from tests.sdk.serving.conftest import RunningServer, start_server
 
 
 @pytest.fixture(scope="session")
 def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    # Imported here: on an install without onnx or torch only the tests that use this fixture skip, naming it.
+    from tests.sdk.client import models
+
     root = tmp_path_factory.mktemp("cloud-store")
     models.twin(root, layers=1)  # the cloud's build of 'twin' is fast (think: a bigger machine)
     models.private_twin(root)  # 'secret': only in the cloud, and its manifest says private
@@ -41,6 +43,8 @@ def proxy(proxy_session: FaultProxy) -> FaultProxy:
 @pytest.fixture(scope="session")
 def edge_roots(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Edge stores: 'ok' (slow twin + built-in digits), 'missing', 'tampered', 'broken' (runtime error)."""
+    from tests.sdk.client import models
+
     roots = {name: tmp_path_factory.mktemp(f"edge-{name}") for name in ("ok", "missing", "tampered", "broken")}
     models.twin(roots["ok"], layers=600)
     models.tampered_digits(roots["tampered"])

@@ -15,6 +15,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
+import onnx
 import pytest
 
 from sdk import load
@@ -68,8 +69,6 @@ def compiled(tmp_path_factory: pytest.TempPathFactory) -> tuple[CompileResult, d
 
 def inline_bytes(model: LargeModel) -> bytes:
     """The same model as one protobuf with every weight inline: what a small model's fp16 conversion starts from."""
-    import onnx
-
     return bytes(onnx.load_model(str(model.path), load_external_data=True).SerializeToString())
 
 

@@ -1,4 +1,6 @@
-"""Artifacts the explanation tests share: linear models with known attributions, the tiny text model."""
+"""Artifacts the explanation tests share: linear models with known attributions, the tiny text model.
+
+Their builders (onnx) are imported in the fixtures: on an install without onnx only the tests that use one skip."""
 
 from __future__ import annotations
 
@@ -9,8 +11,6 @@ import pytest
 
 from sdk import load
 from sdk.runtime.model import LoadedModel
-from tests.sdk.explain.linear import write_linear_image, write_linear_series
-from tests.sdk.runtime.text_artifact import write_text_artifact
 
 SERIES_WEIGHTS = np.array([1.0, -2.0, 3.0, 0.5, -1.0, 2.0, -0.25, 1.5])
 SERIES_MEAN, SERIES_STD, OUT_MEAN, OUT_STD = 10.0, 2.0, 100.0, 3.0
@@ -25,6 +25,8 @@ def true_series_attributions(window: list[float]) -> np.ndarray:
 
 @pytest.fixture(scope="session")
 def linear_series(tmp_path_factory: pytest.TempPathFactory) -> LoadedModel:
+    from tests.sdk.explain.linear import write_linear_series
+
     folder = write_linear_series(
         tmp_path_factory.mktemp("explain") / "linear-series",
         SERIES_WEIGHTS,
@@ -43,11 +45,15 @@ def linear_image_weights() -> np.ndarray:
 
 @pytest.fixture(scope="session")
 def linear_image(tmp_path_factory: pytest.TempPathFactory, linear_image_weights: np.ndarray) -> LoadedModel:
+    from tests.sdk.explain.linear import write_linear_image
+
     return load(write_linear_image(tmp_path_factory.mktemp("explain") / "linear-image", linear_image_weights))
 
 
 @pytest.fixture(scope="session")
 def tiny_text(tmp_path_factory: pytest.TempPathFactory) -> LoadedModel:
+    from tests.sdk.runtime.text_artifact import write_text_artifact
+
     return load(write_text_artifact(tmp_path_factory.mktemp("explain") / "tiny-text", max_length=16))
 
 

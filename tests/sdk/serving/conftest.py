@@ -14,13 +14,15 @@ from sdk.demo.stack import start_serve
 from sdk.serving.config import ServeConfig
 from sdk.serving.repository import ModelRepository
 from sdk.serving.service import Service
-from tests.sdk.serving.builders import serving_store
 
 TOKEN = "s3cret-token"
 
 
 @pytest.fixture(scope="session")
 def serving_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # Imported here: on an install without onnx only the tests that use this fixture skip, naming it.
+    from tests.sdk.serving.builders import serving_store
+
     return serving_store(tmp_path_factory.mktemp("serving-store"))
 
 
