@@ -8,11 +8,7 @@ from __future__ import annotations
 import copy
 import importlib
 import json
-import os
-import socket
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -25,6 +21,7 @@ from openapi_spec_validator import OpenAPIV31SpecValidator
 from sdk.protocol.codec import encode_request
 from tests.functions.conftest import FakeLambdaContext, event
 from tests.sdk.serving.conftest import RunningServer, start_server
+from tests.sdk.serving.gpu_container import gpu_container as start_gpu_container
 from tests.sdk.serving.prometheus import Samples, parse, value
 
 pytestmark = pytest.mark.integration
@@ -127,27 +124,8 @@ def test_the_page_is_public_and_its_data_routes_ask_for_the_token(guarded: Runni
 
 @pytest.fixture(scope="module")
 def gpu_container(digits_artifact: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`python -m functions.sagemaker_gpu.serve serve` as SageMaker runs it (the model in SM_MODEL_DIR)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    log = tmp_path_factory.mktemp("gpu-metrics") / "serve.log"
-    env = {**os.environ, "SM_MODEL_DIR": str(digits_artifact), "SAGEMAKER_BIND_TO_PORT": str(port)}
-    env["AIAAS_CACHE_DIR"] = str(log.parent / "cache")
-    env.pop("MODEL_URI", None)
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "functions.sagemaker_gpu.serve", "serve"], stdout=out, stderr=out, env=env
-        )
-    try:
-        deadline = time.monotonic() + 120
-        while "serving at" not in log.read_text(errors="replace"):
-            assert process.poll() is None and time.monotonic() < deadline, log.read_text()
-            time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    with start_gpu_container(digits_artifact, tmp_path_factory.mktemp("gpu-metrics") / "serve.log") as url:
+        yield url
 
 
 def test_the_gpu_container_serves_metrics_of_its_invocations(gpu_container: str) -> None:

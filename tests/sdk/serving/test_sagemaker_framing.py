@@ -7,11 +7,7 @@ a stand-in for InvokeEndpoint's header filtering."""
 from __future__ import annotations
 
 import json
-import os
 import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,9 +15,9 @@ import httpx
 import numpy as np
 import pytest
 
-from sdk.demo.stack import free_port
 from sdk.protocol.codec import decode_response, encode_request
 from sdk.protocol.framing import SAGEMAKER_BINARY_CONTENT_TYPE, sagemaker_framing
+from tests.sdk.serving.gpu_container import gpu_container as start_gpu_container
 from tests.sdk.serving.sagemaker_front import SageMakerFront
 
 pytestmark = pytest.mark.integration
@@ -109,39 +105,11 @@ def test_bad_json_header_size_is_a_400_naming_it(
 
 @pytest.fixture(scope="module")
 def gpu_container(digits_artifact: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`python -m functions.sagemaker_gpu.serve serve`, as SageMaker runs the image (the model in SM_MODEL_DIR, the
-    port SageMaker assigns in SAGEMAKER_BIND_TO_PORT). It binds 0.0.0.0 as the container contract asks; the test
-    reaches it on loopback."""
-    port = free_port()
     log = tmp_path_factory.mktemp("gpu-container") / "serve.log"
-    env = {
-        **os.environ,
-        "SM_MODEL_DIR": str(digits_artifact),
-        "SAGEMAKER_BIND_TO_PORT": str(port),
-        "AIAAS_CACHE_DIR": str(log.parent / "cache"),
-        # the limits sdk serve takes as options, read from the environment as a container sets them
-        "AIAAS_MAX_REQUEST_ROWS": "500",
-        "AIAAS_MAX_HEADER_COUNT": "20",
-        "AIAAS_HEADER_TIMEOUT_S": "1",
-    }
-    env.pop("MODEL_URI", None)
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "functions.sagemaker_gpu.serve", "serve"],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-    try:
-        deadline = time.monotonic() + 120
-        while "serving at" not in log.read_text(errors="replace"):
-            assert process.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    # the limits sdk serve takes as options, read from the environment as a container sets them
+    limits = {"AIAAS_MAX_REQUEST_ROWS": "500", "AIAAS_MAX_HEADER_COUNT": "20", "AIAAS_HEADER_TIMEOUT_S": "1"}
+    with start_gpu_container(digits_artifact, log, **limits) as url:
+        yield url
 
 
 def test_gpu_container_serves_binary_tensors_through_sagemakers_header_filter(gpu_container: str, digits_split) -> None:
