@@ -158,14 +158,15 @@ def test_access_log_has_no_payload(server: RunningServer, http: httpx.Client) ->
 
 @pytest.fixture(scope="module")
 def strict_server(serving_root: Path, tmp_path_factory: pytest.TempPathFactory):
-    """A server with a bearer token and a tiny queue (4), whose batches wait 300 ms to fill."""
+    """A server with a bearer token and a tiny queue (4), whose batches wait 300 ms to fill: a batch may take 64 rows,
+    so the queue is full before the wait ends, whatever the machine's speed."""
     running = start_server(
         serving_root,
         tmp_path_factory.mktemp("strict-logs"),
         "--max-queue-size",
         "4",
         "--max-batch-size",
-        "4",
+        "64",
         "--max-queue-delay-ms",
         "300",
         env={"AIAAS_AUTH_TOKEN": TOKEN},
@@ -197,8 +198,12 @@ def test_overload_every_request_gets_200_or_503_with_retry_after(
     statuses: list[tuple[int, str | None]] = []
     lock = threading.Lock()
 
+    ready = threading.Barrier(40)
+
     def one(_: int) -> None:
         with httpx.Client(base_url=strict_server.url, timeout=20) as http:
+            http.get("/v2/health/live")  # connected: the 40 requests then go out together
+            ready.wait(timeout=20)
             response = http.post("/v2/models/digits-cnn/infer", content=body, headers=headers)
         with lock:
             statuses.append((response.status_code, response.headers.get("retry-after")))
