@@ -41,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     setting = "MODEL_URI" if os.environ.get("MODEL_URI") else "SM_MODEL_DIR"
     store = os.environ.get("MODEL_URI") or os.environ.get("SM_MODEL_DIR", MODEL_DIR)
     cache = os.environ.get("AIAAS_CACHE_DIR", "/tmp/aiaas")
+    http.import_uvicorn()  # fail before loading models when the server stack is missing
     # A fixed store: an endpoint with no model must fail to start, not pass /ping and answer 404.
     service = build_service(store, include_builtin=False, cache_dir=cache, fixed=setting, require_model=True)
     for model in service.repository.loaded():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -129,3 +130,20 @@ def test_sagemaker_entry_refuses_a_model_dir_with_no_model(tmp_path: Path, monke
     with pytest.raises(ConfigError, match=r"MODEL_URI .*typo: no such folder"):
         sagemaker.main(["serve"])
     assert not started
+
+
+def test_sagemaker_entry_without_the_server_stack_fails_before_loading_models(
+    digits_artifact: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An image built without uvicorn says so at once, with the install, instead of loading every model first."""
+    from sdk.errors import MissingDependency
+
+    loaded = []
+    monkeypatch.setitem(sys.modules, "uvicorn", None)  # what an image without the extra imports
+    monkeypatch.setattr(sagemaker, "build_service", lambda *args, **kwargs: loaded.append(args))
+    monkeypatch.delenv("MODEL_URI", raising=False)
+    monkeypatch.setenv("SM_MODEL_DIR", str(digits_artifact))
+    with pytest.raises(MissingDependency, match="'uvicorn' package") as caught:
+        sagemaker.main(["serve"])
+    assert caught.value.command == 'pip install "aiaas-sdk[serve]"'
+    assert not loaded
