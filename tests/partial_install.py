@@ -80,6 +80,15 @@ def reason(top: str) -> str:
     return f"needs '{top}', which is not installed ({command}; `{SETUP}` installs everything the suite uses)"
 
 
+def need(*modules: str) -> None:
+    """Skip, naming the first of ``modules`` that is absent (in strict mode, go on and fail): at a conftest's top, for
+    a folder whose every test needs them (before the imports that would fail); in a test whose child process needs
+    them and does not say why it failed."""
+    top = next((module for module in modules if not installed(module)), None)
+    if top is not None and not strict():
+        pytest.skip(reason(top), allow_module_level=True)
+
+
 class Module(pytest.Module):
     """A test module whose import fails for a missing package is skipped, naming it."""
 

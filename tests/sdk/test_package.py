@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import sdk
+from tests.partial_install import need
 
 HEAVY = (
     "onnxruntime",
@@ -78,6 +79,7 @@ def test_import_sdk_loads_no_heavy_module() -> None:
 
 
 def test_loading_a_model_is_what_imports_onnxruntime() -> None:
+    need("onnxruntime")  # in the child process
     code = (
         "import sys; import sdk; assert 'onnxruntime' not in sys.modules; "
         "sdk.load('digits-cnn'); print('onnxruntime' in sys.modules)"

@@ -11,17 +11,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
 import httpx
 import pytest
-from botocore.awsrequest import AWSResponse
-from botocore.exceptions import ClientError
 
 from sdk.artifacts import ExtraFile, Parity, describe_file, read_manifest, write_manifest
 from sdk.artifacts.store import BUILTIN_ROOT
 from sdk.deploy import Deployer, DeployReport, Step, TransferSettings
 from sdk.deploy.environments import Environment
+from tests.partial_install import need
 from tests.sdk.serving.moto_server import MOTO_ENV, moto_server
+
+need("boto3", "moto")  # every test here deploys to a moto server with boto3: skip the folder when they are absent
+import boto3  # noqa: E402
+from botocore.awsrequest import AWSResponse  # noqa: E402
+from botocore.exceptions import ClientError  # noqa: E402
 
 BUCKET = "aiaas-dev-models"
 STORE_URI = f"s3://{BUCKET}/models/"

@@ -19,6 +19,7 @@ from sdk.artifacts.manifest import ArtifactFile
 from sdk.errors import ConfigError
 from sdk.runtime import choice, engines
 from sdk.runtime.providers import CPU, CUDA, Machine, plan_providers
+from tests.partial_install import need
 
 needs_openvino = pytest.mark.skipif(not choice.installed("openvino"), reason='needs pip install "aiaas-sdk[openvino]"')
 OV = "model.openvino.onnx"
@@ -195,6 +196,7 @@ def test_compile_cache_off_or_unwritable_still_loads(two_engines: Path, monkeypa
 
 
 def test_engine_versions_match_the_installed_distributions() -> None:
+    need("onnxruntime")
     assert choice.engine_versions()["onnxruntime"] == metadata.version("onnxruntime")
     if choice.installed("openvino"):
         assert choice.engine_versions()["openvino"] == metadata.version("openvino")

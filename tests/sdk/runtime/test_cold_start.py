@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 import sdk
+from tests.partial_install import need
 
 
 def fresh(code: str, **env: str) -> dict:
@@ -60,6 +61,7 @@ def test_loading_a_model_imports_no_client_no_signing_and_spawns_no_subprocess()
 
 
 def test_tampered_bytes_read_while_the_engine_imports_are_refused(artifact_copy: Path) -> None:
+    need("onnxruntime")  # in the child process
     path = artifact_copy / "model.onnx"
     data = bytearray(path.read_bytes())
     data[-50] ^= 0xFF
