@@ -5,9 +5,9 @@ Only a package that is really absent counts (``importlib.util.find_spec`` finds 
 MissingDependency for an installed package, or for one of this project's own modules, is a failure as before. The
 missing package is read from the exception a test module's import, a fixture or a test raised, or one it was raised
 from (``raise ... from``), never from an exception merely raised while handling another; or, for a test that runs
-a program of ours in a child process (`sdk serve`, the Lambda under its runtime client), from the failure's text or its
-captured output:
-the CLI's "needs the 'X' package, which is not installed" or Python's "No module named 'X'".
+a program of ours in a child process (`sdk serve`, the Lambda under its runtime client), from the failure's text or
+its captured output: the CLI's "needs the 'X' package, which is not installed" or Python's "No module named 'X'".
+``need()`` says it outright, for a folder or a test whose child process fails without saying why.
 
 ``AIAAS_TESTS_STRICT=1`` (scripts/test.sh, so CI) turns the skips back into failures: there every extra is installed,
 and a missing one is a broken install step, not a reason to skip.
@@ -75,9 +75,10 @@ def printed(text: str) -> str | None:
 
 
 def reason(top: str) -> str:
+    """Why a test skips: the package, the extra that brings it (where it is one of the product's), and the setup."""
     known = EXTRAS.get(top)
-    command = known.extra.command if known is not None else f"pip install {top}"
-    return f"needs '{top}', which is not installed ({command}; `{SETUP}` installs everything the suite uses)"
+    command = f"{known.extra.command}; " if known is not None else ""
+    return f"needs '{top}', which is not installed ({command}`{SETUP}` installs everything the suite uses)"
 
 
 def need(*modules: str) -> None:
