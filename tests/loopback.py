@@ -1,20 +1,23 @@
 """Real HTTP servers on loopback for the tests' stand-ins (proxies, fronts, fake endpoints).
 
 ``Loopback(Handler)`` serves a ``BaseHTTPRequestHandler`` class from a ``ThreadingHTTPServer`` on ``127.0.0.1`` and a
-free port, in a daemon thread, until ``close()`` (or the end of a ``with`` block); ``url`` is its base address.
-``Handler`` subclasses ``QuietHandler``: HTTP/1.1 keep-alive, no access log on stderr, Nagle off (headers and body go
-out in separate writes: without ``TCP_NODELAY``, Nagle's algorithm meets the peer's delayed ACK and every keep-alive
-response waits ~40 ms), ``body()`` reads the request's body, ``reply()`` writes a whole response with its length and
-``relay()`` forwards the request to an upstream server and replies with its answer (a reverse proxy's turn).
+free port, in a daemon thread, until ``close()`` (or the end of a ``with`` block); ``url`` is its base address. A
+client that hangs up mid-answer prints no traceback. ``Handler`` subclasses ``QuietHandler``: HTTP/1.1 keep-alive, no
+access log on stderr, Nagle off (headers and body go out in separate writes: without ``TCP_NODELAY``, Nagle's
+algorithm meets the peer's delayed ACK and every keep-alive response waits ~40 ms), ``body()`` reads the request's
+body, ``reply()`` writes a whole response with its length and ``relay()`` forwards the request to an upstream server
+and replies with its answer (a reverse proxy's turn).
 """
 
 from __future__ import annotations
 
 import socket
+import sys
 import threading
 from collections.abc import Iterable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
+from typing import Any
 
 import httpx
 
@@ -57,10 +60,18 @@ class QuietHandler(BaseHTTPRequestHandler):
         self.reply(upstream.status_code, kept, upstream.content)
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hung up mid-answer (a test kills one on purpose) is no error: no traceback on stderr."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 class Loopback:
     def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._server.daemon_threads = True
+        self._server = _Server(("127.0.0.1", 0), handler)
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
 
